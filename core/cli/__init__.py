@@ -1,0 +1,5 @@
+"""The `offramp` command line."""
+
+from offramp.core.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+from offramp.core.cli.app import main
+
+main()

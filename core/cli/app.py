@@ -1,0 +1,114 @@
+"""The `offramp` command: a thin layer over the service layer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from offramp.core._version import __version__
+from offramp.core.cli import (
+    cmd_audit,
+    cmd_config,
+    cmd_credentials,
+    cmd_demo,
+    cmd_destinations,
+    cmd_init,
+    cmd_orchestrations,
+    cmd_pending,
+    cmd_plugins,
+    cmd_runs,
+    cmd_secrets,
+    cmd_workspaces,
+)
+from offramp.core.cli.output import error_line
+from offramp.core.errors import OfframpError
+
+
+class _ErrorReportingGroup(TyperGroup):
+    """Turns offramp's errors into one line on stderr and exit status 1; tracebacks only with --debug."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OfframpError as exc:
+            if _debug(ctx):
+                raise
+            sys.stderr.write(error_line(exc.message, exc.hint) + "\n")
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            message = f"unexpected {type(exc).__name__}: {exc}"
+            sys.stderr.write(error_line(message, "run again with --debug for the traceback, and report it") + "\n")
+            raise typer.Exit(1) from None
+
+
+def _debug(ctx: Any) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("OFFRAMP_DEBUG", "") not in ("", "0")
+
+
+app = typer.Typer(
+    cls=_ErrorReportingGroup,
+    help="offramp: run SQL against your data and send every row to a vendor API (TikTok Ads Offline Events first).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"offramp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Configure logging for the command."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="offramp: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    if not debug:
+        # stdlib loggers of libraries (alembic announces every migration) stay quiet unless asked.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+app.command("demo")(cmd_demo.demo)
+app.command("init")(cmd_init.init)
+app.add_typer(cmd_workspaces.app, name="workspaces")
+app.add_typer(cmd_plugins.app, name="plugins")
+app.add_typer(cmd_credentials.app, name="credentials")
+app.add_typer(cmd_destinations.app, name="destinations")
+app.add_typer(cmd_orchestrations.app, name="orchestrations")
+app.command("run")(cmd_pending.run)
+app.add_typer(cmd_runs.app, name="runs")
+app.command("export")(cmd_config.export)
+app.command("apply")(cmd_config.apply)
+app.add_typer(cmd_secrets.app, name="secrets")
+app.command("audit")(cmd_audit.audit)
+app.add_typer(cmd_pending.emulator_app, name="emulator")
+app.command("bench")(cmd_pending.bench)
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="offramp")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,85 @@
+"""`offramp destinations add|list|show|delete`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from offramp.core.cli.common import (
+    ActorOption,
+    JsonOption,
+    SetOption,
+    WorkspaceOption,
+    build_context,
+    parse_settings,
+    prompt_missing_secrets,
+    transaction,
+    workspace_name,
+)
+from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
+from offramp.core.services import destinations as service
+from offramp.core.services.workspaces import get_workspace
+
+app = typer.Typer(help="Vendor targets, each bound to one credential.", no_args_is_help=True)
+
+NameArgument = Annotated[str, typer.Argument(help="Destination name.")]
+
+
+@app.command("add")
+def add(
+    name: NameArgument,
+    type_name: Annotated[str, typer.Option("--type", "-t", help="Destination type (see `offramp plugins list`).")],
+    credential: Annotated[str, typer.Option("--credential", "-c", help="Name of the credential to use.")],
+    settings: SetOption = None,
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Add a destination."""
+    ctx = build_context(actor)
+    values = parse_settings(settings)
+    prompt_missing_secrets(ctx.registry.destination_type(type_name).settings, values)
+    with transaction(ctx) as session:
+        row = service.add_destination(session, ctx, workspace_name(ctx, workspace), name, type_name, credential, values)
+        say(f"Added destination {row.name} ({row.type}, credential {row.credential.name}).")
+
+
+@app.command("list")
+def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
+    """List destinations."""
+    ctx = build_context()
+    with transaction(ctx) as session:
+        rows = service.list_destinations(session, get_workspace(session, workspace_name(ctx, workspace)))
+        data = [
+            {"name": r.name, "type": r.type, "credential": r.credential.name, "updated_at": r.updated_at} for r in rows
+        ]
+    if json_output:
+        print_json(data)
+        return
+    print_table(
+        "Destinations",
+        ["name", "type", "credential", "updated"],
+        [[d["name"], d["type"], d["credential"], when(d["updated_at"])] for d in data],
+    )
+
+
+@app.command("show")
+def show(name: NameArgument, workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
+    """Show a destination's settings (with defaults) and the orchestrations that use it."""
+    ctx = build_context()
+    with transaction(ctx) as session:
+        row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
+        data = service.describe_destination(session, ctx, row)
+    if json_output:
+        print_json(data)
+    else:
+        print_mapping(f"destination {name}", {k: v for k, v in data.items() if k != "name"})
+
+
+@app.command("delete")
+def delete(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOption = None) -> None:
+    """Delete a destination; refused while an orchestration uses it."""
+    ctx = build_context(actor)
+    with transaction(ctx) as session:
+        service.delete_destination(session, ctx, workspace_name(ctx, workspace), name)
+    say(f"Deleted destination {name}.")

@@ -1,0 +1,34 @@
+"""Commands named in the design whose machinery has not landed yet; they say so and exit 1."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from offramp.core.errors import OfframpError
+
+
+def _not_yet(what: str) -> None:
+    raise OfframpError(f"{what} is not available in this version of offramp", hint="see the roadmap in docs/")
+
+
+def run(
+    orchestration: Annotated[str, typer.Argument(help="Orchestration to run.")],
+) -> None:
+    """[not yet available] Run an orchestration: query, shape, send, record every row."""
+    _not_yet("`offramp run`")
+
+
+emulator_app = typer.Typer(help="[not yet available] Local emulator of TikTok's Business API.", no_args_is_help=True)
+
+
+@emulator_app.command("tiktok")
+def emulator_tiktok() -> None:
+    """[not yet available] Serve the TikTok Business API emulator."""
+    _not_yet("the TikTok emulator")
+
+
+def bench() -> None:
+    """[not yet available] Measure preparation and end-to-end throughput on synthetic orders."""
+    _not_yet("`offramp bench`")

@@ -1,0 +1,104 @@
+"""Shared pieces of CLI commands: options, the service context, parsing of ``--set``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.orm import Session
+
+from offramp.core.config import PluginSettings, secret_field_names
+from offramp.core.environment import Environment
+from offramp.core.errors import ConfigError
+from offramp.core.services.context import Context, current_actor
+from offramp.core.state.store import open_store
+
+WorkspaceOption = Annotated[
+    str | None,
+    typer.Option("--workspace", "-w", help="Workspace to act in (default: $OFFRAMP_WORKSPACE or production)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+ActorOption = Annotated[
+    str | None, typer.Option("--actor", help="Who makes the change, for the audit trail (default: the OS user).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="A setting as key=value; repeat for more. key=env:VAR reads the value from an environment variable.",
+    ),
+]
+
+
+def build_context(actor: str | None = None) -> Context:
+    """Open the state store (upgrading an older schema) and build the services' context."""
+    env = Environment()
+    return Context(env=env, store=open_store(env), actor=actor or current_actor())
+
+
+def workspace_name(ctx: Context, option: str | None) -> str:
+    """The workspace a command acts in."""
+    return option or ctx.env.workspace
+
+
+@contextmanager
+def transaction(ctx: Context) -> Iterator[Session]:
+    """A session committed when the block succeeds."""
+    with ctx.store.session() as session:
+        yield session
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` as a dict; malformed pairs are reported together."""
+    values: dict[str, Any] = {}
+    bad = []
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            bad.append(pair)
+            continue
+        values[key.strip()] = value
+    if bad:
+        raise ConfigError(
+            f"--set expects key=value, got: {', '.join(repr(b) for b in bad)}", hint="for example --set app_id=123"
+        )
+    return values
+
+
+def prompt_missing_secrets(model: type[PluginSettings], values: dict[str, Any]) -> None:
+    """Ask, without echo, for each required secret the command line did not give.
+
+    Off a terminal nothing can be asked, so the error names the missing fields and how to pass them.
+    """
+    missing = [
+        name
+        for name in sorted(secret_field_names(model))
+        if model.model_fields[name].is_required() and name not in values
+    ]
+    if not missing:
+        return
+    if not sys.stdin.isatty():
+        fields = ", ".join(missing)
+        raise ConfigError(
+            f"secret field(s) not given: {fields}",
+            hint=f"pass --set {missing[0]}=env:VARIABLE (or run on a terminal to be prompted)",
+        )
+    for name in missing:
+        values[name] = typer.prompt(f"{name} (input hidden)", hide_input=True)
+
+
+__all__ = [
+    "ActorOption",
+    "JsonOption",
+    "SetOption",
+    "WorkspaceOption",
+    "build_context",
+    "parse_settings",
+    "prompt_missing_secrets",
+    "transaction",
+    "workspace_name",
+]

@@ -1,0 +1,97 @@
+"""Descriptors: what a credential or destination type declares about itself.
+
+A descriptor is light metadata. Listing and describing plugins reads only descriptors; the code that talks to a
+vendor is named by ``implementation`` (``"module:attribute"``) and imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from offramp.core.config import PluginSettings
+from offramp.core.errors import PluginError
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+def _load_implementation(reference: str | None, name: str) -> Any:
+    if reference is None:
+        raise PluginError(f"plugin {name!r} has no implementation yet", hint="upgrade the plugin's distribution")
+    module_name, _, attribute = reference.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+@dataclass(frozen=True)
+class CredentialType:
+    """A kind of credential: its settings model and the code that uses it.
+
+    Args:
+        name: Stable identifier, lower-case words joined by hyphens (``tiktok-offline-events``).
+        display_name: What a person reads in lists.
+        version: The plugin's version.
+        settings: The pydantic model its settings must satisfy; secrets typed ``SecretStr``.
+        description: One sentence on what it authenticates.
+        implementation: ``"module:attribute"`` of the behaviour, imported lazily.
+    """
+
+    name: str
+    display_name: str
+    version: str
+    settings: type[PluginSettings]
+    description: str = ""
+    implementation: str | None = None
+
+    def load(self) -> Any:
+        """Import and return the implementation."""
+        return _load_implementation(self.implementation, self.name)
+
+
+@dataclass(frozen=True)
+class DestinationCapabilities:
+    """What the framework needs to know to drive a destination.
+
+    Args:
+        max_batch_size: The most rows the vendor takes in one request.
+        event_sources: The event sources the destination can send to (for TikTok: ``offline``, ``web``).
+        supports_dedupe: Whether the vendor deduplicates on a stable event id, which makes resends harmless.
+    """
+
+    max_batch_size: int
+    event_sources: tuple[str, ...] = ()
+    supports_dedupe: bool = False
+
+
+@dataclass(frozen=True)
+class DestinationType:
+    """A kind of destination: settings model, capabilities, accepted credential types, behaviour.
+
+    Args:
+        name: Stable identifier (``tiktok-ads-offline-events``).
+        display_name: What a person reads in lists.
+        version: The plugin's version.
+        settings: The pydantic model its settings must satisfy.
+        capabilities: Batch limits and supported event sources.
+        credential_types: Names of the credential types a destination of this type may be bound to.
+        description: One sentence on what it sends where.
+        implementation: ``"module:attribute"`` of the behaviour, imported lazily.
+    """
+
+    name: str
+    display_name: str
+    version: str
+    settings: type[PluginSettings]
+    capabilities: DestinationCapabilities
+    credential_types: tuple[str, ...] = field(default=())
+    description: str = ""
+    implementation: str | None = None
+
+    def load(self) -> Any:
+        """Import and return the implementation."""
+        return _load_implementation(self.implementation, self.name)
+
+
+__all__ = ["NAME_PATTERN", "CredentialType", "DestinationCapabilities", "DestinationType"]

@@ -1,0 +1,450 @@
+"""Configuration as code: export a workspace as YAML, apply a YAML file to make the store match it.
+
+Secrets never appear as values in a file. Export writes each one as an ``env:VARIABLE`` reference (the variable
+it was read from, or a name derived from the object and field); apply reads the variable, and keeps the stored
+value when the variable is unset. Apply runs in one transaction: a dry run is the same work, rolled back, so the
+plan it prints is exactly what a real apply does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from offramp.core.config import is_env_reference, secret_field_names
+from offramp.core.errors import ConfigError, OfframpError
+from offramp.core.orchestration_options import DUCKDB_MEMORY
+from offramp.core.services import audit
+from offramp.core.services.context import Context
+from offramp.core.services.credentials import (
+    add_credential,
+    delete_credential,
+    list_credentials,
+    update_credential,
+)
+from offramp.core.services.destinations import (
+    add_destination,
+    delete_destination,
+    list_destinations,
+    update_destination,
+)
+from offramp.core.services.orchestrations import (
+    add_orchestration,
+    delete_orchestration,
+    get_orchestration,
+    list_orchestrations,
+    update_orchestration,
+)
+from offramp.core.services.workspaces import add_workspace, get_workspace
+from offramp.core.state.models import (
+    Credential,
+    Destination,
+    Orchestration,
+    OrchestrationGroup,
+    OrchestrationGroupMember,
+    Workspace,
+)
+
+FORMAT_VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CredentialDoc(_Doc):
+    name: str
+    type: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class DestinationDoc(_Doc):
+    name: str
+    type: str
+    credential: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrchestrationDoc(_Doc):
+    name: str
+    destination: str
+    source: str = DUCKDB_MEMORY
+    options: dict[str, Any] = Field(default_factory=dict)
+    sql: str
+
+
+class GroupDoc(_Doc):
+    name: str
+    schedule: str | None = None
+    timezone: str | None = None
+    orchestrations: list[str] = Field(default_factory=list)
+
+
+class ConfigDocument(_Doc):
+    """The YAML file `offramp export` writes and `offramp apply` reads."""
+
+    version: Literal[1] = 1
+    workspace: str
+    credentials: list[CredentialDoc] = Field(default_factory=list)
+    destinations: list[DestinationDoc] = Field(default_factory=list)
+    orchestrations: list[OrchestrationDoc] = Field(default_factory=list)
+    groups: list[GroupDoc] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One line of a plan: ``add``, ``change`` or ``remove`` an object (with the fields that change)."""
+
+    action: Literal["add", "change", "remove"]
+    kind: str
+    name: str
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        sign = {"add": "+", "change": "~", "remove": "-"}[self.action]
+        detail = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{sign} {self.kind} {self.name}{detail}"
+
+
+@dataclass
+class Plan:
+    """What apply did (or, for a dry run, would do)."""
+
+    workspace: str
+    items: list[PlanItem] = field(default_factory=list)
+    applied: bool = False
+
+    def count(self, action: str) -> int:
+        return sum(1 for item in self.items if item.action == action)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.count('add')} to add, {self.count('change')} to change, {self.count('remove')} to remove"
+
+
+def default_secret_variable(object_name: str, field_name: str) -> str:
+    """The environment variable export names for a secret that was not read from one."""
+    return re.sub(r"[^A-Z0-9]+", "_", f"{object_name}_{field_name}".upper()).strip("_")
+
+
+def _settings_out(
+    model_fields: list[str], plain: dict[str, Any], secrets: dict[str, Any], owner: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in model_fields:
+        if name in plain:
+            out[name] = plain[name]
+        elif name in secrets:
+            variable = secrets[name].get("source") or default_secret_variable(owner, name)
+            out[name] = f"env:{variable}"
+    return out
+
+
+def build_document(session: Session, ctx: Context, workspace_name: str) -> ConfigDocument:
+    """The workspace's configuration as a document; secrets only as ``env:`` references."""
+    workspace = get_workspace(session, workspace_name)
+    credentials = []
+    for row in list_credentials(session, workspace):
+        model = ctx.registry.credential_type(row.type).settings
+        settings = _settings_out(list(model.model_fields), row.settings, row.secrets, row.name)
+        credentials.append(CredentialDoc(name=row.name, type=row.type, settings=settings))
+    destinations = []
+    for dest in list_destinations(session, workspace):
+        model = ctx.registry.destination_type(dest.type).settings
+        settings = _settings_out(list(model.model_fields), dest.settings, dest.secrets, dest.name)
+        destinations.append(
+            DestinationDoc(name=dest.name, type=dest.type, credential=dest.credential.name, settings=settings)
+        )
+    orchestrations = [
+        OrchestrationDoc(
+            name=row.name,
+            destination=row.destination.name,
+            source=row.source,
+            options=row.options,
+            sql=row.sql,
+        )
+        for row in list_orchestrations(session, workspace)
+    ]
+    groups = [
+        GroupDoc(
+            name=group.name,
+            schedule=group.schedule,
+            timezone=group.timezone,
+            orchestrations=[member.orchestration.name for member in group.members],
+        )
+        for group in _groups(session, workspace)
+    ]
+    return ConfigDocument(
+        workspace=workspace.name,
+        credentials=credentials,
+        destinations=destinations,
+        orchestrations=orchestrations,
+        groups=groups,
+    )
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Multi-line values (SQL) as literal blocks, so the file reads and diffs like the query itself.
+    if "\n" in data:
+        text = data if data.endswith("\n") else data + "\n"
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def export_yaml(session: Session, ctx: Context, workspace_name: str) -> str:
+    """The workspace as YAML text."""
+    document = build_document(session, ctx, workspace_name)
+    data = document.model_dump(mode="json", exclude_defaults=False)
+    for orchestration in data["orchestrations"]:
+        if not orchestration["sql"].endswith("\n") and "\n" in orchestration["sql"]:
+            orchestration["sql"] += "\n"
+    header = f"# offramp configuration of workspace {document.workspace}; secrets are env: references.\n"
+    return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def parse_document(text: str, origin: str) -> ConfigDocument:
+    """Parse and validate a configuration file, reporting every structural error at once."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{origin} is not valid YAML{where}", hint="fix the syntax and apply again") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin} must hold a mapping with workspace, credentials, destinations, ...")
+    try:
+        return ConfigDocument.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{origin}: {problems}", hint="compare with the output of `offramp export`") from None
+
+
+def _groups(session: Session, workspace: Workspace) -> list[OrchestrationGroup]:
+    query = select(OrchestrationGroup).where(OrchestrationGroup.workspace_id == workspace.id)
+    return list(session.scalars(query.order_by(OrchestrationGroup.name)))
+
+
+def _present_settings(
+    raw: dict[str, Any], secret_fields: frozenset[str], required: set[str], existing: bool
+) -> dict[str, Any]:
+    """Drop secret references whose variable is unset where the stored value (or no value) is acceptable."""
+    kept = {}
+    for name, value in raw.items():
+        if name in secret_fields and is_env_reference(value):
+            variable = value.split(":", 1)[1]
+            if variable not in os.environ and (existing or name not in required):
+                continue
+        kept[name] = value
+    return kept
+
+
+def _required(model: Any) -> set[str]:
+    return {name for name, info in model.model_fields.items() if info.is_required()}
+
+
+def _check_unique(document: ConfigDocument) -> None:
+    for kind, items in (
+        ("credential", document.credentials),
+        ("destination", document.destinations),
+        ("orchestration", document.orchestrations),
+        ("group", document.groups),
+    ):
+        names = [item.name for item in items]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ConfigError(f"{kind} names appear twice in the file: {', '.join(duplicates)}")
+
+
+def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, dry_run: bool) -> Plan:
+    """Make the workspace match ``document``. Every error is collected; any error rolls everything back."""
+    _check_unique(document)
+    plan = Plan(workspace=document.workspace)
+    errors: list[str] = []
+    workspace = session.scalar(select(Workspace).where(Workspace.name == document.workspace))
+    if workspace is None:
+        workspace = add_workspace(session, ctx, document.workspace)
+        plan.items.append(PlanItem("add", "workspace", document.workspace))
+
+    def attempt(action: Any, *args: Any) -> Any:
+        try:
+            with session.begin_nested():
+                return action(*args)
+        except OfframpError as exc:
+            errors.append(str(exc))
+            return None
+
+    credentials = {row.name: row for row in list_credentials(session, workspace)}
+    for item in document.credentials:
+        model = ctx.registry.credential_type(item.type).settings if item.type in ctx.registry.credentials else None
+        if model is None:
+            errors.append(f"credential {item.name!r}: no credential type named {item.type!r}")
+            continue
+        existing_row: Credential | None = credentials.get(item.name)
+        raw = _present_settings(item.settings, secret_field_names(model), _required(model), existing_row is not None)
+        if existing_row is not None and existing_row.type != item.type:
+            errors.append(f"credential {item.name!r}: its type cannot change ({existing_row.type} -> {item.type})")
+        elif existing_row is None:
+            _check_no_literal_secrets(item.name, "credential", raw, secret_field_names(model), errors)
+            if attempt(add_credential, session, ctx, workspace.name, item.name, item.type, raw) is not None:
+                plan.items.append(PlanItem("add", "credential", item.name))
+        else:
+            changed = attempt(update_credential, session, ctx, existing_row, raw)
+            if changed:
+                plan.items.append(PlanItem("change", "credential", item.name, tuple(changed)))
+
+    destinations = {row.name: row for row in list_destinations(session, workspace)}
+    for d in document.destinations:
+        if d.type not in ctx.registry.destinations:
+            errors.append(f"destination {d.name!r}: no destination type named {d.type!r}")
+            continue
+        model = ctx.registry.destination_type(d.type).settings
+        dest_row: Destination | None = destinations.get(d.name)
+        raw = _present_settings(d.settings, secret_field_names(model), _required(model), dest_row is not None)
+        if dest_row is not None and dest_row.type != d.type:
+            errors.append(f"destination {d.name!r}: its type cannot change ({dest_row.type} -> {d.type})")
+        elif dest_row is None:
+            _check_no_literal_secrets(d.name, "destination", raw, secret_field_names(model), errors)
+            if attempt(add_destination, session, ctx, workspace.name, d.name, d.type, d.credential, raw) is not None:
+                plan.items.append(PlanItem("add", "destination", d.name))
+        else:
+            changed = attempt(update_destination, session, ctx, dest_row, d.credential, raw)
+            if changed:
+                plan.items.append(PlanItem("change", "destination", d.name, tuple(changed)))
+
+    orchestrations = {row.name: row for row in list_orchestrations(session, workspace)}
+    for o in document.orchestrations:
+        orch_row: Orchestration | None = orchestrations.get(o.name)
+        if orch_row is None:
+            args = (session, ctx, workspace.name, o.name, o.destination, o.sql, o.source, o.options)
+            if attempt(add_orchestration, *args) is not None:
+                plan.items.append(PlanItem("add", "orchestration", o.name))
+        else:
+            changed = attempt(update_orchestration, session, ctx, orch_row, o.destination, o.sql, o.source, o.options)
+            if changed:
+                plan.items.append(PlanItem("change", "orchestration", o.name, tuple(changed)))
+
+    groups = {group.name: group for group in _groups(session, workspace)}
+    for g in document.groups:
+        result = attempt(_apply_group, session, ctx, workspace, groups.get(g.name), g)
+        if result is not None:
+            plan.items.append(result)
+
+    wanted = {
+        "group": {g.name for g in document.groups},
+        "orchestration": {o.name for o in document.orchestrations},
+        "destination": {d.name for d in document.destinations},
+        "credential": {c.name for c in document.credentials},
+    }
+    current: dict[str, dict[str, Any]] = {
+        "group": groups,
+        "orchestration": orchestrations,
+        "destination": destinations,
+        "credential": credentials,
+    }
+    for kind in ("group", "orchestration", "destination", "credential"):
+        for name in sorted(set(current[kind]) - wanted[kind]):
+            attempt(_remove, session, ctx, workspace, kind, name)
+            plan.items.append(PlanItem("remove", kind, name))
+
+    if errors:
+        raise ConfigError(
+            f"cannot apply to workspace {document.workspace!r}: " + "; ".join(errors),
+            hint="nothing was changed; fix the file and apply again",
+            errors=errors,
+        )
+    if plan.items:
+        audit.record(
+            session, ctx.actor, "apply" if not dry_run else "apply-dry-run", "workspace", workspace.name,
+            workspace.name, {"plan": [str(item) for item in plan.items]},
+        )  # fmt: skip
+    plan.applied = not dry_run
+    return plan
+
+
+def _check_no_literal_secrets(
+    name: str, kind: str, raw: dict[str, Any], secret_fields: frozenset[str], errors: list[str]
+) -> None:
+    for field_name in secret_fields & raw.keys():
+        if not is_env_reference(raw[field_name]):
+            errors.append(f"{kind} {name!r}: {field_name} is a secret; write it as env:VARIABLE, never as a value")
+            raw.pop(field_name)
+
+
+def _apply_group(
+    session: Session, ctx: Context, workspace: Workspace, group: OrchestrationGroup | None, doc: GroupDoc
+) -> PlanItem | None:
+    members = [get_orchestration(session, workspace, name) for name in doc.orchestrations]
+    if group is None:
+        group = OrchestrationGroup(workspace=workspace, name=doc.name, schedule=doc.schedule, timezone=doc.timezone)
+        session.add(group)
+        action: Literal["add", "change"] = "add"
+        changed: list[str] = []
+    else:
+        action = "change"
+        changed = [
+            name
+            for name, old, new in (
+                ("schedule", group.schedule, doc.schedule),
+                ("timezone", group.timezone, doc.timezone),
+                ("orchestrations", [m.orchestration.name for m in group.members], doc.orchestrations),
+            )
+            if old != new
+        ]
+        if not changed:
+            return None
+        group.schedule, group.timezone = doc.schedule, doc.timezone
+    group.members.clear()
+    session.flush()
+    group.members.extend(
+        OrchestrationGroupMember(orchestration=row, position=position) for position, row in enumerate(members)
+    )
+    session.flush()
+    audit.record(session, ctx.actor, "create" if action == "add" else "update", "group", doc.name, workspace.name)
+    return PlanItem(action, "group", doc.name, tuple(changed))
+
+
+def _remove(session: Session, ctx: Context, workspace: Workspace, kind: str, name: str) -> None:
+    # The services' delete functions refuse to remove an object still in use, naming its users.
+    if kind == "credential":
+        delete_credential(session, ctx, workspace.name, name)
+    elif kind == "destination":
+        delete_destination(session, ctx, workspace.name, name)
+    elif kind == "orchestration":
+        delete_orchestration(session, ctx, workspace.name, name)
+    else:
+        group = session.scalar(
+            select(OrchestrationGroup).where(
+                OrchestrationGroup.workspace_id == workspace.id, OrchestrationGroup.name == name
+            )
+        )
+        session.delete(group)
+        audit.record(session, ctx.actor, "delete", "group", name, workspace.name)
+    session.flush()
+
+
+__all__ = [
+    "ConfigDocument",
+    "Plan",
+    "PlanItem",
+    "apply_document",
+    "build_document",
+    "default_secret_variable",
+    "export_yaml",
+    "parse_document",
+]

@@ -1,0 +1,29 @@
+"""The `tiktok-ads-offline-events` destination: TikTok Events API 2.0, offline (or web) event sets.
+
+This module holds only the descriptor and settings, so listing plugins never imports the HTTP client code.
+"""
+
+from offramp.core import DestinationCapabilities, DestinationType, __version__
+from offramp.plugins.tiktok.events import KNOWN_EVENTS, LEGACY_EVENTS, STANDARD_EVENTS
+from offramp.plugins.tiktok.settings import MAX_EVENTS_PER_REQUEST, TikTokOfflineEventsDestinationSettings
+
+DESTINATION_TYPE = DestinationType(
+    name="tiktok-ads-offline-events",
+    display_name="TikTok Ads Offline Events",
+    version=__version__,
+    settings=TikTokOfflineEventsDestinationSettings,
+    capabilities=DestinationCapabilities(
+        max_batch_size=MAX_EVENTS_PER_REQUEST, event_sources=("offline", "web"), supports_dedupe=True
+    ),
+    credential_types=("tiktok-offline-events",),
+    description="Sends conversions to a TikTok offline event set (or pixel) through the Events API 2.0.",
+)
+
+__all__ = [
+    "DESTINATION_TYPE",
+    "KNOWN_EVENTS",
+    "LEGACY_EVENTS",
+    "MAX_EVENTS_PER_REQUEST",
+    "STANDARD_EVENTS",
+    "TikTokOfflineEventsDestinationSettings",
+]
