@@ -8,8 +8,8 @@ from offramp.credentials.tiktok import (
 )
 
 __all__ = [
+    "StaticTokenSettings",
     "TIKTOK_AUTHORIZATION_URL",
     "TIKTOK_PRODUCTION_API",
-    "StaticTokenSettings",
     "TikTokOfflineEventsCredentialSettings",
 ]

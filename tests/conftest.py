@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated OFFRAMP_HOME per test, the CLI run in-process, a PostgreSQL schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from offramp.core.cli import app
+
+POSTGRES_ENV = "OFFRAMP_TEST_POSTGRES_URL"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Cli:
+    """Runs `offramp ...` in this process, the way a user's shell would, and captures both streams."""
+
+    def __init__(self) -> None:
+        self._runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+        result = self._runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    def ok(self, *args: str, **kwargs: object) -> CliResult:
+        """Run and assert success, showing the output when it fails."""
+        result = self(*args, **kwargs)  # type: ignore[arg-type]
+        assert result.exit_code == 0, f"offramp {' '.join(args)} failed:\n{result.output}"
+        return result
+
+
+@pytest.fixture(autouse=True)
+def offramp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own OFFRAMP_HOME and working directory, and no OFFRAMP_* settings from outside."""
+    for name in list(os.environ):
+        if name.startswith("OFFRAMP_") and name != POSTGRES_ENV:
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("OFFRAMP_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def initialized(cli: Cli, offramp_home: Path) -> Path:
+    """A store created by `offramp init` in the test's home."""
+    cli.ok("init")
+    return offramp_home
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose search_path is a fresh schema, dropped afterwards."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    schema = f"offramp_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
