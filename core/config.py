@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,8 @@ class PluginSettings(BaseModel):
     """Base class for the settings model of a credential or destination type.
 
     Unknown fields are refused, so a typo in a setting is an error rather than a silently ignored value.
-    Declare secrets as ``SecretStr`` and give every field a ``description``; registration checks both.
+    Declare secrets as ``SecretStr`` (they are then encrypted and never shown) and give every field a
+    ``description``; registration refuses a field without one.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -102,18 +104,22 @@ def validate_settings(model: type[PluginSettings], values: dict[str, Any], subje
         return model.model_validate(values)
     except ValidationError as exc:
         known = ", ".join(model.model_fields)
+        secrets = secret_field_names(model)
         problems: list[tuple[str, str]] = []
         for error in exc.errors(include_url=False):
             field = _error_field(error["loc"])
             if error["type"] == "extra_forbidden":
                 problems.append((field, f"unknown field (valid fields: {known})"))
+            elif error["type"] == "missing" and field in secrets:
+                problems.append((field, "required secret, not set (give it as env:VARIABLE, or be prompted)"))
             elif error["type"] == "missing":
                 problems.append((field, "required, not set"))
             else:
-                problems.append((field, str(error["msg"])))
-        raise SettingsValidationError(
-            subject, problems, hint=f"see `offramp plugins show {subject.split()[-1]}` for every field"
-        ) from None
+                problems.append((field, str(error["msg"]).removeprefix("Value error, ")))
+        # Subjects read "credential 'x' (type-name)"; point at that type's field list.
+        type_name = re.search(r"\(([a-z0-9-]+)\)$", subject)
+        hint = f"see `offramp plugins show {type_name.group(1)}` for every field" if type_name else None
+        raise SettingsValidationError(subject, problems, hint=hint) from None
 
 
 def is_env_reference(value: object) -> bool:

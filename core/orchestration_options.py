@@ -40,11 +40,7 @@ class OrchestrationOptions(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as America/New_York") from None
-        return value
+        return check_timezone(value)
 
     @field_validator("default_phone_region")
     @classmethod
@@ -57,9 +53,23 @@ class OrchestrationOptions(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 6 * * *')")
-        return value
+        return check_cron(value)
+
+
+def check_timezone(value: str) -> str:
+    """``value`` if it names an IANA timezone, else ValueError saying what to write."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}; use an IANA name such as America/New_York") from None
+    return value
+
+
+def check_cron(value: str | None) -> str | None:
+    """``value`` if it is a cron expression (or None), else ValueError."""
+    if value is not None and not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 6 * * *')")
+    return value
 
 
 def check_source(source: str) -> str:
@@ -95,4 +105,4 @@ def check_source(source: str) -> str:
     return source
 
 
-__all__ = ["DUCKDB_MEMORY", "OrchestrationOptions", "check_source"]
+__all__ = ["DUCKDB_MEMORY", "OrchestrationOptions", "check_cron", "check_source", "check_timezone"]

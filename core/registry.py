@@ -96,7 +96,7 @@ class Registry:
             raise PluginConflictError(
                 f"two {kind} types are named {descriptor.name!r}: one from distribution "
                 f"{existing.distribution!r} ({existing.entry_point}), one from {distribution!r} ({entry_point})",
-                hint=f"uninstall one of them (pip uninstall {distribution})",
+                hint=f"uninstall one of them: pip uninstall {existing.distribution}, or pip uninstall {distribution}",
                 name=descriptor.name,
                 distributions=(existing.distribution, distribution),
             )

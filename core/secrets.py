@@ -89,7 +89,7 @@ def load_secret_box(env: Environment) -> SecretBox:
     if not path.exists():
         raise SecretKeyError(
             f"no secret key: OFFRAMP_SECRET_KEY is not set and {path} does not exist",
-            hint="run `offramp init` to create the key file, or set OFFRAMP_SECRET_KEY",
+            hint="restore the key file from your backup or set OFFRAMP_SECRET_KEY (a new store: run `offramp init`)",
         )
     return SecretBox(_parse_keys(path.read_text(), str(path)), str(path))
 

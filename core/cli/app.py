@@ -25,6 +25,7 @@ from offramp.core.cli import (
     cmd_secrets,
     cmd_workspaces,
 )
+from offramp.core.cli.common import close_stores
 from offramp.core.cli.output import error_line
 from offramp.core.errors import OfframpError
 
@@ -33,6 +34,12 @@ class _ErrorReportingGroup(TyperGroup):
     """Turns offramp's errors into one line on stderr and exit status 1; tracebacks only with --debug."""
 
     def invoke(self, ctx: Any) -> Any:
+        try:
+            return self._invoke_reporting_errors(ctx)
+        finally:
+            close_stores()
+
+    def _invoke_reporting_errors(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except OfframpError as exc:
@@ -45,13 +52,19 @@ class _ErrorReportingGroup(TyperGroup):
         except Exception as exc:
             if _debug(ctx):
                 raise
-            message = f"unexpected {type(exc).__name__}: {exc}"
+            # Library errors (SQLAlchemy's) append the statement and a link on further lines; the first says what.
+            first_line = next(iter(str(exc).splitlines()), "")
+            message = f"unexpected {type(exc).__name__}: {first_line}"
             sys.stderr.write(error_line(message, "run again with --debug for the traceback, and report it") + "\n")
             raise typer.Exit(1) from None
 
 
 def _debug(ctx: Any) -> bool:
-    return bool(ctx.params.get("debug")) or os.environ.get("OFFRAMP_DEBUG", "") not in ("", "0")
+    return bool(ctx.params.get("debug")) or _debug_from_environment()
+
+
+def _debug_from_environment() -> bool:
+    return os.environ.get("OFFRAMP_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 app = typer.Typer(
@@ -79,7 +92,7 @@ def root(
 ) -> None:
     """Configure logging for the command."""
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
+        level=logging.DEBUG if debug or _debug_from_environment() else logging.WARNING,
         format="offramp: %(levelname)s: %(message)s",
         stream=sys.stderr,
         force=True,

@@ -5,20 +5,47 @@ from __future__ import annotations
 from offramp.core.cli.common import ActorOption
 from offramp.core.cli.output import say
 from offramp.core.environment import Environment
+from offramp.core.errors import SecretKeyError
 from offramp.core.secrets import create_key_file, load_secret_box
 from offramp.core.services import audit
-from offramp.core.services.context import current_actor
-from offramp.core.state.store import head_revision, initialize
+from offramp.core.services.context import current_actor, first_stored_secret
+from offramp.core.state.store import StateStore, head_revision, initialize
 
 
 def init(actor: ActorOption = None) -> None:
     """Create the state store (or upgrade it to this version's schema), the production workspace and the key."""
     env = Environment()
-    created_key = False
-    if env.secret_key is None:
-        created_key = create_key_file(env.key_file)
-    load_secret_box(env)  # a malformed key is reported now, not at the first secret
+    if env.secret_key is not None:
+        load_secret_box(env)  # a malformed key is reported before anything changes
     store, before, created = initialize(env)
+    try:
+        created_key = _ensure_key(env, store)
+        _report(env, store, before, created, created_key, actor)
+    finally:
+        store.dispose()
+
+
+def _ensure_key(env: Environment, store: StateStore) -> bool:
+    """Create the key file for a store without secrets; a store with secrets needs its own key back."""
+    if env.secret_key is None and not env.key_file.exists():
+        if first_stored_secret(store) is not None:
+            raise SecretKeyError(
+                f"the state store holds encrypted secrets but the key file {env.key_file} is missing",
+                hint="restore secret.key from your backup, or set OFFRAMP_SECRET_KEY to the key; a new key "
+                "could not decrypt them",
+            )
+        create_key_file(env.key_file)
+        return True
+    box = load_secret_box(env)
+    found = first_stored_secret(store)
+    if found is not None:
+        box.decrypt(found[1], found[0])
+    return False
+
+
+def _report(
+    env: Environment, store: StateStore, before: str | None, created: bool, created_key: bool, actor: str | None
+) -> None:
     with store.session() as session:
         action = "init" if created else ("upgrade" if before != head_revision() else "init-noop")
         if action != "init-noop":
@@ -34,4 +61,3 @@ def init(actor: ActorOption = None) -> None:
             f"Created the secret key file {env.key_file} (mode 0600). Back it up: without it the stored secrets "
             "cannot be decrypted."
         )
-    store.dispose()

@@ -28,7 +28,10 @@ def _summary(entry: Registered) -> dict[str, Any]:
         "status": "ok",
     }
     if isinstance(descriptor, DestinationType):
-        data["capabilities"] = asdict(descriptor.capabilities)
+        data["capabilities"] = {
+            **asdict(descriptor.capabilities),
+            "event_sources": list(descriptor.capabilities.event_sources),
+        }
         data["credential_types"] = list(descriptor.credential_types)
     return data
 

@@ -32,7 +32,7 @@ def list_(
     print_table(
         "Runs",
         ["id", "orchestration", "status", "started", "queried", "sent", "rejected", "failed", "skipped"],
-        [[d["id"], d["orchestration"], d["status"], d["started_at"], *d["counts"].values()] for d in data],
+        [[d["id"], d["orchestration"], d["status"], d["started_at"][:19], *d["counts"].values()] for d in data],
     )
 
 

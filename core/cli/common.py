@@ -14,7 +14,7 @@ from offramp.core.config import PluginSettings, secret_field_names
 from offramp.core.environment import Environment
 from offramp.core.errors import ConfigError
 from offramp.core.services.context import Context, current_actor
-from offramp.core.state.store import open_store
+from offramp.core.state.store import StateStore, open_store
 
 WorkspaceOption = Annotated[
     str | None,
@@ -37,7 +37,20 @@ SetOption = Annotated[
 def build_context(actor: str | None = None) -> Context:
     """Open the state store (upgrading an older schema) and build the services' context."""
     env = Environment()
-    return Context(env=env, store=open_store(env), actor=actor or current_actor())
+    store = open_store(env)
+    _opened_stores.append(store)
+    return Context(env=env, store=store, actor=actor or current_actor())
+
+
+# Stores opened by the running command, closed by `close_stores` when it ends: the CLI may run inside a longer
+# process (tests, a notebook, later the API), where pooled connections would otherwise stay open.
+_opened_stores: list[StateStore] = []
+
+
+def close_stores() -> None:
+    """Close every pooled connection of the stores the running command opened."""
+    while _opened_stores:
+        _opened_stores.pop().dispose()
 
 
 def workspace_name(ctx: Context, option: str | None) -> str:
@@ -72,7 +85,7 @@ def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
 def prompt_missing_secrets(model: type[PluginSettings], values: dict[str, Any]) -> None:
     """Ask, without echo, for each required secret the command line did not give.
 
-    Off a terminal nothing can be asked, so the error names the missing fields and how to pass them.
+    Off a terminal nothing can be asked; settings validation then names the missing fields with the rest.
     """
     missing = [
         name
@@ -82,11 +95,7 @@ def prompt_missing_secrets(model: type[PluginSettings], values: dict[str, Any]) 
     if not missing:
         return
     if not sys.stdin.isatty():
-        fields = ", ".join(missing)
-        raise ConfigError(
-            f"secret field(s) not given: {fields}",
-            hint=f"pass --set {missing[0]}=env:VARIABLE (or run on a terminal to be prompted)",
-        )
+        return  # validation reports them, with every other problem of the command line
     for name in missing:
         values[name] = typer.prompt(f"{name} (input hidden)", hide_input=True)
 
@@ -97,6 +106,7 @@ __all__ = [
     "SetOption",
     "WorkspaceOption",
     "build_context",
+    "close_stores",
     "parse_settings",
     "prompt_missing_secrets",
     "transaction",

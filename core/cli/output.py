@@ -62,6 +62,9 @@ def print_mapping(title: str, data: dict[str, Any]) -> None:
                 if isinstance(item, dict | list) and item:
                     console.print(f"{pad}{key}:", markup=False)
                     walk(item, indent + 1)
+                elif isinstance(item, str) and "\n" in item.strip():
+                    console.print(f"{pad}{key}:", markup=False)  # multi-line text (SQL) as an indented block
+                    walk(item.strip("\n"), indent + 1)
                 else:
                     shown = "" if item is None or item == {} or item == [] else item
                     console.print(f"{pad}{key}: {shown}", markup=False)
@@ -89,8 +92,9 @@ def warn(message: str) -> None:
 
 
 def error_line(message: str, hint: str | None) -> str:
-    """The one line a failed command prints."""
-    return f"offramp: error: {message}" + (f" - {hint}" if hint else "")
+    """The one line a failed command prints; a message of several lines is joined into one."""
+    text = message + (f" - {hint}" if hint else "")
+    return "offramp: error: " + " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 __all__ = ["error_line", "print_json", "print_mapping", "print_table", "say", "warn", "when"]

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import is_env_reference, secret_field_names
 from offramp.core.errors import ConfigError, OfframpError
-from offramp.core.orchestration_options import DUCKDB_MEMORY
+from offramp.core.orchestration_options import DUCKDB_MEMORY, check_cron, check_timezone
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.credentials import (
@@ -85,6 +85,16 @@ class GroupDoc(_Doc):
     schedule: str | None = None
     timezone: str | None = None
     orchestrations: list[str] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
 
 
 class ConfigDocument(_Doc):
@@ -300,7 +310,8 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
         if existing_row is not None and existing_row.type != item.type:
             errors.append(f"credential {item.name!r}: its type cannot change ({existing_row.type} -> {item.type})")
         elif existing_row is None:
-            _check_no_literal_secrets(item.name, "credential", raw, secret_field_names(model), errors)
+            if _has_literal_secrets(item.name, "credential", raw, secret_field_names(model), errors):
+                continue
             if attempt(add_credential, session, ctx, workspace.name, item.name, item.type, raw) is not None:
                 plan.items.append(PlanItem("add", "credential", item.name))
         else:
@@ -319,7 +330,8 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
         if dest_row is not None and dest_row.type != d.type:
             errors.append(f"destination {d.name!r}: its type cannot change ({dest_row.type} -> {d.type})")
         elif dest_row is None:
-            _check_no_literal_secrets(d.name, "destination", raw, secret_field_names(model), errors)
+            if _has_literal_secrets(d.name, "destination", raw, secret_field_names(model), errors):
+                continue
             if attempt(add_destination, session, ctx, workspace.name, d.name, d.type, d.credential, raw) is not None:
                 plan.items.append(PlanItem("add", "destination", d.name))
         else:
@@ -364,26 +376,29 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
 
     if errors:
         raise ConfigError(
-            f"cannot apply to workspace {document.workspace!r}: " + "; ".join(errors),
+            f"cannot apply to workspace {document.workspace!r}: " + "; ".join(dict.fromkeys(errors)),
             hint="nothing was changed; fix the file and apply again",
             errors=errors,
         )
-    if plan.items:
+    if plan.items and not dry_run:
         audit.record(
-            session, ctx.actor, "apply" if not dry_run else "apply-dry-run", "workspace", workspace.name,
-            workspace.name, {"plan": [str(item) for item in plan.items]},
+            session, ctx.actor, "apply", "workspace", workspace.name, workspace.name,
+            {"plan": [str(item) for item in plan.items]},
         )  # fmt: skip
     plan.applied = not dry_run
     return plan
 
 
-def _check_no_literal_secrets(
+def _has_literal_secrets(
     name: str, kind: str, raw: dict[str, Any], secret_fields: frozenset[str], errors: list[str]
-) -> None:
-    for field_name in secret_fields & raw.keys():
-        if not is_env_reference(raw[field_name]):
-            errors.append(f"{kind} {name!r}: {field_name} is a secret; write it as env:VARIABLE, never as a value")
-            raw.pop(field_name)
+) -> bool:
+    """Record an error for each secret written as a value; such a file must never be applied."""
+    literal = sorted(field_name for field_name in secret_fields & raw.keys() if not is_env_reference(raw[field_name]))
+    errors.extend(
+        f"{kind} {name!r}: {field_name} is a secret; write it as env:VARIABLE, never as a value"
+        for field_name in literal
+    )
+    return bool(literal)
 
 
 def _apply_group(

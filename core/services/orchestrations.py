@@ -52,7 +52,8 @@ def validate_options(raw: dict[str, Any], subject: str) -> dict[str, Any]:
         options = OrchestrationOptions.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            (".".join(str(p) for p in e["loc"]) or "options", str(e["msg"])) for e in exc.errors(include_url=False)
+            (".".join(str(p) for p in e["loc"]) or "options", str(e["msg"]).removeprefix("Value error, "))
+            for e in exc.errors(include_url=False)
         ]
         raise SettingsValidationError(subject, problems, hint="see `offramp orchestrations add --help`") from None
     return options.model_dump(mode="json", exclude_unset=True)

@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from offramp.core.environment import DEFAULT_WORKSPACE, Environment
@@ -31,11 +31,18 @@ MIGRATIONS = "offramp.core.state:migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite opens transactions itself, and not before a SAVEPOINT: the first savepoint then is the transaction
+    # and its RELEASE commits, so a rollback (a dry run, a failed apply) would keep changes. Take BEGIN over.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # Foreign keys are off by default in SQLite; without them a credential in use could be deleted.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def create_store_engine(url: str) -> Engine:
@@ -52,6 +59,7 @@ def create_store_engine(url: str) -> Engine:
     engine = create_engine(parsed, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -87,7 +95,7 @@ class StateStore:
         try:
             with self.engine.connect() as connection:
                 return MigrationContext.configure(connection).get_current_revision()
-        except OperationalError as exc:
+        except DatabaseError as exc:  # unreachable server, or a file that is not a database
             raise StateError(
                 f"cannot open the state store at {self.display_url}: {exc.orig}",
                 hint="check OFFRAMP_DATABASE_URL / OFFRAMP_HOME and that the database server is running",
@@ -96,9 +104,19 @@ class StateStore:
     def upgrade(self) -> tuple[str | None, str]:
         """Upgrade the schema to head; return (from, to)."""
         before = self.current_revision()
+        self._refuse_newer(before)
         with self.engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "head")
         return before, head_revision()
+
+    def _refuse_newer(self, current: str | None) -> None:
+        # Alembic would only say it "can't locate revision"; say who wrote it and what to do.
+        known = {script.revision for script in ScriptDirectory.from_config(_alembic_config(None)).walk_revisions()}
+        if current is not None and current not in known:
+            raise SchemaTooNewError(
+                f"the state store at {self.display_url} has schema {current}, written by a newer offramp",
+                hint="install the newer offramp that wrote it (pull it and reinstall) to use this store",
+            )
 
     def ensure_current(self, *, auto_upgrade: bool) -> None:
         """Make sure the schema is at head, upgrading it when allowed.
@@ -116,12 +134,7 @@ class StateStore:
             raise StoreNotInitializedError(
                 f"the state store at {self.display_url} is not initialized", hint="run `offramp init`"
             )
-        known = {script.revision for script in ScriptDirectory.from_config(_alembic_config(None)).walk_revisions()}
-        if current not in known:
-            raise SchemaTooNewError(
-                f"the state store at {self.display_url} has schema {current}, written by a newer offramp",
-                hint="upgrade offramp (pip install -U offramp) to use this store",
-            )
+        self._refuse_newer(current)
         if not auto_upgrade:
             raise StateError(
                 f"the state store at {self.display_url} has schema {current}; this offramp needs {head}",
@@ -143,13 +156,26 @@ class StateStore:
 
 def initialize(env: Environment) -> tuple[StateStore, str | None, bool]:
     """Create or upgrade the store and the default workspace; return (store, previous revision, created)."""
+    database_file = Path(env.home) / "offramp.db"
+    new_file = env.database_url is None and not database_file.exists()
     if env.database_url is None:
-        Path(env.home).mkdir(parents=True, exist_ok=True)
+        # The store holds ciphertext and ledgers: keep it readable by its owner only.
+        Path(env.home).mkdir(mode=0o700, parents=True, exist_ok=True)
     store = StateStore(env.store_url)
-    before, _ = store.upgrade()
+    try:
+        before, _ = store.upgrade()
+    except BaseException:
+        store.dispose()  # e.g. a schema from a newer offramp: nobody else gets the store to close it
+        raise
+    if new_file and database_file.exists():
+        database_file.chmod(0o600)  # SQLite gives its -wal and -shm files the same mode
     if make_url(store.url).get_backend_name() == "sqlite":
-        with store.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        # Outside any transaction: SQLite cannot switch to WAL inside one.
+        raw = store.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA journal_mode=WAL")
+        finally:
+            raw.close()
     with store.session() as session:
         if session.scalar(select(Workspace).where(Workspace.name == DEFAULT_WORKSPACE)) is None:
             session.add(Workspace(name=DEFAULT_WORKSPACE, description="Production configuration"))
@@ -164,7 +190,11 @@ def open_store(env: Environment) -> StateStore:
             hint="run `offramp init` (or set OFFRAMP_HOME / OFFRAMP_DATABASE_URL to an existing store)",
         )
     store = StateStore(env.store_url)
-    store.ensure_current(auto_upgrade=env.auto_upgrade)
+    try:
+        store.ensure_current(auto_upgrade=env.auto_upgrade)
+    except BaseException:
+        store.dispose()  # the caller never gets the store, so nobody else could close its connections
+        raise
     return store
 
 

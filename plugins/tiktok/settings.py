@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from offramp.core import PluginSettings
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
@@ -22,6 +22,9 @@ class TikTokOfflineEventsDestinationSettings(PluginSettings):
         pattern=r"^[0-9]+$",
         description="Advertiser (ad account) ID, digits only, from the top-right menu of TikTok Ads Manager.",
     )
+    event_source: Literal["offline", "web"] = Field(
+        default="offline", description="TikTok event source: offline (store, call centre, CRM) or web."
+    )
     event_set_id: str | None = Field(
         default=None,
         description="Offline event set ID (digits), or the pixel code when event_source is web; "
@@ -31,9 +34,6 @@ class TikTokOfflineEventsDestinationSettings(PluginSettings):
         default=None,
         min_length=1,
         description="Name of the event set; checked by `destinations test`, used when creating the set.",
-    )
-    event_source: Literal["offline", "web"] = Field(
-        default="offline", description="TikTok event source: offline (store, call centre, CRM) or web."
     )
     auto_tracking: bool = Field(
         default=False,
@@ -56,21 +56,24 @@ class TikTokOfflineEventsDestinationSettings(PluginSettings):
         description="Events per request, 1 to 1000 (TikTok refuses more than 1000).",
     )
 
-    @model_validator(mode="after")
-    def _check_event_source_fields(self) -> TikTokOfflineEventsDestinationSettings:
-        if self.event_set_id is not None:
-            if self.event_source == "offline" and not _DIGITS.match(self.event_set_id):
-                raise ValueError("event_set_id: an offline event set ID is digits only (TikTok answers 40002)")
-            if self.event_source == "web" and not _PIXEL_CODE.match(self.event_set_id):
-                raise ValueError("event_set_id: for event_source web, give the pixel code (A-Z and 0-9)")
-        if (
-            self.fixed_event_name is not None
-            and self.event_source == "offline"
-            and self.fixed_event_name not in KNOWN_EVENTS
-        ):
-            known = ", ".join(sorted(KNOWN_EVENTS))
-            raise ValueError(f"fixed_event_name: offline accepts standard events only ({known})")
-        return self
+    # Field validators (not a model validator) so these errors are reported together with every other one;
+    # event_source is declared first, so its validated value is in info.data.
+    @field_validator("event_set_id")
+    @classmethod
+    def _event_set_id_fits_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        source = info.data.get("event_source")
+        if value is not None and source == "offline" and not _DIGITS.match(value):
+            raise ValueError("an offline event set ID is digits only (TikTok answers 40002 otherwise)")
+        if value is not None and source == "web" and not _PIXEL_CODE.match(value):
+            raise ValueError("for event_source web, give the pixel code (A-Z and 0-9)")
+        return value
+
+    @field_validator("fixed_event_name")
+    @classmethod
+    def _standard_event_for_offline(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("event_source") == "offline" and value not in KNOWN_EVENTS:
+            raise ValueError(f"offline accepts standard events only ({', '.join(sorted(KNOWN_EVENTS))})")
+        return value
 
 
 __all__ = ["MAX_EVENTS_PER_REQUEST", "TikTokOfflineEventsDestinationSettings"]

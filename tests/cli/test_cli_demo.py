@@ -1,0 +1,65 @@
+"""`offramp demo`: one command sets up a demo workspace and shows it; running it again changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+DEMO_VARIABLES = ("OFFRAMP_DEMO_APP_SECRET", "OFFRAMP_DEMO_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def demo_variables_do_not_leak(monkeypatch):
+    """The demo sets its fake secrets in the process environment; take them out again after the test."""
+    for name in DEMO_VARIABLES:
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)  # undone in reverse order: back to placeholder, then to absent
+
+
+def test_demo_in_a_fresh_home_creates_the_store_and_the_demo_workspace_and_shows_it(cli, cli_json, offramp_home):
+    result = cli.ok("demo")
+
+    assert (offramp_home / "offramp.db").exists()
+    assert (offramp_home / "secret.key").exists()
+    assert "Workspace demo: 6 to add, 0 to change, 0 to remove" in result.stdout
+    for name in ("demo-tiktok", "demo-token", "demo-tiktok-offline", "demo-dummy", "demo-store-purchases"):
+        assert name in result.stdout
+    assert "offramp orchestrations show demo-store-purchases -w demo" in result.stdout
+
+    assert [c["name"] for c in cli_json("credentials", "list", "-w", "demo")] == ["demo-tiktok", "demo-token"]
+    assert [d["name"] for d in cli_json("destinations", "list", "-w", "demo")] == ["demo-dummy", "demo-tiktok-offline"]
+    orchestration = cli_json("orchestrations", "show", "demo-store-purchases", "-w", "demo")
+    assert orchestration["destination"] == "demo-tiktok-offline"
+    assert orchestration["options"]["event_name_map"] == {"Order Completed": "CompletePayment"}
+    assert cli_json("credentials", "show", "demo-tiktok", "-w", "demo")["secrets"]["app_secret"].startswith("set")
+    # The demo lives in its own workspace; production stays empty.
+    assert cli_json("credentials", "list") == []
+
+
+def test_demo_twice_says_the_workspace_is_up_to_date_and_changes_nothing(cli, cli_json, offramp_home):
+    cli.ok("demo")
+    audit = cli_json("audit")
+    export = cli.ok("export", "-w", "demo").stdout
+
+    result = cli.ok("demo")
+
+    assert "Workspace demo is up to date." in result.stdout
+    assert "to add" not in result.stdout
+    assert "demo-store-purchases" in result.stdout  # still shows the objects
+    assert cli_json("audit") == audit
+    assert cli.ok("export", "-w", "demo").stdout == export
+
+
+def test_demo_in_an_initialized_store(cli, cli_json, initialized):
+    cli.ok("demo")
+
+    assert {w["name"] for w in cli_json("workspaces", "list")} == {"demo", "production"}
+
+
+def test_the_demo_export_holds_no_secret_values(cli):
+    cli.ok("demo")
+
+    text = cli.ok("export", "-w", "demo").stdout
+
+    assert "env:OFFRAMP_DEMO_APP_SECRET" in text
+    assert "env:OFFRAMP_DEMO_TOKEN" in text
+    assert "not-real" not in text
