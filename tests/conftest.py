@@ -28,6 +28,20 @@ class CliResult:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def one_line_error(self, *needles: str) -> str:
+        """Assert the command failed as a user's mistake should: exit 1, one `offramp: error:` line, no traceback.
+
+        Returns that line, after checking it contains every needle.
+        """
+        assert self.exit_code == 1, f"expected exit status 1, got {self.exit_code}:\n{self.output}"
+        assert "Traceback" not in self.output
+        lines = self.stderr.strip().splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got:\n{self.stderr}"
+        assert lines[0].startswith("offramp: error: "), lines[0]
+        for needle in needles:
+            assert needle in lines[0], lines[0]
+        return lines[0]
+
 
 class Cli:
     """Runs `offramp ...` in this process, the way a user's shell would, and captures both streams."""

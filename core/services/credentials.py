@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
-from offramp.core.errors import ObjectExistsError, ObjectInUseError, ObjectNotFoundError
+from offramp.core.errors import ObjectInUseError
 from offramp.core.services import audit
 from offramp.core.services.context import Context
+from offramp.core.services.lookup import ensure_absent, get_named, list_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
     decrypt_secrets,
@@ -26,22 +27,12 @@ from offramp.core.state.models import Credential, Destination, Workspace
 
 def get_credential(session: Session, workspace: Workspace, name: str) -> Credential:
     """The credential ``name`` in ``workspace``; the error lists the existing ones."""
-    found = session.scalar(select(Credential).where(Credential.workspace_id == workspace.id, Credential.name == name))
-    if found is None:
-        names = session.scalars(
-            select(Credential.name).where(Credential.workspace_id == workspace.id).order_by(Credential.name)
-        )
-        raise ObjectNotFoundError(
-            f"no credential named {name!r} in workspace {workspace.name!r} (existing: {', '.join(names) or 'none'})",
-            hint="see `offramp credentials list`",
-        )
-    return found
+    return get_named(session, Credential, workspace, name)
 
 
 def list_credentials(session: Session, workspace: Workspace) -> list[Credential]:
     """Credentials of a workspace, by name."""
-    query = select(Credential).where(Credential.workspace_id == workspace.id).order_by(Credential.name)
-    return list(session.scalars(query))
+    return list_named(session, Credential, workspace)
 
 
 def add_credential(
@@ -51,11 +42,7 @@ def add_credential(
     check_object_name("credential", name)
     workspace = get_workspace(session, workspace_name)
     kind = ctx.registry.credential_type(type_name)
-    if session.scalar(select(Credential.id).where(Credential.workspace_id == workspace.id, Credential.name == name)):
-        raise ObjectExistsError(
-            f"credential {name!r} already exists in workspace {workspace.name!r}",
-            hint="pick another name, or delete it first",
-        )
+    ensure_absent(session, Credential, workspace, name)
     resolved = resolve_settings(kind.settings, raw, f"credential {name!r} ({type_name})")
     records, _ = encrypt_secrets(ctx.secret_box, resolved, {}, {})
     row = Credential(workspace=workspace, name=name, type=type_name, settings=resolved.plain, secrets=records)

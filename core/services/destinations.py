@@ -8,11 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
-from offramp.core.errors import ConfigError, ObjectExistsError, ObjectInUseError, ObjectNotFoundError
+from offramp.core.errors import ConfigError, ObjectInUseError
 from offramp.core.plugin_types import DestinationType
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.credentials import get_credential
+from offramp.core.services.lookup import ensure_absent, get_named, list_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
     decrypt_secrets,
@@ -28,24 +29,12 @@ from offramp.core.state.models import Credential, Destination, Orchestration, Wo
 
 def get_destination(session: Session, workspace: Workspace, name: str) -> Destination:
     """The destination ``name`` in ``workspace``; the error lists the existing ones."""
-    found = session.scalar(
-        select(Destination).where(Destination.workspace_id == workspace.id, Destination.name == name)
-    )
-    if found is None:
-        names = session.scalars(
-            select(Destination.name).where(Destination.workspace_id == workspace.id).order_by(Destination.name)
-        )
-        raise ObjectNotFoundError(
-            f"no destination named {name!r} in workspace {workspace.name!r} (existing: {', '.join(names) or 'none'})",
-            hint="see `offramp destinations list`",
-        )
-    return found
+    return get_named(session, Destination, workspace, name)
 
 
 def list_destinations(session: Session, workspace: Workspace) -> list[Destination]:
     """Destinations of a workspace, by name."""
-    query = select(Destination).where(Destination.workspace_id == workspace.id).order_by(Destination.name)
-    return list(session.scalars(query))
+    return list_named(session, Destination, workspace)
 
 
 def _check_binding(kind: DestinationType, credential: Credential, name: str) -> None:
@@ -70,11 +59,7 @@ def add_destination(
     check_object_name("destination", name)
     workspace = get_workspace(session, workspace_name)
     kind = ctx.registry.destination_type(type_name)
-    if session.scalar(select(Destination.id).where(Destination.workspace_id == workspace.id, Destination.name == name)):
-        raise ObjectExistsError(
-            f"destination {name!r} already exists in workspace {workspace.name!r}",
-            hint="pick another name, or delete it first",
-        )
+    ensure_absent(session, Destination, workspace, name)
     credential = get_credential(session, workspace, credential_name)
     _check_binding(kind, credential, name)
     resolved = resolve_settings(kind.settings, raw, f"destination {name!r} ({type_name})")

@@ -10,15 +10,14 @@ from sqlalchemy.orm import Session
 
 from offramp.core.errors import (
     ConfigError,
-    ObjectExistsError,
     ObjectInUseError,
-    ObjectNotFoundError,
     SettingsValidationError,
 )
 from offramp.core.orchestration_options import OrchestrationOptions, check_source
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.destinations import get_destination
+from offramp.core.services.lookup import ensure_absent, get_named, list_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.state.models import Orchestration, OrchestrationGroup, OrchestrationGroupMember, Workspace
@@ -26,24 +25,12 @@ from offramp.core.state.models import Orchestration, OrchestrationGroup, Orchest
 
 def get_orchestration(session: Session, workspace: Workspace, name: str) -> Orchestration:
     """The orchestration ``name`` in ``workspace``; the error lists the existing ones."""
-    found = session.scalar(
-        select(Orchestration).where(Orchestration.workspace_id == workspace.id, Orchestration.name == name)
-    )
-    if found is None:
-        names = session.scalars(
-            select(Orchestration.name).where(Orchestration.workspace_id == workspace.id).order_by(Orchestration.name)
-        )
-        raise ObjectNotFoundError(
-            f"no orchestration named {name!r} in workspace {workspace.name!r} (existing: {', '.join(names) or 'none'})",
-            hint="see `offramp orchestrations list`",
-        )
-    return found
+    return get_named(session, Orchestration, workspace, name)
 
 
 def list_orchestrations(session: Session, workspace: Workspace) -> list[Orchestration]:
     """Orchestrations of a workspace, by name."""
-    query = select(Orchestration).where(Orchestration.workspace_id == workspace.id).order_by(Orchestration.name)
-    return list(session.scalars(query))
+    return list_named(session, Orchestration, workspace)
 
 
 def validate_options(raw: dict[str, Any], subject: str) -> dict[str, Any]:
@@ -80,13 +67,7 @@ def add_orchestration(
     check_object_name("orchestration", name)
     subject = f"orchestration {name!r}"
     workspace = get_workspace(session, workspace_name)
-    if session.scalar(
-        select(Orchestration.id).where(Orchestration.workspace_id == workspace.id, Orchestration.name == name)
-    ):
-        raise ObjectExistsError(
-            f"orchestration {name!r} already exists in workspace {workspace.name!r}",
-            hint="pick another name, or delete it first",
-        )
+    ensure_absent(session, Orchestration, workspace, name)
     destination = get_destination(session, workspace, destination_name)
     row = Orchestration(
         workspace=workspace,

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-ERROR_PREFIX = "offramp: error: "
-
 
 @pytest.fixture
 def cli_json(cli: Any) -> Callable[..., Any]:
@@ -31,13 +29,7 @@ def cli_error(cli: Any) -> Callable[..., str]:
     """
 
     def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
-        result = cli(*args, input=input, env=env)
-        assert result.exit_code == 1, f"offramp {' '.join(args)} should fail with 1:\n{result.output}"
-        assert "Traceback" not in result.output
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
-        assert lines[0].startswith(ERROR_PREFIX), lines[0]
-        return lines[0]
+        return str(cli(*args, input=input, env=env).one_line_error())
 
     return run
 

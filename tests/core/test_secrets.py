@@ -30,17 +30,6 @@ SECRETS = [APP_SECRET, REFRESH_TOKEN, STATIC_TOKEN]
 APP_ID = "app-id-VISIBLE-4711"
 
 
-def assert_one_line_error(result, *needles: str) -> str:
-    """A failed command: exit status 1, exactly one line on stderr, no traceback; return that line."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 # `tt`: app secret read from an environment variable, refresh token given as a value; `api`: a static token value.
 ADD_TT = ("credentials", "add", "tt", "--type", "tiktok-offline-events", "--set", f"app_id={APP_ID}",
           "--set", "app_secret=env:MY_SECRET_VAR", "--set", f"refresh_token={REFRESH_TOKEN}")  # fmt: skip
@@ -205,13 +194,13 @@ def test_a_required_secret_not_given_off_a_terminal_is_a_one_line_error_naming_i
     cli, initialized: Path, type_name: str, settings: list[str], field: str
 ):
     args = [arg for pair in settings for arg in ("--set", pair)]
-    assert_one_line_error(cli("credentials", "add", "c", "--type", type_name, *args), field)
+    cli("credentials", "add", "c", "--type", type_name, *args).one_line_error(field)
     assert cli.ok("credentials", "list", "--json").stdout.strip() == "[]"
 
 
 def test_an_unset_environment_variable_is_a_one_line_error_naming_it(cli, initialized: Path):
     result = cli("credentials", "add", "api", "--type", "static-token", "--set", "token=env:OFFRAMP_TEST_UNSET_VAR")
-    assert_one_line_error(result, "OFFRAMP_TEST_UNSET_VAR")
+    result.one_line_error("OFFRAMP_TEST_UNSET_VAR")
     assert cli.ok("credentials", "list", "--json").stdout.strip() == "[]"
 
 
@@ -234,7 +223,7 @@ def test_a_wrong_key_is_a_one_line_error_naming_offramp_secret_key(
     # rotate-key needs two keys before it decrypts anything; both are wrong here.
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", ",".join(wrong if command_line[0] == "secrets" else wrong[:1]))
 
-    assert_one_line_error(cli(*command_line), "OFFRAMP_SECRET_KEY")
+    cli(*command_line).one_line_error("OFFRAMP_SECRET_KEY")
 
     assert stored_ciphertexts() == before, "nothing may be written under a key that cannot read the store"
     monkeypatch.delenv("OFFRAMP_SECRET_KEY")
@@ -256,7 +245,7 @@ def test_a_missing_key_file_is_a_one_line_error_naming_offramp_secret_key(
     before = stored_ciphertexts()
     (initialized / "secret.key").unlink()
 
-    assert_one_line_error(cli(*command_line), "OFFRAMP_SECRET_KEY")
+    cli(*command_line).one_line_error("OFFRAMP_SECRET_KEY")
 
     assert not (initialized / "secret.key").exists(), "a lost key must not be silently replaced by a new one"
     assert stored_ciphertexts() == before
@@ -275,7 +264,7 @@ def test_a_malformed_offramp_secret_key_is_a_one_line_error_naming_it(
     cli, initialized: Path, monkeypatch, make_key: Callable[[], str], command_line: tuple[str, ...]
 ):
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", make_key())
-    assert_one_line_error(cli(*command_line), "OFFRAMP_SECRET_KEY")
+    cli(*command_line).one_line_error("OFFRAMP_SECRET_KEY")
     monkeypatch.delenv("OFFRAMP_SECRET_KEY")
     assert cli.ok("credentials", "list", "--json").stdout.strip() == "[]"
 
@@ -284,7 +273,7 @@ def test_a_malformed_key_file_is_a_one_line_error_naming_the_file(cli, initializ
     key_file = initialized / "secret.key"
     key_file.write_text("not-a-fernet-key\n")
     result = cli("credentials", "add", "api", "--type", "static-token", "--set", f"token={STATIC_TOKEN}")
-    line = assert_one_line_error(result, str(key_file))
+    line = result.one_line_error(str(key_file))
     assert "not-a-fernet-key" not in line, "a key, even a broken one, is never echoed"
 
 
@@ -315,9 +304,7 @@ def test_rotate_key_with_the_key_file_replaces_the_key_and_reencrypts_every_secr
 
     # The old key no longer opens the store, for the CLI either.
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", old_key)
-    assert_one_line_error(
-        cli("credentials", "add", "more", "--type", "static-token", "--set", "token=x"), "OFFRAMP_SECRET_KEY"
-    )
+    cli("credentials", "add", "more", "--type", "static-token", "--set", "token=x").one_line_error("OFFRAMP_SECRET_KEY")
     monkeypatch.delenv("OFFRAMP_SECRET_KEY")
     cli.ok("credentials", "add", "more", "--type", "static-token", "--set", "token=x")
 
@@ -344,9 +331,8 @@ def test_rotate_key_with_new_and_old_key_in_offramp_secret_key(cli, offramp_home
     assert decrypted_secrets("more") == {"token": "x"}
 
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", old_key)
-    assert_one_line_error(
-        cli("credentials", "add", "again", "--type", "static-token", "--set", "token=y"), "OFFRAMP_SECRET_KEY"
-    )
+    again = cli("credentials", "add", "again", "--type", "static-token", "--set", "token=y")
+    again.one_line_error("OFFRAMP_SECRET_KEY")
 
 
 def test_rotate_key_with_a_single_key_in_offramp_secret_key_refuses(cli, offramp_home: Path, monkeypatch):
@@ -355,7 +341,7 @@ def test_rotate_key_with_a_single_key_in_offramp_secret_key_refuses(cli, offramp
     add_credentials(cli)
     before = stored_ciphertexts()
 
-    line = assert_one_line_error(cli("secrets", "rotate-key"), "OFFRAMP_SECRET_KEY")
+    line = cli("secrets", "rotate-key").one_line_error("OFFRAMP_SECRET_KEY")
     assert "single key" in line
 
     assert stored_ciphertexts() == before

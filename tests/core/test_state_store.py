@@ -25,17 +25,6 @@ from offramp.core.state.store import StateStore, _alembic_config, head_revision
 SHIPPED_REVISIONS = ["0001", "0002"]
 
 
-def assert_one_line_error(result, *needles: str) -> str:
-    """A failed command: exit status 1, exactly one line on stderr, no traceback; return that line."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 def revision_of(url: str) -> str | None:
     store = StateStore(url)
     try:
@@ -198,7 +187,7 @@ def test_the_cli_works_against_postgresql(cli, offramp_home: Path, postgres_url:
 
 def test_a_command_before_init_says_to_run_offramp_init(cli, offramp_home: Path):
     result = cli("workspaces", "list")
-    assert_one_line_error(result, "offramp init")
+    result.one_line_error("offramp init")
     assert not (offramp_home / "offramp.db").exists(), "a read-only command must not create a store"
 
 
@@ -207,7 +196,7 @@ def test_a_command_on_a_blank_postgresql_database_says_to_run_offramp_init(
     cli, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("OFFRAMP_DATABASE_URL", postgres_url)
-    assert_one_line_error(cli("credentials", "list"), "offramp init")
+    cli("credentials", "list").one_line_error("offramp init")
     assert revision_of(postgres_url) is None
 
 
@@ -231,7 +220,7 @@ def test_with_auto_upgrade_off_an_older_schema_says_exactly_what_to_run(
     build_store_at_0001(use_store, offramp_home)
     monkeypatch.setenv("OFFRAMP_AUTO_UPGRADE", "0")
 
-    line = assert_one_line_error(cli("workspaces", "list"), "offramp init")
+    line = cli("workspaces", "list").one_line_error("offramp init")
     assert "0001" in line and "0002" in line
     assert revision_of(use_store) == "0001", "nothing may be upgraded when OFFRAMP_AUTO_UPGRADE=0"
 
@@ -255,7 +244,7 @@ def test_a_store_written_by_a_newer_offramp_gives_a_one_line_error(
     finally:
         engine.dispose()
 
-    line = assert_one_line_error(cli(*command_line), "newer offramp")
+    line = cli(*command_line).one_line_error("newer offramp")
     assert "ffff9999" in line
     assert "unexpected" not in line
     assert revision_of(use_store) == "ffff9999", "a newer schema must be left alone"
