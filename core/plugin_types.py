@@ -36,6 +36,9 @@ class CredentialType:
         settings: The pydantic model its settings must satisfy; secrets typed ``SecretStr``.
         description: One sentence on what it authenticates.
         implementation: ``"module:attribute"`` of the behaviour, imported lazily.
+        authorization_fields: Secret fields of which at least one must hold a value before the credential can be
+            used (for OAuth: the tokens an authorization produces). Without any, the credential's status is
+            ``needs_authorization``.
     """
 
     name: str
@@ -44,6 +47,7 @@ class CredentialType:
     settings: type[PluginSettings]
     description: str = ""
     implementation: str | None = None
+    authorization_fields: tuple[str, ...] = ()
 
     def load(self) -> Any:
         """Import and return the implementation."""

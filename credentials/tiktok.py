@@ -42,6 +42,8 @@ CREDENTIAL_TYPE = CredentialType(
     version=__version__,
     settings=TikTokOfflineEventsCredentialSettings,
     description="OAuth grant for TikTok API for Business; needs an Operator or Admin of the ad account.",
+    implementation="offramp.credentials.tiktok_session:TikTokCredentialSession",
+    authorization_fields=("access_token", "refresh_token"),
 )
 
 __all__ = [

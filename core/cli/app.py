@@ -28,6 +28,7 @@ from offramp.core.cli import (
 from offramp.core.cli.common import close_stores
 from offramp.core.cli.output import error_line
 from offramp.core.errors import OfframpError
+from offramp.core.log_redaction import RedactingFilter
 
 
 class _ErrorReportingGroup(TyperGroup):
@@ -97,6 +98,8 @@ def root(
         stream=sys.stderr,
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # even --debug output never shows a secret
     if not debug:
         # stdlib loggers of libraries (alembic announces every migration) stay quiet unless asked.
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +17,7 @@ from offramp.core.services.context import Context
 from offramp.core.services.lookup import ensure_absent, get_named, list_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
+    SecretRecords,
     decrypt_secrets,
     effective_settings,
     encrypt_secrets,
@@ -22,7 +26,7 @@ from offramp.core.services.typed_settings import (
     secret_status,
 )
 from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.models import Credential, Destination, Workspace
+from offramp.core.state.models import Credential, Destination, Workspace, utcnow
 
 
 def get_credential(session: Session, workspace: Workspace, name: str) -> Credential:
@@ -45,7 +49,14 @@ def add_credential(
     ensure_absent(session, Credential, workspace, name)
     resolved = resolve_settings(kind.settings, raw, f"credential {name!r} ({type_name})")
     records, _ = encrypt_secrets(ctx.secret_box, resolved, {}, {})
-    row = Credential(workspace=workspace, name=name, type=type_name, settings=resolved.plain, secrets=records)
+    row = Credential(
+        workspace=workspace,
+        name=name,
+        type=type_name,
+        settings=resolved.plain,
+        secrets=records,
+        status=authorization_status(ctx, type_name, records),
+    )
     session.add(row)
     session.flush()
     audit.record(
@@ -69,30 +80,78 @@ def update_credential(session: Session, ctx: Context, row: Credential, raw: dict
     if changed:
         row.settings = resolved.plain
         row.secrets = records
+        # New tokens (from a file or the command line) end a needs_reauth; other changes leave the status alone.
+        if row.status != "needs_reauth" or set(changed) & set(kind.authorization_fields):
+            row.status, row.status_reason = authorization_status(ctx, row.type, records), None
         audit.record(session, ctx.actor, "update", "credential", row.name, row.workspace.name, {"fields": changed})
     elif records != row.secrets:  # only a secret's env source changed
         row.secrets = records
     return changed
 
 
-def store_refreshed_secrets(session: Session, ctx: Context, row: Credential, values: dict[str, str]) -> None:
-    """Save secrets a credential type obtained itself (rotated tokens); audited without their values."""
+def save_tokens(
+    session: Session,
+    ctx: Context,
+    row: Credential,
+    values: dict[str, str],
+    *,
+    access_token_expires_at: datetime | None,
+    action: str,
+) -> list[str]:
+    """Store tokens a credential type obtained itself (an authorization or a refresh), encrypted.
+
+    The credential becomes ``ready``. Audited with the names of the fields that changed, never their values.
+    Call it inside the transaction that holds the credential's lock, so a rotated refresh token is stored
+    before anyone uses the new access token.
+    """
     kind = ctx.registry.credential_type(row.type)
     subject = f"credential {row.name!r} ({row.type})"
     current = decrypt_secrets(ctx.secret_box, row.secrets, subject)
     resolved = resolve_settings(kind.settings, {**row.settings, **current, **values}, subject)
     records, changed = encrypt_secrets(ctx.secret_box, resolved, row.secrets, current)
     row.secrets = records
-    if changed:
-        audit.record(
-            session,
-            ctx.actor,
-            "rotate-secret",
-            "credential",
-            row.name,
-            row.workspace.name,
-            {"fields": changed},
-        )
+    row.status, row.status_reason = "ready", None
+    row.last_refreshed_at = utcnow()
+    row.access_token_expires_at = access_token_expires_at
+    audit.record(session, ctx.actor, action, "credential", row.name, row.workspace.name, {"fields": changed})
+    return changed
+
+
+def mark_needs_reauth(session: Session, ctx: Context, row: Credential, reason: str) -> None:
+    """Record that the vendor refused the grant: everything using it fails fast until it is re-authorized."""
+    if row.status == "needs_reauth" and row.status_reason == reason:
+        return
+    row.status, row.status_reason = "needs_reauth", reason
+    audit.record(session, ctx.actor, "needs-reauth", "credential", row.name, row.workspace.name, {"reason": reason})
+
+
+def authorization_status(ctx: Context, type_name: str, records: SecretRecords) -> str:
+    """``needs_authorization`` while none of the type's authorization fields holds a value, else ``ready``."""
+    fields = ctx.registry.credential_type(type_name).authorization_fields
+    return "needs_authorization" if fields and not any(field in records for field in fields) else "ready"
+
+
+@contextmanager
+def locked_credential(ctx: Context, workspace_name: str, name: str) -> Iterator[tuple[Session, Credential]]:
+    """A transaction holding the credential's lock across processes, and the credential read under it.
+
+    PostgreSQL locks the row (SELECT ... FOR UPDATE); SQLite takes its database write lock (BEGIN IMMEDIATE).
+    Either way a second process waits here until the first commits, then reads what the first stored: two runs
+    never spend the same single-use refresh token.
+    """
+    with ctx.store.engine.connect() as connection:
+        connection = connection.execution_options(sqlite_immediate=True)
+        with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+            workspace = get_workspace(session, workspace_name)
+            row = session.scalar(
+                select(Credential)
+                .where(Credential.workspace_id == workspace.id, Credential.name == name)
+                .with_for_update()
+            )
+            if row is None:
+                get_credential(session, workspace, name)  # raises, listing the existing names
+                raise AssertionError("unreachable")
+            yield session, row
 
 
 def credential_settings(ctx: Context, row: Credential) -> PluginSettings:
@@ -116,6 +175,10 @@ def describe_credential(session: Session, ctx: Context, row: Credential) -> dict
         "type": row.type,
         "settings": effective_settings(kind.settings, row.settings),
         "secrets": secret_status(kind.settings, row.secrets),
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "last_refreshed_at": row.last_refreshed_at.isoformat() if row.last_refreshed_at else None,
+        "access_token_expires_at": row.access_token_expires_at.isoformat() if row.access_token_expires_at else None,
         "used_by": users_of(session, row),
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
@@ -144,7 +207,10 @@ __all__ = [
     "describe_credential",
     "get_credential",
     "list_credentials",
-    "store_refreshed_secrets",
+    "authorization_status",
+    "locked_credential",
+    "mark_needs_reauth",
+    "save_tokens",
     "update_credential",
     "users_of",
 ]

@@ -81,6 +81,12 @@ class Credential(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # {field: {"ciphertext": Fernet token, "changed_at": ISO time, "source": "VAR" or null}}
     secrets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ready | needs_authorization (no token yet) | needs_reauth (the vendor refused the grant; see status_reason)
+    status: Mapped[str] = mapped_column(String(32), default="ready", server_default="ready")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    last_refreshed_at: Mapped[datetime | None] = mapped_column()
+    # Not secret: when the cached access token stops working, so it is refreshed before use, not after a failure.
+    access_token_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

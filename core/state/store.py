@@ -42,7 +42,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # BEGIN IMMEDIATE takes SQLite's write lock at once (waiting up to busy_timeout): the cross-process lock that
+    # PostgreSQL gives with SELECT ... FOR UPDATE, asked for with execution_options(sqlite_immediate=True).
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_store_engine(url: str) -> Engine:

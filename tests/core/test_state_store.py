@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,11 @@ from alembic.script import ScriptDirectory
 
 from offramp.core.environment import Environment
 from offramp.core.secrets import create_key_file, load_secret_box
-from offramp.core.state.models import Base, Credential, Workspace
+from offramp.core.state.models import Base, Credential
 from offramp.core.state.store import StateStore, _alembic_config, head_revision
 
-SHIPPED_REVISIONS = ["0001", "0002"]
+SHIPPED_REVISIONS = ["0001", "0002", "0003"]
+HEAD = SHIPPED_REVISIONS[-1]
 
 
 def revision_of(url: str) -> str | None:
@@ -74,36 +76,41 @@ def build_store_at_0001(url: str, home: Path) -> None:
     try:
         with store.engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "0001")
-        with store.session() as session:
-            production = Workspace(name="production", description="Production configuration")
-            session.add(production)
-            session.add(
-                Credential(
-                    workspace=production,
-                    name="legacy",
-                    type="static-token",
-                    settings={},
-                    secrets={"token": {"ciphertext": box.encrypt("legacy-token"), "changed_at": "", "source": None}},
-                )
+        # Plain SQL with the columns 0001 had: today's models know columns that did not exist then.
+        secrets = {"token": {"ciphertext": box.encrypt("legacy-token"), "changed_at": "", "source": None}}
+        now = datetime.now(UTC)
+        with store.engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO workspaces (name, description, created_at) VALUES (:n, :d, :t)"),
+                {"n": "production", "d": "Production configuration", "t": now},
+            )
+            workspace_id = connection.execute(sa.text("SELECT id FROM workspaces")).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO credentials (workspace_id, name, type, settings, secrets, created_at, updated_at) "
+                    "VALUES (:w, 'legacy', 'static-token', '{}', :s, :t, :t)"
+                ),
+                {"w": workspace_id, "s": json.dumps(secrets), "t": now},
             )
         assert store.current_revision() == "0001"
     finally:
         store.dispose()
 
 
-def test_package_ships_revisions_0001_and_0002_with_0002_as_head():
+def test_package_ships_its_revisions_as_one_chain_ending_at_head():
     scripts = ScriptDirectory.from_config(_alembic_config(None))
     assert sorted(script.revision for script in scripts.walk_revisions()) == SHIPPED_REVISIONS
-    assert scripts.get_revision("0002").down_revision == "0001"
-    assert head_revision() == "0002"
+    for previous, revision in zip(SHIPPED_REVISIONS, SHIPPED_REVISIONS[1:], strict=False):
+        assert scripts.get_revision(revision).down_revision == previous
+    assert head_revision() == HEAD
 
 
 def test_upgrading_a_blank_database_to_head_leaves_no_difference_from_the_models(store_url: str):
     store = StateStore(store_url)
     try:
         assert store.current_revision() is None
-        assert store.upgrade() == (None, "0002")
-        assert store.current_revision() == "0002"
+        assert store.upgrade() == (None, HEAD)
+        assert store.current_revision() == HEAD
     finally:
         store.dispose()
     assert schema_differences(store_url) == []
@@ -118,7 +125,7 @@ def test_each_revision_upgrades_on_top_of_the_previous_one(store_url: str):
         tables = set(sa.inspect(store.engine).get_table_names())
         assert {"workspaces", "credentials", "destinations", "orchestrations", "audit_events"} <= tables
         assert "runs" not in tables
-        assert store.upgrade() == ("0001", "0002")
+        assert store.upgrade() == ("0001", HEAD)
     finally:
         store.dispose()
     assert schema_differences(store_url) == []
@@ -126,7 +133,7 @@ def test_each_revision_upgrades_on_top_of_the_previous_one(store_url: str):
 
 def test_init_creates_the_sqlite_store_in_home_with_the_production_workspace(cli, offramp_home: Path):
     result = cli.ok("init")
-    assert "0002" in result.stdout
+    assert HEAD in result.stdout
     assert (offramp_home / "offramp.db").is_file()
     assert stat.S_IMODE((offramp_home / "secret.key").stat().st_mode) == 0o600
     assert revision_of(sqlite_url(offramp_home)) == head_revision()
@@ -221,12 +228,12 @@ def test_with_auto_upgrade_off_an_older_schema_says_exactly_what_to_run(
     monkeypatch.setenv("OFFRAMP_AUTO_UPGRADE", "0")
 
     line = cli("workspaces", "list").one_line_error("offramp init")
-    assert "0001" in line and "0002" in line
+    assert "0001" in line and HEAD in line
     assert revision_of(use_store) == "0001", "nothing may be upgraded when OFFRAMP_AUTO_UPGRADE=0"
 
     # Doing what the message says works, keeps the data, and adds no second production workspace.
     upgraded = cli.ok("init")
-    assert "0001" in upgraded.stdout and "0002" in upgraded.stdout
+    assert "0001" in upgraded.stdout and HEAD in upgraded.stdout
     assert revision_of(use_store) == head_revision()
     assert [w["name"] for w in json.loads(cli.ok("workspaces", "list", "--json").stdout)] == ["production"]
     assert [c["name"] for c in json.loads(cli.ok("credentials", "list", "--json").stdout)] == ["legacy"]
