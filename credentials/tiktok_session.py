@@ -132,6 +132,16 @@ class TikTokCredentialSession:
 
     def describe_access(self) -> list[dict[str, Any]]:
         """The advertisers the token reaches, with name, status and role (`offramp credentials test`)."""
+        try:
+            return self._describe_access()
+        except TikTokGrantRefusedError as exc:
+            raise CredentialNeedsAuthorizationError(
+                f"TikTok refused credential {self._name!r}: {exc.message}",
+                hint=f"re-authorize with: offramp credentials authorize {self._name} -w {self._workspace}",
+                credential=self._name,
+            ) from None
+
+    def _describe_access(self) -> list[dict[str, Any]]:
         settings = self.settings()
         base = f"{settings.api_base_url}/open_api/v1.3"
         with httpx.Client(auth=self.auth(), timeout=30.0) as client:
@@ -144,15 +154,23 @@ class TikTokCredentialSession:
                 params = {"advertiser_ids": json.dumps(ids)}
                 info = raise_for_envelope(*_answer(client.get(f"{base}/advertiser/info/", params=params)))
                 details = {str(item.get("advertiser_id")): item for item in info.get("list", [])}
-        return [
-            {
-                "advertiser_id": advertiser_id,
-                "name": details.get(advertiser_id, {}).get("name") or item.get("advertiser_name"),
-                "status": details.get(advertiser_id, {}).get("status"),
-                "role": details.get(advertiser_id, {}).get("role"),
-            }
-            for advertiser_id, item in zip(ids, advertisers, strict=True)
-        ]
+        result = []
+        for advertiser_id, item in zip(ids, advertisers, strict=True):
+            detail = details.get(advertiser_id, {})
+            # The authorizing user's role: the emulator reports it as `user_role`; TikTok's advertiser/info does
+            # not document one (its `role` is the account's kind, e.g. ROLE_ADVERTISER), so it may be unknown.
+            role = detail.get("user_role")
+            result.append(
+                {
+                    "advertiser_id": advertiser_id,
+                    "name": detail.get("name") or item.get("advertiser_name"),
+                    "status": detail.get("status"),
+                    "account_role": detail.get("role"),
+                    "role": role,
+                    "can_send": None if role is None else role in ("ADMIN", "OPERATOR"),
+                }
+            )
+        return result
 
     def auth(self) -> TikTokAccessTokenAuth:
         """An httpx Auth that sends ``Access-Token`` and refreshes once on 40102."""

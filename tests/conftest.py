@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -50,7 +51,14 @@ class Cli:
         self._runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
-        result = self._runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        try:
+            result = self._runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        finally:
+            # The command pointed logging at the runner's stderr, which is closed now; a shell would have exited.
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+            root.setLevel(logging.WARNING)
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     def ok(self, *args: str, **kwargs: object) -> CliResult:

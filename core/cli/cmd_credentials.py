@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -144,7 +145,8 @@ def authorize(
             say(f"Waiting for the redirect to {listener.redirect_uri} ...")
             redirect = listener.wait(timeout)
         else:
-            redirect = parse_redirect(typer.prompt("Paste the auth_code (or the whole redirect URL)", hide_input=True))
+            answer = typer.prompt("Paste the auth_code (or the whole redirect URL)", hide_input=sys.stdin.isatty())
+            redirect = parse_redirect(answer)
     finally:
         if listener is not None:
             listener.close()
@@ -174,6 +176,10 @@ def test(name: NameArgument, workspace: WorkspaceOption = None, json_output: Jso
     say(f"Credential {name} works: the token reaches {len(advertisers)} advertiser(s).")
     print_table(
         "Advertisers",
-        ["advertiser id", "name", "status", "role"],
-        [[a["advertiser_id"], a["name"], a["status"], a["role"]] for a in advertisers],
+        ["advertiser id", "name", "status", "your role", "can send events"],
+        [
+            [a["advertiser_id"], a["name"], a["status"], a["role"] or "not reported"]
+            + ["unknown" if a["can_send"] is None else "yes" if a["can_send"] else "no: needs Admin or Operator"]
+            for a in advertisers
+        ],
     )

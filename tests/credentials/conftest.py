@@ -1,0 +1,94 @@
+"""A TikTok emulator on loopback and a `tiktok-offline-events` credential pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from offramp.core.environment import Environment
+from offramp.core.services.context import Context
+from offramp.core.services.credentials import credential_settings, get_credential
+from offramp.core.services.workspaces import get_workspace
+from offramp.core.state.store import open_store
+from offramp.plugins.tiktok.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig, run_emulator
+
+SECRET_VARIABLE = "EMULATOR_APP_SECRET"
+
+
+class Emulator:
+    """The running emulator plus the control calls the tests use."""
+
+    def __init__(self, base_url: str, state: Any) -> None:
+        self.base_url = base_url
+        self.state = state
+
+    def grants(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.base_url}/_emulator/grants").json()["grants"]
+
+    def current_refresh_token(self, user: str = "admin") -> str:
+        live = [g for g in self.grants() if g["user"] == user and not g["revoked"]]
+        assert len(live) == 1, live
+        return str(live[0]["refresh_token"])
+
+    def advance_clock(self, seconds: float) -> None:
+        httpx.post(f"{self.base_url}/_emulator/clock", json={"advance_seconds": seconds}).raise_for_status()
+
+    def revoke(self, user: str = "admin") -> None:
+        httpx.post(f"{self.base_url}/_emulator/revoke", json={"user": user}).raise_for_status()
+
+    def refresh_with(self, refresh_token: str) -> dict[str, Any]:
+        body = {
+            "app_id": DEFAULT_APP_ID,
+            "secret": DEFAULT_APP_SECRET,
+            "refresh_token": refresh_token,
+            "grant_type": "refresh_token",
+        }
+        return httpx.post(f"{self.base_url}/open_api/v1.3/oauth2/refresh_token/", json=body).json()
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig()
+
+
+@pytest.fixture
+def emulator(emulator_config: EmulatorConfig) -> Iterator[Emulator]:
+    with run_emulator(emulator_config) as running:
+        yield Emulator(running.base_url, running.state)
+
+
+@pytest.fixture
+def tiktok_credential(cli: Any, initialized: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A credential `tt` of the emulator's app, not authorized yet; returns its name."""
+    monkeypatch.setenv(SECRET_VARIABLE, DEFAULT_APP_SECRET)
+    cli.ok(
+        "credentials", "add", "tt", "--type", "tiktok-offline-events",
+        "--set", f"app_id={DEFAULT_APP_ID}", "--set", f"app_secret=env:{SECRET_VARIABLE}",
+        "--set", f"api_base_url={emulator.base_url}", "--set", f"auth_url={emulator.base_url}/portal/auth",
+    )  # fmt: skip
+    return "tt"
+
+
+def read_stored_tokens(name: str = "tt") -> dict[str, str | None]:
+    """The credential's tokens as offramp stored them, decrypted."""
+    env = Environment()
+    store = open_store(env)
+    try:
+        ctx = Context(env=env, store=store)
+        with store.session() as session:
+            row = get_credential(session, get_workspace(session, "production"), name)
+            settings = credential_settings(ctx, row)
+        return {
+            field: (value.get_secret_value() if value is not None else None)
+            for field, value in (("access_token", settings.access_token), ("refresh_token", settings.refresh_token))
+        }
+    finally:
+        store.dispose()
+
+
+@pytest.fixture
+def stored_tokens() -> Callable[..., dict[str, str | None]]:
+    return read_stored_tokens
