@@ -107,7 +107,8 @@ def save_tokens(
     kind = ctx.registry.credential_type(row.type)
     subject = f"credential {row.name!r} ({row.type})"
     current = decrypt_secrets(ctx.secret_box, row.secrets, subject)
-    resolved = resolve_settings(kind.settings, {**row.settings, **current, **values}, subject)
+    # Stored secrets are kept, not given again, so they keep their env: source for exports.
+    resolved = resolve_settings(kind.settings, {**row.settings, **values}, subject, kept_secrets=current)
     records, changed = encrypt_secrets(ctx.secret_box, resolved, row.secrets, current)
     row.secrets = records
     row.status, row.status_reason = "ready", None

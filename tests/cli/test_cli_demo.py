@@ -35,7 +35,7 @@ def test_demo_in_a_fresh_home_creates_the_store_and_the_demo_workspace_and_shows
     assert cli_json("credentials", "list") == []
 
 
-def test_demo_twice_says_the_workspace_is_up_to_date_and_changes_nothing(cli, cli_json, offramp_home):
+def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_json, offramp_home):
     cli.ok("demo")
     audit = cli_json("audit")
     export = cli.ok("export", "-w", "demo").stdout
@@ -45,8 +45,20 @@ def test_demo_twice_says_the_workspace_is_up_to_date_and_changes_nothing(cli, cl
     assert "Workspace demo is up to date." in result.stdout
     assert "to add" not in result.stdout
     assert "demo-store-purchases" in result.stdout  # still shows the objects
-    assert cli_json("audit") == audit
+    new_events = cli_json("audit")[: -len(audit)]
+    assert [(e["action"], e["object_name"]) for e in new_events] == [("authorize", "demo-tiktok")]
     assert cli.ok("export", "-w", "demo").stdout == export
+
+
+def test_demo_authorizes_its_credential_through_the_emulator(cli, cli_json):
+    result = cli.ok("demo")
+
+    assert "TikTok emulator listening on http://127.0.0.1:" in result.stdout
+    assert "Authorized demo-tiktok through the emulator's consent page" in result.stdout
+    assert "7200000000000000001  Emulator Store Co  role ADMIN" in result.stdout
+    credential = cli_json("credentials", "show", "demo-tiktok", "-w", "demo")
+    assert credential["status"] == "ready"
+    assert credential["secrets"]["refresh_token"].startswith("set")
 
 
 def test_demo_in_an_initialized_store(cli, cli_json, initialized):
