@@ -214,3 +214,10 @@ def test_no_token_or_secret_appears_in_any_output_or_debug_log(stored_tokens, cl
         assert secret and secret not in text, f"a secret leaked: {secret[:4]}..."
     # The test runner echoes what it types at the prompt (a terminal would not); the logs must not repeat it.
     assert ADMIN_AUTH_CODE not in logs
+
+
+def test_authorize_and_test_name_what_a_static_token_cannot_do(cli, initialized):
+    cli.ok("credentials", "add", "plain", "--type", "static-token", "--set", "token=abc")
+
+    cli("credentials", "authorize", "plain").one_line_error("does not use an authorization")
+    cli("credentials", "test", "plain").one_line_error("cannot be tested")
