@@ -17,6 +17,7 @@ from offramp.core.cli import (
     cmd_credentials,
     cmd_demo,
     cmd_destinations,
+    cmd_emulator,
     cmd_init,
     cmd_orchestrations,
     cmd_pending,
@@ -118,7 +119,7 @@ app.command("export")(cmd_config.export)
 app.command("apply")(cmd_config.apply)
 app.add_typer(cmd_secrets.app, name="secrets")
 app.command("audit")(cmd_audit.audit)
-app.add_typer(cmd_pending.emulator_app, name="emulator")
+app.add_typer(cmd_emulator.app, name="emulator")
 app.command("bench")(cmd_pending.bench)
 
 

@@ -87,7 +87,7 @@ DEMO_CONFIG: dict[str, Any] = {
 
 
 def _emulator_config(base_url: str) -> dict[str, Any]:
-    config = json.loads(json.dumps(DEMO_CONFIG))
+    config: dict[str, Any] = json.loads(json.dumps(DEMO_CONFIG))  # a deep copy
     settings = config["credentials"][0]["settings"]
     settings.update(api_base_url=base_url, auth_url=f"{base_url}/portal/auth")
     return config

@@ -20,15 +20,6 @@ def run(
     _not_yet("`offramp run`")
 
 
-emulator_app = typer.Typer(help="[not yet available] Local emulator of TikTok's Business API.", no_args_is_help=True)
-
-
-@emulator_app.command("tiktok")
-def emulator_tiktok() -> None:
-    """[not yet available] Serve the TikTok Business API emulator."""
-    _not_yet("the TikTok emulator")
-
-
 def bench() -> None:
     """[not yet available] Measure preparation and end-to-end throughput on synthetic orders."""
     _not_yet("`offramp bench`")

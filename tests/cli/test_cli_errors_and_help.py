@@ -63,7 +63,6 @@ def test_a_command_before_init_says_to_run_init(cli_error, offramp_home):
         (["plugins", "show", "nope"], "nope"),
         (["export", "-w", "nope"], "no workspace named 'nope'"),
         (["run", "orders"], "`offramp run` is not available in this version of offramp"),
-        (["emulator", "tiktok"], "the TikTok emulator is not available in this version of offramp"),
         (["bench"], "`offramp bench` is not available in this version of offramp"),
     ],
 )
