@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from offramp.core.cli import app
+from offramp.core.environment import Environment
+from offramp.core.services.context import Context
+from offramp.core.services.credentials import credential_settings, get_credential
+from offramp.core.services.workspaces import get_workspace
+from offramp.core.state.store import open_store
 
 POSTGRES_ENV = "OFFRAMP_TEST_POSTGRES_URL"
 
@@ -109,3 +115,23 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+def read_stored_secrets(name: str, workspace: str = "production") -> dict[str, str]:
+    """A credential's secret values as the code that uses it reads them, with the current OFFRAMP_* settings."""
+    env = Environment()
+    store = open_store(env)
+    try:
+        ctx = Context(env=env, store=store)
+        with store.session() as session:
+            row = get_credential(session, get_workspace(session, workspace), name)
+            settings = credential_settings(ctx, row)
+    finally:
+        store.dispose()
+    return {field: value.get_secret_value() for field, value in settings if isinstance(value, SecretStr)}
+
+
+@pytest.fixture
+def stored_secrets() -> Callable[..., dict[str, str]]:
+    """``stored_secrets(name)``: the decrypted secrets of a stored credential."""
+    return read_stored_secrets

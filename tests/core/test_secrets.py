@@ -13,14 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
-from pydantic import SecretStr
 
 from offramp.core.environment import Environment
-from offramp.core.services.context import Context
-from offramp.core.services.credentials import credential_settings, get_credential
-from offramp.core.services.workspaces import get_workspace
 from offramp.core.state.models import Credential
-from offramp.core.state.store import StateStore, open_store
+from offramp.core.state.store import StateStore
 
 APP_SECRET = "S3cr3t-app-secret-XYZ"
 REFRESH_TOKEN = "S3cr3t-refresh-token-LMN"
@@ -45,20 +41,6 @@ EXPECTED = {
     "tt": {"app_secret": APP_SECRET, "refresh_token": REFRESH_TOKEN},
     "api": {"token": STATIC_TOKEN},
 }
-
-
-def decrypted_secrets(name: str) -> dict[str, str]:
-    """The secret values of a credential as the code that uses it reads them, with the current OFFRAMP_* settings."""
-    env = Environment()
-    store = open_store(env)
-    try:
-        ctx = Context(env=env, store=store)
-        with store.session() as session:
-            row = get_credential(session, get_workspace(session, "production"), name)
-            settings = credential_settings(ctx, row)
-    finally:
-        store.dispose()
-    return {field: value.get_secret_value() for field, value in settings if isinstance(value, SecretStr)}
 
 
 def stored_ciphertexts() -> dict[tuple[str, str], str]:
@@ -99,12 +81,12 @@ def test_init_creates_a_key_file_with_mode_0600_holding_one_fernet_key(cli, offr
     assert key_file_keys(offramp_home) == [key], "a second init must never replace the key"
 
 
-def test_init_with_offramp_secret_key_set_creates_no_key_file(cli, offramp_home: Path, monkeypatch):
+def test_init_with_offramp_secret_key_set_creates_no_key_file(stored_secrets, cli, offramp_home: Path, monkeypatch):
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", Fernet.generate_key().decode())
     cli.ok("init")
     assert not (offramp_home / "secret.key").exists()
     add_credentials(cli)
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("tt") == EXPECTED["tt"]
 
 
 # -- plaintext never stored, never shown -----------------------------------------------------------------------------
@@ -142,7 +124,9 @@ def stored_bytes(request: pytest.FixtureRequest, offramp_home: Path, monkeypatch
     return dump
 
 
-def test_no_secret_plaintext_is_stored_or_printed(cli, offramp_home: Path, stored_bytes: Callable[[], bytes]):
+def test_no_secret_plaintext_is_stored_or_printed(
+    stored_secrets, cli, offramp_home: Path, stored_bytes: Callable[[], bytes]
+):
     outputs = [cli.ok("init"), *add_credentials(cli)]
     shown = cli.ok("credentials", "show", "tt", "--json")
     assert '"app_secret": "set' in shown.stdout, "show says a secret is set, without its value"
@@ -173,17 +157,17 @@ def test_no_secret_plaintext_is_stored_or_printed(cli, offramp_home: Path, store
     for key in key_file_keys(offramp_home):
         assert key.encode() not in stored, "keys never live in the database"
     # And the values are all still there, under the encryption.
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
-    assert decrypted_secrets("api") == EXPECTED["api"]
+    assert stored_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("api") == EXPECTED["api"]
 
 
 # -- adding secrets ------------------------------------------------------------------------------------------------
 
 
-def test_secrets_given_from_env_or_as_values_decrypt_to_what_was_given(cli, initialized: Path):
+def test_secrets_given_from_env_or_as_values_decrypt_to_what_was_given(stored_secrets, cli, initialized: Path):
     add_credentials(cli)
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
-    assert decrypted_secrets("api") == EXPECTED["api"]
+    assert stored_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("api") == EXPECTED["api"]
 
 
 @pytest.mark.parametrize(
@@ -215,7 +199,7 @@ def test_an_unset_environment_variable_is_a_one_line_error_naming_it(cli, initia
     ],
 )
 def test_a_wrong_key_is_a_one_line_error_naming_offramp_secret_key(
-    cli, initialized: Path, monkeypatch, command_line: tuple[str, ...]
+    stored_secrets, cli, initialized: Path, monkeypatch, command_line: tuple[str, ...]
 ):
     add_credentials(cli)
     before = stored_ciphertexts()
@@ -227,7 +211,7 @@ def test_a_wrong_key_is_a_one_line_error_naming_offramp_secret_key(
 
     assert stored_ciphertexts() == before, "nothing may be written under a key that cannot read the store"
     monkeypatch.delenv("OFFRAMP_SECRET_KEY")
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("tt") == EXPECTED["tt"]
 
 
 @pytest.mark.parametrize(
@@ -280,7 +264,9 @@ def test_a_malformed_key_file_is_a_one_line_error_naming_the_file(cli, initializ
 # -- rotation ----------------------------------------------------------------------------------------------------------
 
 
-def test_rotate_key_with_the_key_file_replaces_the_key_and_reencrypts_every_secret(cli, initialized: Path, monkeypatch):
+def test_rotate_key_with_the_key_file_replaces_the_key_and_reencrypts_every_secret(
+    stored_secrets, cli, initialized: Path, monkeypatch
+):
     add_credentials(cli)
     key_file = initialized / "secret.key"
     [old_key] = key_file_keys(initialized)
@@ -299,8 +285,8 @@ def test_rotate_key_with_the_key_file_replaces_the_key_and_reencrypts_every_secr
         with pytest.raises(InvalidToken):
             Fernet(old_key.encode()).decrypt(token.encode())
         Fernet(new_key.encode()).decrypt(token.encode())
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
-    assert decrypted_secrets("api") == EXPECTED["api"]
+    assert stored_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("api") == EXPECTED["api"]
 
     # The old key no longer opens the store, for the CLI either.
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", old_key)
@@ -309,33 +295,35 @@ def test_rotate_key_with_the_key_file_replaces_the_key_and_reencrypts_every_secr
     cli.ok("credentials", "add", "more", "--type", "static-token", "--set", "token=x")
 
 
-def test_rotate_key_with_new_and_old_key_in_offramp_secret_key(cli, offramp_home: Path, monkeypatch):
+def test_rotate_key_with_new_and_old_key_in_offramp_secret_key(stored_secrets, cli, offramp_home: Path, monkeypatch):
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", old_key)
     cli.ok("init")
     add_credentials(cli)
 
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", f"{new_key},{old_key}")
-    assert decrypted_secrets("tt") == EXPECTED["tt"], "during rotation both keys open the store"
+    assert stored_secrets("tt") == EXPECTED["tt"], "during rotation both keys open the store"
     result = cli.ok("secrets", "rotate-key")
     assert "3 secret(s)" in result.stdout
     assert not (offramp_home / "secret.key").exists(), "keys from the environment are never written to a file"
 
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", new_key)
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
-    assert decrypted_secrets("api") == EXPECTED["api"]
+    assert stored_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("api") == EXPECTED["api"]
     for token in stored_ciphertexts().values():
         with pytest.raises(InvalidToken):
             Fernet(old_key.encode()).decrypt(token.encode())
     cli.ok("credentials", "add", "more", "--type", "static-token", "--set", "token=x")
-    assert decrypted_secrets("more") == {"token": "x"}
+    assert stored_secrets("more") == {"token": "x"}
 
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", old_key)
     again = cli("credentials", "add", "again", "--type", "static-token", "--set", "token=y")
     again.one_line_error("OFFRAMP_SECRET_KEY")
 
 
-def test_rotate_key_with_a_single_key_in_offramp_secret_key_refuses(cli, offramp_home: Path, monkeypatch):
+def test_rotate_key_with_a_single_key_in_offramp_secret_key_refuses(
+    stored_secrets, cli, offramp_home: Path, monkeypatch
+):
     monkeypatch.setenv("OFFRAMP_SECRET_KEY", Fernet.generate_key().decode())
     cli.ok("init")
     add_credentials(cli)
@@ -345,4 +333,4 @@ def test_rotate_key_with_a_single_key_in_offramp_secret_key_refuses(cli, offramp
     assert "single key" in line
 
     assert stored_ciphertexts() == before
-    assert decrypted_secrets("tt") == EXPECTED["tt"]
+    assert stored_secrets("tt") == EXPECTED["tt"]

@@ -8,11 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from offramp.core.environment import Environment
-from offramp.core.services.context import Context
-from offramp.core.services.credentials import credential_settings, get_credential
-from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig, run_emulator
 
 SECRET_VARIABLE = "EMULATOR_APP_SECRET"
@@ -72,23 +67,12 @@ def tiktok_credential(cli: Any, initialized: Any, emulator: Emulator, monkeypatc
     return "tt"
 
 
-def read_stored_tokens(name: str = "tt") -> dict[str, str | None]:
-    """The credential's tokens as offramp stored them, decrypted."""
-    env = Environment()
-    store = open_store(env)
-    try:
-        ctx = Context(env=env, store=store)
-        with store.session() as session:
-            row = get_credential(session, get_workspace(session, "production"), name)
-            settings = credential_settings(ctx, row)
-        return {
-            field: (value.get_secret_value() if value is not None else None)
-            for field, value in (("access_token", settings.access_token), ("refresh_token", settings.refresh_token))
-        }
-    finally:
-        store.dispose()
-
-
 @pytest.fixture
-def stored_tokens() -> Callable[..., dict[str, str | None]]:
-    return read_stored_tokens
+def stored_tokens(stored_secrets: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str | None]]:
+    """``stored_tokens(name="tt")``: the credential's tokens as offramp stored them, decrypted."""
+
+    def read(name: str = "tt") -> dict[str, str | None]:
+        secrets = stored_secrets(name)
+        return {"access_token": secrets.get("access_token"), "refresh_token": secrets.get("refresh_token")}
+
+    return read
