@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from offramp.core.cli.common import (
     workspace_name,
 )
 from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
+from offramp.core.connection_checks import has_failures
 from offramp.core.services import destinations as service
 from offramp.core.services.workspaces import get_workspace
 
@@ -32,15 +34,18 @@ def add(
     type_name: Annotated[str, typer.Option("--type", "-t", help="Destination type (see `offramp plugins list`).")],
     credential: Annotated[str, typer.Option("--credential", "-c", help="Name of the credential to use.")],
     settings: SetOption = None,
+    no_test: Annotated[bool, typer.Option("--no-test", help="Save without running the connection test first.")] = False,
     workspace: WorkspaceOption = None,
     actor: ActorOption = None,
 ) -> None:
-    """Add a destination."""
+    """Add a destination. Its connection test runs first; a failure refuses to save unless --no-test."""
     ctx = build_context(actor)
     values = parse_settings(settings)
     prompt_missing_secrets(ctx.registry.destination_type(type_name).settings, values)
     with transaction(ctx) as session:
-        row = service.add_destination(session, ctx, workspace_name(ctx, workspace), name, type_name, credential, values)
+        row = service.add_destination(
+            session, ctx, workspace_name(ctx, workspace), name, type_name, credential, values, test=not no_test
+        )
         say(f"Added destination {row.name} ({row.type}, credential {row.credential.name}).")
 
 
@@ -83,3 +88,45 @@ def delete(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOp
     with transaction(ctx) as session:
         service.delete_destination(session, ctx, workspace_name(ctx, workspace), name)
     say(f"Deleted destination {name}.")
+
+
+_MARKS = {"ok": "ok", "warning": "warning", "failed": "FAILED", "skipped": "skipped", "fixed": "fixed"}
+
+
+@app.command("test")
+def test(
+    name: NameArgument,
+    fix: Annotated[bool, typer.Option("--fix", help="Correct what can be corrected (auto tracking).")] = False,
+    workspace: WorkspaceOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the destination against the vendor step by step; exit 1 when a step fails."""
+    ctx = build_context()
+    with transaction(ctx) as session:
+        row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
+        settings = service.destination_settings(ctx, row)
+        _loaded = (row.workspace.name, row.credential.name)  # load them now: the test runs after this session
+    # Outside the transaction: the test may refresh the credential, which takes its lock.
+    steps = service.test_connection(ctx, row, settings, fix=fix)
+    failed = has_failures(steps)
+    if json_output:
+        print_json({"destination": name, "ok": not failed, "steps": [asdict(step) for step in steps]})
+    else:
+        for step in steps:
+            say(f"{_MARKS[step.verdict]:>8}  {step.name}: {step.detail}")
+        say(f"Destination {name} {'FAILED its connection test' if failed else 'passed its connection test'}.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("ensure-event-set")
+def ensure_event_set(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOption = None) -> None:
+    """Create the destination's event set (with its name and auto tracking) when no event set ID is set."""
+    ctx = build_context(actor)
+    with transaction(ctx) as session:
+        row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
+        event_set_id, created = service.ensure_event_set(session, ctx, row)
+    if created:
+        say(f"Created event set {event_set_id} and stored it on destination {name}.")
+    else:
+        say(f"Destination {name} already has event set {event_set_id}; nothing created.")

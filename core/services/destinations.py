@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
+from offramp.core.connection_checks import CheckStep
 from offramp.core.errors import ConfigError, ObjectInUseError
 from offramp.core.plugin_types import DestinationType
 from offramp.core.services import audit
@@ -54,8 +55,13 @@ def add_destination(
     type_name: str,
     credential_name: str,
     raw: dict[str, Any],
+    *,
+    test: bool = False,
 ) -> Destination:
-    """Validate and store a new destination."""
+    """Validate and store a new destination; with ``test``, only if its connection test has no failure.
+
+    The test runs before anything is written, so a credential refresh it needs can take the credential's lock.
+    """
     check_object_name("destination", name)
     workspace = get_workspace(session, workspace_name)
     kind = ctx.registry.destination_type(type_name)
@@ -72,6 +78,16 @@ def add_destination(
         settings=resolved.plain,
         secrets=records,
     )
+    if test:
+        steps = test_connection(ctx, row, resolved.settings)
+        failed = [step for step in steps if step.verdict == "failed"]
+        if failed:
+            raise ConfigError(
+                f"destination {name!r} failed its connection test: "
+                + "; ".join(f"{step.name}: {step.detail}" for step in failed),
+                hint="fix it, or add it anyway with --no-test",
+                steps=steps,
+            )
     session.add(row)
     session.flush()
     audit.record(
@@ -107,6 +123,33 @@ def update_destination(
             {"fields": sorted(changed), "settings": resolved.plain, "credential": credential.name},
         )  # fmt: skip
     return sorted(changed)
+
+
+def test_connection(ctx: Context, row: Destination, settings: PluginSettings, *, fix: bool = False) -> list[CheckStep]:
+    """The destination type's connection test, step by step; a type without one reports a skipped step."""
+    kind = ctx.registry.destination_type(row.type)
+    implementation = kind.load() if kind.implementation else None
+    check = getattr(implementation, "check_connection", None)
+    if check is None:
+        return [CheckStep("connection", "skipped", f"destination type {row.type} has no connection test")]
+    steps: list[CheckStep] = check(ctx, row, settings, fix=fix)
+    return steps
+
+
+def ensure_event_set(session: Session, ctx: Context, row: Destination) -> tuple[str, bool]:
+    """The destination's event set ID, creating the event set first when none is set; (id, created)."""
+    settings = destination_settings(ctx, row)
+    current = getattr(settings, "event_set_id", None)
+    if current is not None:
+        return str(current), False
+    kind = ctx.registry.destination_type(row.type)
+    create = getattr(kind.load() if kind.implementation else None, "create_event_set", None)
+    if create is None:
+        raise ConfigError(f"destination type {row.type} has no event sets to create")
+    event_set_id = str(create(ctx, row, settings))
+    # Keep the stored secrets as they are; only the event set ID is new.
+    update_destination(session, ctx, row, row.credential.name, {**row.settings, "event_set_id": event_set_id})
+    return event_set_id, True
 
 
 def destination_settings(ctx: Context, row: Destination) -> PluginSettings:
@@ -157,7 +200,9 @@ __all__ = [
     "delete_destination",
     "describe_destination",
     "destination_settings",
+    "ensure_event_set",
     "get_destination",
     "list_destinations",
+    "test_connection",
     "update_destination",
 ]

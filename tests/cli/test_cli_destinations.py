@@ -17,13 +17,23 @@ def tiktok_credential(cli, initialized, monkeypatch) -> str:
 
 def add_tiktok_destination(cli, name: str = "tiktok-stores", *settings: str) -> None:
     args = ["--set", "advertiser_id=7002", *(arg for s in settings for arg in ("--set", s))]
-    cli.ok("destinations", "add", name, "--type", "tiktok-ads-offline-events", "--credential", "tiktok-main", *args)
+    cli.ok(
+        "destinations",
+        "add",
+        name,
+        "--type",
+        "tiktok-ads-offline-events",
+        "--no-test",
+        "--credential",
+        "tiktok-main",
+        *args,
+    )
 
 
 def test_add_then_show_lists_settings_with_defaults(cli, cli_json, tiktok_credential):
     result = cli.ok(
         "destinations", "add", "tiktok-stores", "--type", "tiktok-ads-offline-events", "--credential", "tiktok-main",
-        "--set", "advertiser_id=7002", "--set", "event_set_id=7003", "--set", "event_set_name=Stores",
+        "--no-test", "--set", "advertiser_id=7002", "--set", "event_set_id=7003", "--set", "event_set_name=Stores",
         "--set", "auto_tracking=true", "--set", "batch_size=500",
     )  # fmt: skip
     assert "Added destination tiktok-stores (tiktok-ads-offline-events, credential tiktok-main)." in result.stdout
@@ -65,7 +75,7 @@ def test_list_shows_type_and_credential(cli, cli_json, tiktok_credential):
 def test_every_invalid_setting_is_reported_at_once_by_name(cli, cli_error, tiktok_credential):
     line = cli_error(
         "destinations", "add", "tiktok-stores", "--type", "tiktok-ads-offline-events", "--credential", "tiktok-main",
-        "--set", "advertiser_id=act_12", "--set", "batch_size=5000", "--set", "event_set_id=not-digits",
+        "--no-test", "--set", "advertiser_id=act_12", "--set", "batch_size=5000", "--set", "event_set_id=not-digits",
         "--set", "fixed_event_name=NotAnEvent", "--set", "colour=red",
     )  # fmt: skip
 
@@ -78,7 +88,14 @@ def test_every_invalid_setting_is_reported_at_once_by_name(cli, cli_error, tikto
 
 def test_a_missing_required_setting_is_named(cli_error, tiktok_credential):
     line = cli_error(
-        "destinations", "add", "tiktok-stores", "--type", "tiktok-ads-offline-events", "--credential", "tiktok-main"
+        "destinations",
+        "add",
+        "tiktok-stores",
+        "--type",
+        "tiktok-ads-offline-events",
+        "--no-test",
+        "--credential",
+        "tiktok-main",
     )
 
     assert "advertiser_id: required, not set" in line
@@ -87,7 +104,7 @@ def test_a_missing_required_setting_is_named(cli_error, tiktok_credential):
 def test_a_credential_of_the_wrong_type_is_refused(cli, cli_error, with_token):
     line = cli_error(
         "destinations", "add", "tiktok-stores", "--type", "tiktok-ads-offline-events", "--credential", with_token,
-        "--set", "advertiser_id=7002",
+        "--no-test", "--set", "advertiser_id=7002",
     )  # fmt: skip
 
     assert (

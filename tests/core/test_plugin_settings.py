@@ -274,7 +274,7 @@ def test_cli_reports_every_bad_destination_setting_in_one_line(cli: Any, initial
            "--set", "app_id=7000000000001", "--set", "app_secret=app-secret-value")  # fmt: skip
     result = cli(
         "destinations", "add", "tiktok-main", "--type", "tiktok-ads-offline-events", "--credential", "tiktok-app",
-        "--set", "advertiser_id=abc", "--set", "batch_size=5000", "--set", "event_sorce=offline",
+        "--no-test", "--set", "advertiser_id=abc", "--set", "batch_size=5000", "--set", "event_sorce=offline",
     )  # fmt: skip
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
