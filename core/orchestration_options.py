@@ -34,6 +34,12 @@ class OrchestrationOptions(BaseModel):
     event_name_map: dict[str, str] = Field(
         default_factory=dict, description="Source event names translated to TikTok's, e.g. Order Completed."
     )
+    attribution_window_days: int = Field(
+        default=28,
+        ge=1,
+        le=365,
+        description="Rows older than this many days are rejected: TikTok attributes offline events up to 28 days.",
+    )
     test_event_code: str | None = Field(default=None, description="Send to TikTok's Test Events view.")
     schedule: str | None = Field(default=None, description="Cron expression of scheduled runs.")
 
