@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -56,8 +56,7 @@ def hash_external_id(value: str) -> str | None:
     return _prehashed(text) or sha256_hex(text)
 
 
-@lru_cache(maxsize=1 << 18)
-def e164(value: str, region: str) -> str | None:
+def parse_e164(value: str, region: str) -> str | None:
     """A phone number in E.164 (``+`` and digits) when phonenumbers deems it valid in ``region``, else None."""
     try:
         parsed = phonenumbers.parse(value, region)
@@ -68,15 +67,24 @@ def e164(value: str, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def hash_phone(value: str, region: str) -> tuple[str | None, bool]:
-    """(hash, invalid): the hash of a valid phone number; an invalid one is dropped and flagged."""
+# Parsing costs tens of microseconds and the same numbers recur across rows and runs: cache by distinct value.
+e164 = lru_cache(maxsize=1 << 18)(parse_e164)
+
+
+def hash_phone(
+    value: str, region: str, parse: Callable[[str, str], str | None] = e164
+) -> tuple[str | None, bool]:
+    """(hash, invalid): the hash of a valid phone number; an invalid one is dropped and flagged.
+
+    ``parse`` is the E.164 parser: cached by default; the benchmark passes ``parse_e164`` for a plain baseline.
+    """
     text = value.strip()
     if not text:
         return None, False
     hashed = _prehashed(text)
     if hashed is not None:
         return hashed, False
-    number = e164(text, region)
+    number = parse(text, region)
     if number is None:
         return None, True
     return sha256_hex(number), False
@@ -105,12 +113,14 @@ def normalize_external_ids(value: object) -> Normalized:
     return Normalized(_unique(hash_external_id(text) for text in _values(value)))
 
 
-def normalize_phones(value: object, region: str) -> Normalized:
+def normalize_phones(
+    value: object, region: str, parse: Callable[[str, str], str | None] = e164
+) -> Normalized:
     """Hashes of a phone column's value (one or a list); invalid numbers are dropped and reported."""
     hashes: list[str | None] = []
     invalid: list[str] = []
     for text in _values(value):
-        hashed, is_invalid = hash_phone(text, region)
+        hashed, is_invalid = hash_phone(text, region, parse)
         hashes.append(hashed)
         if is_invalid:
             invalid.append("invalid_phone")
@@ -126,5 +136,6 @@ __all__ = [
     "normalize_emails",
     "normalize_external_ids",
     "normalize_phones",
+    "parse_e164",
     "sha256_hex",
 ]

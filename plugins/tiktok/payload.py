@@ -17,7 +17,16 @@ _USER_KEYS = (
     ("email", "email"), ("phone", "phone"), ("external_id", "external_id"), ("ttclid", "ttclid"), ("ttp", "ttp"),
     ("ip", "ip"), ("user_agent", "user_agent"), ("locale", "locale"), ("lead_id", "lead_id"),
 )  # fmt: skip
-_PROPERTY_KEYS = ("contents", "content_type", "currency", "value", "order_id", "shop_id", "description", "event_channel")
+_PROPERTY_KEYS = (
+    "contents",
+    "content_type",
+    "currency",
+    "value",
+    "order_id",
+    "shop_id",
+    "description",
+    "event_channel",
+)
 _PAGE_KEYS = (("url", "url"), ("referrer", "referrer"))
 _CONTENT_KEYS = ("content_id", "content_name", "content_category", "price", "quantity", "brand")
 

@@ -29,8 +29,7 @@ from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOp
 from offramp.plugins.tiktok.columns import contract_names
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone
-from offramp.plugins.tiktok.payload import event_json
-from offramp.plugins.tiktok.reference import EVENT_ID_VERSION, line_item_total
+from offramp.plugins.tiktok.reference import EVENT_ID_VERSION
 from offramp.plugins.tiktok.rules import (
     ASCII_WHITESPACE,
     CONTENT_TYPES,
@@ -38,6 +37,7 @@ from offramp.plugins.tiktok.rules import (
     DEFAULT_CURRENCY,
     EPOCH_MILLIS_FROM,
     EVENT_CHANNELS,
+    MAX_NUMBER,
     NUMBER_TEXT_SQL,
     NUMERIC_COLUMNS,
     PAGE_TEXT,
@@ -73,6 +73,17 @@ def _as_text(array: pa.Array) -> pa.Array:
     return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
 
 
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind))
+
+
+def _with_values(lists: pa.Array, values: pa.Array) -> pa.ListArray:
+    """``lists`` with its flattened values replaced by ``values`` (same length), NULL lists kept NULL."""
+    lengths = pc.fill_null(pc.list_value_length(lists), 0)
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
+    return pa.ListArray.from_arrays(offsets, values, mask=lists.is_null())
+
+
 def _map_distinct(
     array: pa.Array, function: Callable[[str], str], only: Callable[[pa.Array], pa.Array] | None = None
 ) -> pa.Array:
@@ -82,12 +93,8 @@ def _map_distinct(
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
-        values = _as_text(pc.list_flatten(array))
-        mapped = _map_distinct(values, function, only)
-        lengths = pc.fill_null(pc.list_value_length(array), 0)
-        offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
-        return pa.ListArray.from_arrays(offsets, mapped, mask=array.is_null())
+    if _is_list(array.type):
+        return _with_values(array, _map_distinct(_as_text(pc.list_flatten(array)), function, only))
     values = _as_text(array)
     if only is not None:
         mask = only(values)
@@ -101,6 +108,36 @@ def _map_distinct(
         chosen = only(encoded.dictionary).to_pylist()
         results = pa.array([function(v) if pick else v for v, pick in zip(distinct, chosen, strict=True)], pa.string())
     return pc.take(results, encoded.indices)
+
+
+def _row_starts(ends: pa.Array, counts: pa.Array) -> pa.Array:
+    """Offsets [0, c1, c1+c2, ...] over a flat array, taken at the ends of each group (``ends``: cumulative rows)."""
+    cumulative = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(pc.cast(counts, pa.int64()))])
+    starts = pa.concat_arrays([pa.array([0], pa.int64()), ends.cast(pa.int64())])
+    return pc.cast(pc.take(cumulative, starts), pa.int32())
+
+
+def _concatenated_lists(column: pa.ChunkedArray, group_ends: pa.Array) -> pa.Array:
+    """Per group, the rows' lists joined in row order (rows sorted by group; ``group_ends`` cumulative sizes)."""
+    lists = column.combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(lists), 0)
+    return pa.ListArray.from_arrays(_row_starts(group_ends, lengths), pc.list_flatten(lists))
+
+
+def _present_items(column: pa.ChunkedArray, group_ends: pa.Array) -> pa.Array:
+    """Per group, the rows' non-null values in row order, as a list."""
+    items = column.combine_chunks()
+    present = pc.cast(items.is_valid(), pa.int64())
+    return pa.ListArray.from_arrays(_row_starts(group_ends, present), items.filter(items.is_valid()))
+
+
+def _trimmed(array: pa.Array) -> pa.Array:
+    """Text (or lists of text) with ASCII whitespace trimmed; the non-ASCII values were already hashed."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if _is_list(array.type):
+        return _with_values(array, pc.utf8_trim(_as_text(pc.list_flatten(array)), ASCII_WHITESPACE))
+    return pc.utf8_trim(_as_text(array), ASCII_WHITESPACE)
 
 
 def _not_ascii(values: pa.Array) -> pa.Array:
@@ -118,6 +155,17 @@ class VectorizedPreparer:
         self._held: pa.Table | None = None
         self._next_rn = 0
         self._db = duckdb.connect()
+        # Lists of one value (nearly all) need no work; longer ones keep each value's first occurrence.
+        self._db.execute(
+            "CREATE TEMP MACRO _distinct_in_order(l) AS "
+            "CASE WHEN len(l) < 2 THEN l ELSE list_filter(l, lambda x, i: list_position(l, x) = i) END"
+        )
+        for name, normalized in (("_hash_lower", "lower(t)"), ("_hash_plain", "t")):
+            self._db.execute(
+                f"CREATE TEMP MACRO {name}(t) AS CASE WHEN t IS NULL OR t = '' THEN NULL "
+                f"WHEN strlen(t) = 64 AND regexp_full_match(t, '[0-9A-Fa-f]{{64}}') THEN lower(t) "
+                f"ELSE sha256({normalized}) END"
+            )
 
     @property
     def unknown_columns(self) -> tuple[str, ...]:
@@ -159,11 +207,13 @@ class VectorizedPreparer:
         if "phone" in columns:
             columns["phone"] = _map_distinct(columns["phone"], lambda value: _phone(value, region))
         if "email" in columns:
-            columns["email"] = _map_distinct(columns["email"], lambda value: hash_email(value) or _BLANK, _not_ascii)
+            email = _map_distinct(columns["email"], lambda value: hash_email(value) or _BLANK, _not_ascii)
+            columns["email"] = _trimmed(email)
         if "external_id" in columns:
-            columns["external_id"] = _map_distinct(
+            external = _map_distinct(
                 columns["external_id"], lambda value: hash_external_id(value) or _BLANK, _not_ascii
             )
+            columns["external_id"] = _trimmed(external)
         if "timestamp" in columns and not self._typed_time(columns["timestamp"].type):
             columns["timestamp"] = self._python_times(columns["timestamp"])
         if "timestamp" in columns:
@@ -226,8 +276,7 @@ class VectorizedPreparer:
             f"ELSE CAST(floor({number}) AS BIGINT) END"
         )
         state = (
-            f"CASE WHEN b.ts IS NULL THEN 'missing' WHEN isnan({number}) OR isinf({number}) THEN 'bad' "
-            "ELSE 'ok' END"
+            f"CASE WHEN b.ts IS NULL THEN 'missing' WHEN isnan({number}) OR isinf({number}) THEN 'bad' ELSE 'ok' END"
         )
         return seconds, state
 
@@ -264,7 +313,7 @@ class VectorizedPreparer:
             invalid = "false"
         else:
             return "NULL::DOUBLE", f"({cell} IS NOT NULL)"
-        bad = f"({invalid} OR isnan({parsed}) OR isinf({parsed}) OR {parsed} < 0)"
+        bad = f"({invalid} OR isnan({parsed}) OR isinf({parsed}) OR {parsed} < 0 OR {parsed} >= {MAX_NUMBER!r})"
         return f"CASE WHEN {bad} THEN NULL ELSE {parsed} END", f"coalesce({bad}, false)"
 
     @staticmethod
@@ -273,18 +322,11 @@ class VectorizedPreparer:
         kind = kinds.get(column)
         if kind is None:
             return "[]::VARCHAR[]"
-        t = f"trim(CAST(x AS VARCHAR), {_WS})"
-        normalized = f"lower({t})" if lower else t
-        one = (
-            f"CASE WHEN {t} = '' THEN NULL WHEN regexp_full_match({t}, '[0-9A-Fa-f]{{64}}') THEN lower({t}) "
-            f"ELSE sha256({normalized}) END"
-        )
-        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-            values = f'coalesce(b."{column}", [])'
-        else:
-            values = f'CASE WHEN b."{column}" IS NULL THEN [] ELSE [b."{column}"] END'
-        hashed = f"list_filter(list_transform({values}, lambda x: {one}), lambda h: h IS NOT NULL)"
-        return hashed
+        # Values arrive trimmed (``_trimmed``); the 64-hex test is guarded by the cheap length test first.
+        hashed = "_hash_lower" if lower else "_hash_plain"
+        if _is_list(kind):
+            return f'list_filter(list_transform(coalesce(b."{column}", []), lambda x: {hashed}(x)), lambda h: h IS NOT NULL)'
+        return f'CASE WHEN {hashed}(b."{column}") IS NULL THEN [] ELSE [{hashed}(b."{column}")] END'
 
     def _rows(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """One row per source row: normalized fields, the row's first reason, its event id."""
@@ -306,7 +348,7 @@ class VectorizedPreparer:
         if "phone" in kinds:
             phones = (
                 "coalesce(b.phone, [])"
-                if pa.types.is_list(kinds["phone"]) or pa.types.is_large_list(kinds["phone"])
+                if _is_list(kinds["phone"])
                 else "CASE WHEN b.phone IS NULL THEN [] ELSE [b.phone] END"
             )
         else:
@@ -346,9 +388,9 @@ class VectorizedPreparer:
             FROM batch AS b
         ), distinct_lists AS (
             SELECT *,
-                   list_filter(emails_all, lambda x, i: list_position(emails_all, x) = i) AS emails,
-                   list_filter(phones_all, lambda x, i: list_position(phones_all, x) = i) AS phones,
-                   list_filter(external_all, lambda x, i: list_position(external_all, x) = i) AS external_ids
+                   _distinct_in_order(emails_all) AS emails,
+                   _distinct_in_order(phones_all) AS phones,
+                   _distinct_in_order(external_all) AS external_ids
             FROM base
         )
         SELECT rn, name, time, emails, phones, external_ids, coalesce(invalid_phone, false) AS invalid_phone,
@@ -390,86 +432,109 @@ class VectorizedPreparer:
     # -- per event ----------------------------------------------------------------------------------------------
 
     def _events(self, rows: pa.Table) -> PreparedBatch:
+        """Group rows into events (in order of first appearance) and write each event's JSON.
+
+        Scalars are aggregated by DuckDB; the per-event lists (identifiers, line items) are built by pyarrow from
+        the rows sorted by event, as offsets over the flattened values: DuckDB's ordered list aggregates cost more
+        than the rest of the work together.
+        """
         if rows.num_rows == 0:
             return PreparedBatch()
+        rows = rows.append_column("pos", pa.array(range(rows.num_rows), pa.int64()))
         ranks = " ".join(f"WHEN {_sql(code)} THEN {rank}" for code, rank in REASON_ORDER.items())
-        firsts = ",\n".join(
-            f"first({key} ORDER BY rn) FILTER (WHERE {key} IS NOT NULL) AS {key}"
-            for key in (*(key for _, key in _TEXT_FIELDS), "currency", "content_type", "event_channel")
-        )
+        event_fields = (*(key for _, key in _TEXT_FIELDS), "currency", "content_type", "event_channel")
+        # "The first line item's value that is present": arg_min over the row number, not an ordered aggregate.
+        firsts = ",\n".join(f"arg_min({key}, rn) FILTER (WHERE {key} IS NOT NULL) AS {key}" for key in event_fields)
         needed = needed_identifiers(self._settings.event_source)
         lists = {"email": "emails", "phone": "phones", "external_id": "external_ids"}
         has_ids = " OR ".join(f"bool_or(len({lists[item]}) > 0)" for item in needed)
-        query = f"""
-        WITH ranked AS (
-            SELECT *, CASE reason {ranks} END AS reason_rank FROM rows
-        ), grouped AS (
+        scalars = f"""
             SELECT event_id,
                    min(rn) AS first_rn,
                    count(*) AS row_count,
-                   count(DISTINCT coalesce(name, chr(0))) > 1
-                       OR count(DISTINCT coalesce(time, -9223372036854775807)) > 1 AS conflicting,
+                   -- min <> max: "more than one distinct value", without DISTINCT's hash tables.
+                   min(coalesce(name, chr(0))) <> max(coalesce(name, chr(0)))
+                       OR min(coalesce(time, -9223372036854775807)) <> max(coalesce(time, -9223372036854775807))
+                       AS conflicting,
                    arg_min({{'reason': reason, 'name': name, 'bad_number': bad_number, 'currency': currency,
                             'content_type': content_type_given, 'channel': channel_given}},
-                           reason_rank * 4294967296 + rn) FILTER (WHERE reason IS NOT NULL) AS problem,
+                           (CASE reason {ranks} END) * 4294967296 + rn) FILTER (WHERE reason IS NOT NULL) AS problem,
                    ({has_ids}) AS has_ids,
-                   first(name ORDER BY rn) AS name,
-                   first(time ORDER BY rn) AS time,
-                   flatten(list(emails ORDER BY rn)) AS emails_all,
-                   flatten(list(phones ORDER BY rn)) AS phones_all,
-                   flatten(list(external_ids ORDER BY rn)) AS external_all,
-                   list(content ORDER BY rn) FILTER (WHERE content IS NOT NULL) AS contents,
-                   first(value ORDER BY rn) FILTER (WHERE value IS NOT NULL) AS value,
                    count(*) FILTER (WHERE invalid_phone) AS invalid_phones,
+                   arg_min(name, rn) AS name,
+                   arg_min(time, rn) AS time,
+                   arg_min(value, rn) FILTER (WHERE value IS NOT NULL) AS given_value,
                    {firsts}
-            FROM ranked
+            FROM rows
             GROUP BY event_id
-        )
-        SELECT * EXCLUDE (emails_all, phones_all, external_all),
-               list_filter(emails_all, lambda x, i: list_position(emails_all, x) = i) AS email,
-               list_filter(phones_all, lambda x, i: list_position(phones_all, x) = i) AS phone,
-               list_filter(external_all, lambda x, i: list_position(external_all, x) = i) AS external_id
-        FROM grouped
-        ORDER BY first_rn
+            ORDER BY first_rn
+        """
+        order = """
+            SELECT r.pos FROM rows AS r
+            JOIN (SELECT event_id, min(rn) AS first_rn FROM rows GROUP BY event_id) AS g USING (event_id)
+            ORDER BY g.first_rn, r.rn
         """
         self._db.register("rows", rows)
         try:
-            events = self._db.sql(query).to_arrow_table()
+            events = self._db.sql(scalars).to_arrow_table()
+            positions = self._db.sql(order).to_arrow_table().column("pos")
         finally:
             self._db.unregister("rows")
-        return self._assemble(events)
+        ordered = rows.select(["emails", "phones", "external_ids", "content"]).take(positions)
+        group_ends = pc.cumulative_sum(events.column("row_count").combine_chunks())
+        for column, name in (("emails", "emails_all"), ("phones", "phones_all"), ("external_ids", "external_all")):
+            events = events.append_column(name, _concatenated_lists(ordered.column(column), group_ends))
+        events = events.append_column("contents", _present_items(ordered.column("content"), group_ends))
+        query = f"""
+        WITH valued AS (
+            SELECT *,
+                   _distinct_in_order(emails_all) AS email,
+                   _distinct_in_order(phones_all) AS phone,
+                   _distinct_in_order(external_all) AS external_id,
+                   list_transform(list_filter(contents, lambda c: c.price IS NOT NULL),
+                                  lambda c: c.price * coalesce(c.quantity, 1.0)) AS amounts
+            FROM events
+        ), totals AS (
+            SELECT *,
+                   -- A sum in row order from 0.0, exactly as Python's loop adds.
+                   coalesce(given_value, CASE WHEN len(amounts) > 0
+                            THEN list_reduce(list_prepend(0.0, amounts), lambda a, b: a + b) END) AS value
+            FROM valued
+        ), parts AS (
+            SELECT *, {_json_parts_sql()} FROM totals
+        )
+        -- No ORDER BY: a projection keeps the events' order (first appearance), and sorting costs.
+        SELECT event_id, row_count, conflicting, problem, has_ids, invalid_phones,
+               CASE WHEN NOT conflicting AND problem IS NULL AND has_ids THEN {_event_json_sql(self._settings)}
+               END AS body
+        FROM parts
+        """
+        self._db.register("events", events)
+        try:
+            prepared = self._db.sql(query).to_arrow_table()
+        finally:
+            self._db.unregister("events")
+        return self._assemble(prepared)
 
     def _assemble(self, events: pa.Table) -> PreparedBatch:
         result = PreparedBatch()
         columns = {name: events.column(name).to_pylist() for name in events.schema.names}
         needed = " or ".join(needed_identifiers(self._settings.event_source))
-        limited = self._settings.limited_data_use
-        text_keys = [*(key for _, key in _TEXT_FIELDS), "currency", "content_type", "event_channel"]
-        for index in range(events.num_rows):
-            event_id: str = columns["event_id"][index]
-            rows: int = columns["row_count"][index]
-            problem = self._problem(columns, index, needed)
-            if problem is not None:
+        for event_id, rows, body, invalid_phones, index in zip(
+            columns["event_id"],
+            columns["row_count"],
+            columns["body"],
+            columns["invalid_phones"],
+            range(events.num_rows),
+            strict=True,
+        ):
+            if body is None:
+                problem = self._problem(columns, index, needed)
+                assert problem is not None  # the query writes a body exactly when there is no problem
                 result.rejected.append(RejectedEvent(event_id, problem[0], problem[1], rows))
-                continue
-            fields: dict[str, Any] = {
-                "event": columns["name"][index],
-                "event_time": columns["time"][index],
-                "event_id": event_id,
-                "email": columns["email"][index],
-                "phone": columns["phone"][index],
-                "external_id": columns["external_id"][index],
-            }
-            for key in text_keys:
-                fields[key] = columns[key][index]
-            contents = columns["contents"][index] or []
-            fields["contents"] = contents
-            value = columns["value"][index]
-            fields["value"] = value if value is not None else line_item_total(contents)
-            if fields["value"] is not None and fields["currency"] is None:
-                fields["currency"] = DEFAULT_CURRENCY
-            warnings = ("invalid_phone",) * columns["invalid_phones"][index]
-            result.events.append(PreparedEvent(event_id, event_json(fields, limited_data_use=limited), rows, warnings))
+            else:
+                warnings = ("invalid_phone",) * invalid_phones
+                result.events.append(PreparedEvent(event_id, body.encode(), rows, warnings))
         return result
 
     def _problem(self, columns: dict[str, list[Any]], index: int, needed: str) -> tuple[str, str] | None:
@@ -503,6 +568,75 @@ def _detail(problem: dict[str, Any], options: PrepareOptions) -> str:
     if reason == "invalid_event_channel":
         return template.format(channel=problem["channel"])
     return template
+
+
+def _member(key: str, value: str) -> str:
+    """SQL for `"key":<json of value>`, or NULL when the value is NULL (concat_ws then leaves it out)."""
+    return f"""CASE WHEN {value} IS NOT NULL THEN '"{key}":' || to_json({value}) END"""
+
+
+def _list_member(key: str, value: str) -> str:
+    return f"""CASE WHEN len({value}) > 0 THEN '"{key}":' || to_json({value}) END"""
+
+
+def _joined(members: list[str]) -> str:
+    """SQL joining the present members with commas ('' when none is)."""
+    return f"concat_ws(',', {', '.join(members)})"
+
+
+def _object(key: str, inner: str) -> str:
+    """SQL for `,"key":{...}` around a column of joined members, or '' when it is empty."""
+    return f"""CASE WHEN {inner} <> '' THEN ',"{key}":{{' || {inner} || '}}' ELSE '' END"""
+
+
+def _json_parts_sql() -> str:
+    """SQL for the insides of the user, properties and page objects, as columns user_json, properties_json and
+    page_json (computed once each, then wrapped by ``_event_json_sql``)."""
+    user = [
+        _list_member("email", "email"),
+        _list_member("phone", "phone"),
+        _list_member("external_id", "external_id"),
+        *(_member(key, key) for key in ("ttclid", "ttp", "ip", "user_agent", "locale", "lead_id")),
+    ]
+    quantity = (
+        "CASE WHEN c.quantity = floor(c.quantity) THEN CAST(CAST(c.quantity AS BIGINT) AS VARCHAR) "
+        "ELSE CAST(to_json(c.quantity) AS VARCHAR) END"
+    )
+    item = (
+        "'{' || concat_ws(',', "
+        + ", ".join(_member(key, f"c.{key}") for key in ("content_id", "content_name", "content_category", "price"))
+        + f""", CASE WHEN c.quantity IS NOT NULL THEN '"quantity":' || {quantity} END, """
+        + _member("brand", "c.brand")
+        + ") || '}'"
+    )
+    contents = (
+        f"""CASE WHEN len(contents) > 0 THEN '"contents":[' || """
+        f"array_to_string(list_transform(contents, lambda c: {item}), ',') || ']' END"
+    )
+    currency = f"CASE WHEN value IS NOT NULL THEN coalesce(currency, {_sql(DEFAULT_CURRENCY)}) ELSE currency END"
+    properties = [
+        contents,
+        _member("content_type", "content_type"),
+        _member("currency", currency),
+        _member("value", "value"),
+        *(_member(key, key) for key in ("order_id", "shop_id", "description", "event_channel")),
+    ]
+    page = [_member("url", "url"), _member("referrer", "referrer")]
+    return f"{_joined(user)} AS user_json, {_joined(properties)} AS properties_json, {_joined(page)} AS page_json"
+
+
+def _event_json_sql(settings: TikTokOfflineEventsDestinationSettings) -> str:
+    """SQL writing one event's JSON: the same keys, order and omissions as ``payload.event_json``.
+
+    Numbers are written by DuckDB (plain decimals, no exponent for the amounts TikTok takes); strings and lists
+    by its JSON writer, which escapes as orjson does.
+    """
+    limited = """',"limited_data_use":true'""" if settings.limited_data_use else "''"
+    return (
+        """'{"event":' || to_json(name) || ',"event_time":' || CAST(time AS VARCHAR) || ',"event_id":' || """
+        f"to_json(event_id) || {_object('user', 'user_json')} || {_object('properties', 'properties_json')} || "
+        f"{_object('page', 'page_json')} || {limited} || '}}'"
+    )
 
 
 def _phone(value: str, region: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, RejectedEvent
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
-from offramp.plugins.tiktok.identifiers import normalize_emails, normalize_external_ids, normalize_phones
+from offramp.plugins.tiktok.identifiers import e164, normalize_emails, normalize_external_ids, normalize_phones
 from offramp.plugins.tiktok.payload import event_json
 from offramp.plugins.tiktok.rules import (
     ASCII_WHITESPACE,
@@ -30,6 +30,7 @@ from offramp.plugins.tiktok.rules import (
     CURRENCIES,
     DEFAULT_CURRENCY,
     EVENT_CHANNELS,
+    MAX_NUMBER,
     NUMBER_TEXT,
     NUMERIC_COLUMNS,
     PAGE_TEXT,
@@ -90,7 +91,7 @@ def word(value: object) -> str | None:
 
 
 def number(value: object) -> float | None | object:
-    """A numeric cell as a float; None when missing or blank; ``_INVALID`` when negative, NaN or not a number."""
+    """A numeric cell as a float; None when missing or blank; ``_INVALID`` when negative, huge, NaN or not a number."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -105,7 +106,7 @@ def number(value: object) -> float | None | object:
         result = float(value)
     else:
         return _INVALID
-    if math.isnan(result) or math.isinf(result) or result < 0:
+    if math.isnan(result) or math.isinf(result) or result < 0 or result >= MAX_NUMBER:
         return _INVALID
     return result
 
@@ -135,8 +136,15 @@ class _Group:
 class ReferencePreparer:
     """Prepares rows one at a time (see the module docstring); same interface as the vectorized preparer."""
 
-    def __init__(self, settings: TikTokOfflineEventsDestinationSettings, options: PrepareOptions) -> None:
+    def __init__(
+        self,
+        settings: TikTokOfflineEventsDestinationSettings,
+        options: PrepareOptions,
+        *,
+        parse_phone: Callable[[str, str], str | None] = e164,
+    ) -> None:
         self._settings = settings
+        self._parse_phone = parse_phone
         self._options = options
         self._now = options.now if options.now is not None else int(time.time())
         self._unknown: dict[str, None] = {}
@@ -221,7 +229,7 @@ class ReferencePreparer:
             reasons.append(("invalid_event_channel", REASONS["invalid_event_channel"].format(channel=channel)))
 
         emails = normalize_emails(raw.get("email")).hashes
-        phone_result = normalize_phones(raw.get("phone"), self._options.default_phone_region)
+        phone_result = normalize_phones(raw.get("phone"), self._options.default_phone_region, self._parse_phone)
         external_ids = normalize_external_ids(raw.get("external_id")).hashes
         fields: dict[str, Any] = {}
         for column, key in (*USER_TEXT, *PROPERTY_TEXT, *PAGE_TEXT):

@@ -47,6 +47,9 @@ ASCII_WHITESPACE: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 NUMBER_TEXT: Final = re.compile(r"^[ \t]*[-+]?[0-9]+(\.[0-9]+)?[ \t]*$")
 NUMBER_TEXT_SQL: Final = r"[ \t]*[-+]?[0-9]+(\.[0-9]+)?[ \t]*"
 
+# Amounts at or above this are refused as typos (and stay exact as integers in JSON).
+MAX_NUMBER: Final = 1e15
+
 # Epoch values at or above this are milliseconds (1e11 seconds is the year 5138).
 EPOCH_MILLIS_FROM: Final = 100_000_000_000
 
@@ -61,7 +64,7 @@ REASONS: Final[dict[str, str]] = {
     "invalid_timestamp": "the timestamp is not a date, ISO-8601 text or epoch seconds/milliseconds",
     "event_too_old": "the event is older than the {days}-day attribution window; TikTok would not attribute it",
     "event_in_future": "the event time is more than {minutes} minutes in the future; check the timezone",
-    "invalid_value": "{field} is negative, NaN or not a number; write a plain decimal such as 19.99",
+    "invalid_value": "{field} is negative, too large, NaN or not a number; write a plain decimal such as 19.99",
     "unsupported_currency": "currency {currency!r} is not one TikTok accepts; use an ISO 4217 code such as USD",
     "invalid_content_type": "content_type {content_type!r} must be product or product_group",
     "invalid_event_channel": "event_channel {channel!r} must be one of " + ", ".join(sorted(EVENT_CHANNELS)),
@@ -91,6 +94,7 @@ __all__ = [
     "EPOCH_MILLIS_FROM",
     "EVENT_CHANNELS",
     "IDENTIFIER_COLUMNS",
+    "MAX_NUMBER",
     "NUMBER_TEXT",
     "NUMBER_TEXT_SQL",
     "NUMERIC_COLUMNS",

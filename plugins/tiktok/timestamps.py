@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from offramp.plugins.tiktok.rules import EPOCH_MILLIS_FROM
 _EPOCH_TEXT = re.compile(r"^[-+]?[0-9]+(\.[0-9]+)?$")
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 
 
@@ -45,7 +45,7 @@ def aware_to_epoch(moment: datetime) -> int:
 def local_to_epoch(moment: datetime, tz: str) -> int:
     """Unix seconds of a naive ``moment`` read as wall-clock time in ``tz`` (see the module docstring)."""
     if tz == "UTC":
-        return aware_to_epoch(moment.replace(tzinfo=timezone.utc))
+        return aware_to_epoch(moment.replace(tzinfo=UTC))
     where = zone(tz)
     first = aware_to_epoch(moment.replace(tzinfo=where, fold=0))
     second = aware_to_epoch(moment.replace(tzinfo=where, fold=1))
