@@ -324,9 +324,10 @@ class VectorizedPreparer:
             return "[]::VARCHAR[]"
         # Values arrive trimmed (``_trimmed``); the 64-hex test is guarded by the cheap length test first.
         hashed = "_hash_lower" if lower else "_hash_plain"
+        cell = f'b."{column}"'
         if _is_list(kind):
-            return f'list_filter(list_transform(coalesce(b."{column}", []), lambda x: {hashed}(x)), lambda h: h IS NOT NULL)'
-        return f'CASE WHEN {hashed}(b."{column}") IS NULL THEN [] ELSE [{hashed}(b."{column}")] END'
+            return f"list_filter(list_transform(coalesce({cell}, []), lambda x: {hashed}(x)), lambda h: h IS NOT NULL)"
+        return f"CASE WHEN {hashed}({cell}) IS NULL THEN [] ELSE [{hashed}({cell})] END"
 
     def _rows(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """One row per source row: normalized fields, the row's first reason, its event id."""
