@@ -71,9 +71,7 @@ def parse_e164(value: str, region: str) -> str | None:
 e164 = lru_cache(maxsize=1 << 18)(parse_e164)
 
 
-def hash_phone(
-    value: str, region: str, parse: Callable[[str, str], str | None] = e164
-) -> tuple[str | None, bool]:
+def hash_phone(value: str, region: str, parse: Callable[[str, str], str | None] = e164) -> tuple[str | None, bool]:
     """(hash, invalid): the hash of a valid phone number; an invalid one is dropped and flagged.
 
     ``parse`` is the E.164 parser: cached by default; the benchmark passes ``parse_e164`` for a plain baseline.
@@ -113,9 +111,7 @@ def normalize_external_ids(value: object) -> Normalized:
     return Normalized(_unique(hash_external_id(text) for text in _values(value)))
 
 
-def normalize_phones(
-    value: object, region: str, parse: Callable[[str, str], str | None] = e164
-) -> Normalized:
+def normalize_phones(value: object, region: str, parse: Callable[[str, str], str | None] = e164) -> Normalized:
     """Hashes of a phone column's value (one or a list); invalid numbers are dropped and reported."""
     hashes: list[str | None] = []
     invalid: list[str] = []
