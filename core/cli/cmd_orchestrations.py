@@ -67,6 +67,10 @@ def add(
     test_event_code: Annotated[
         str | None, typer.Option("--test-event-code", help="Send to TikTok's Test Events view.")
     ] = None,
+    attribution_window_days: Annotated[
+        int | None,
+        typer.Option("--attribution-window-days", help="Reject events older than this many days (default 28)."),
+    ] = None,
     schedule: Annotated[str | None, typer.Option(help="Cron expression for scheduled runs.")] = None,
     workspace: WorkspaceOption = None,
     actor: ActorOption = None,
@@ -79,6 +83,7 @@ def add(
             "timezone": timezone,
             "default_phone_region": phone_region,
             "test_event_code": test_event_code,
+            "attribution_window_days": attribution_window_days,
             "schedule": schedule,
         }.items()
         if value is not None

@@ -17,7 +17,7 @@ DESTINATION_TYPE = DestinationType(
     ),
     credential_types=("tiktok-offline-events",),
     description="Sends conversions to a TikTok offline event set (or pixel) through the Events API 2.0.",
-    implementation="offramp.plugins.tiktok.connection",
+    implementation="offramp.plugins.tiktok.destination",
 )
 
 __all__ = [

@@ -18,7 +18,7 @@ def test_add_with_every_option_then_show(cli, cli_json, sink):
         "orchestrations", "add", "orders", "--destination", sink, "--sql", SQL,
         "--source", "duckdb:warehouse.duckdb", "--mode", "new", "--timezone", "America/New_York",
         "--phone-region", "gb", "--map", "Order Completed=CompletePayment", "--map", "Signup=CompleteRegistration",
-        "--test-event-code", "TEST123", "--schedule", "0 6 * * *",
+        "--test-event-code", "TEST123", "--attribution-window-days", "14", "--schedule", "0 6 * * *",
     )  # fmt: skip
     assert "Added orchestration orders (destination sink, source duckdb:warehouse.duckdb)." in result.stdout
 
@@ -34,6 +34,7 @@ def test_add_with_every_option_then_show(cli, cli_json, sink):
         "timezone": "America/New_York",
         "default_phone_region": "GB",
         "event_name_map": {"Order Completed": "CompletePayment", "Signup": "CompleteRegistration"},
+        "attribution_window_days": 14,
         "test_event_code": "TEST123",
         "schedule": "0 6 * * *",
     }
@@ -51,6 +52,7 @@ def test_defaults_source_is_embedded_duckdb_and_options_are_shown(cli, cli_json,
         "timezone": "UTC",
         "default_phone_region": "US",
         "event_name_map": {},
+        "attribution_window_days": 28,
         "test_event_code": None,
         "schedule": None,
     }
