@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["offramp.core", "offramp.credentials", "offramp.plugins", "offramp.core.state", "offramp.core.cli"]
+PACKAGES = [
+    "offramp.core",
+    "offramp.credentials",
+    "offramp.plugins",
+    "offramp.core.state",
+    "offramp.core.cli",
+    "offramp.core.testing",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -152,6 +152,7 @@ class VectorizedPreparer:
         self._options = options
         self._now = options.now if options.now is not None else int(time.time())
         self._unknown: dict[str, None] = {}
+        self._present: set[str] = set()  # contract columns the query has
         self._held: pa.Table | None = None
         self._next_rn = 0
         self._db = duckdb.connect()
@@ -199,6 +200,7 @@ class VectorizedPreparer:
         """The batch with contract names, a row number, and the values Python normalizes substituted in."""
         names, unknown = contract_names(batch.schema.names)
         self._unknown.update(dict.fromkeys(unknown))
+        self._present.update(names.values())
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for original, name in names.items():
@@ -445,7 +447,15 @@ class VectorizedPreparer:
         ranks = " ".join(f"WHEN {_sql(code)} THEN {rank}" for code, rank in REASON_ORDER.items())
         event_fields = (*(key for _, key in _TEXT_FIELDS), "currency", "content_type", "event_channel")
         # "The first line item's value that is present": arg_min over the row number, not an ordered aggregate.
-        firsts = ",\n".join(f"arg_min({key}, rn) FILTER (WHERE {key} IS NOT NULL) AS {key}" for key in event_fields)
+        # Fields whose column the query lacks are NULL throughout: no aggregate needed.
+        present = {key for column, key in _TEXT_FIELDS if column in self._present}
+        present |= self._present & {"currency", "content_type", "event_channel"}
+        firsts = ",\n".join(
+            f"arg_min({key}, rn) FILTER (WHERE {key} IS NOT NULL) AS {key}"
+            if key in present
+            else f"NULL::VARCHAR AS {key}"
+            for key in event_fields
+        )
         needed = needed_identifiers(self._settings.event_source)
         lists = {"email": "emails", "phone": "phones", "external_id": "external_ids"}
         has_ids = " OR ".join(f"bool_or(len({lists[item]}) > 0)" for item in needed)
