@@ -184,7 +184,8 @@ class VectorizedPreparer:
         rows = self._rows(batch)
         if self._held is not None:
             rows = pa.concat_tables([self._held, rows])
-        last = rows.column("event_id")[rows.num_rows - 1]
+        # Row order is carried by rn, not by position (no query here sorts): the last row has the largest rn.
+        last = rows.column("event_id")[pc.index(rows.column("rn"), pc.max(rows.column("rn"))).as_py()]
         keep = pc.equal(rows.column("event_id"), last)
         self._held = rows.filter(keep)
         return self._events(rows.filter(pc.invert(keep)))
@@ -329,7 +330,7 @@ class VectorizedPreparer:
         cell = f'b."{column}"'
         if _is_list(kind):
             return f"list_filter(list_transform(coalesce({cell}, []), lambda x: {hashed}(x)), lambda h: h IS NOT NULL)"
-        return f"CASE WHEN {hashed}({cell}) IS NULL THEN [] ELSE [{hashed}({cell})] END"
+        return f"list_filter([{hashed}({cell})], lambda h: h IS NOT NULL)"
 
     def _rows(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """One row per source row: normalized fields, the row's first reason, its event id."""
@@ -360,7 +361,9 @@ class VectorizedPreparer:
         future = self._now + options.future_tolerance_seconds
         known = ", ".join(_sql(item) for item in sorted(KNOWN_EVENTS))
         unknown_check = (
-            f"WHEN name NOT IN ({known}) THEN 'unknown_event_name'" if settings.event_source == "offline" else ""
+            f"WHEN NOT list_contains([{known}], name) THEN 'unknown_event_name'"
+            if settings.event_source == "offline"
+            else ""
         )
         currencies = ", ".join(_sql(item) for item in sorted(CURRENCIES))
         types = ", ".join(_sql(item) for item in sorted(CONTENT_TYPES))
@@ -412,10 +415,11 @@ class VectorizedPreparer:
                     WHEN time < {old} THEN 'event_too_old'
                     WHEN time > {future} THEN 'event_in_future'
                     WHEN bad_number IS NOT NULL THEN 'invalid_value'
-                    WHEN currency IS NOT NULL AND currency NOT IN ({currencies}) THEN 'unsupported_currency'
-                    WHEN content_type_given IS NOT NULL AND lower(content_type_given) NOT IN ({types})
+                    WHEN currency IS NOT NULL AND NOT list_contains([{currencies}], currency)
+                         THEN 'unsupported_currency'
+                    WHEN content_type_given IS NOT NULL AND NOT list_contains([{types}], lower(content_type_given))
                          THEN 'invalid_content_type'
-                    WHEN channel_given IS NOT NULL AND lower(channel_given) NOT IN ({channels})
+                    WHEN channel_given IS NOT NULL AND NOT list_contains([{channels}], lower(channel_given))
                          THEN 'invalid_event_channel'
                END AS reason,
                bad_number, content_type_given, channel_given,
@@ -424,7 +428,6 @@ class VectorizedPreparer:
                    array_to_string(emails, ','), array_to_string(phones, ','),
                    array_to_string(external_ids, ','))), 1, 32)) AS event_id
         FROM distinct_lists
-        ORDER BY rn
         """
         self._db.register("batch", table)
         try:
