@@ -7,7 +7,7 @@ integer, `value` 0 kept, `limited_data_use` only when set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -89,22 +89,4 @@ def event_json(fields: Mapping[str, Any], *, limited_data_use: bool = False) -> 
     return orjson.dumps(event_object(fields, limited_data_use=limited_data_use))
 
 
-def request_body(
-    event_source: str,
-    event_source_id: str,
-    events: Sequence[bytes],
-    *,
-    partner_name: str | None = None,
-    test_event_code: str | None = None,
-) -> bytes:
-    """A whole `event/track` body around already-serialized events (no re-serialization)."""
-    head: dict[str, Any] = {"event_source": event_source, "event_source_id": event_source_id}
-    if partner_name:
-        head["partner_name"] = partner_name
-    if test_event_code:
-        head["test_event_code"] = test_event_code
-    prefix = orjson.dumps(head)[:-1]  # drop the closing brace and append "data"
-    return prefix + b',"data":[' + b",".join(events) + b"]}"
-
-
-__all__ = ["content_item", "event_json", "event_object", "request_body"]
+__all__ = ["content_item", "event_json", "event_object"]
