@@ -534,8 +534,9 @@ class VectorizedPreparer:
         )
         -- No ORDER BY: a projection keeps the events' order (first appearance), and sorting costs.
         SELECT event_id, row_count, conflicting, problem, has_ids, invalid_phones,
-               CASE WHEN NOT conflicting AND problem IS NULL AND has_ids THEN {_event_json_sql(self._settings)}
-               END AS body
+               -- encode(): UTF-8 bytes as they are (a cast to BLOB would read backslash escapes).
+               CASE WHEN NOT conflicting AND problem IS NULL AND has_ids
+                    THEN encode({_event_json_sql(self._settings)}) END AS body
         FROM parts
         """
         self._db.register("events", events)
@@ -563,7 +564,7 @@ class VectorizedPreparer:
                 result.rejected.append(RejectedEvent(event_id, problem[0], problem[1], rows))
             else:
                 warnings = ("invalid_phone",) * invalid_phones
-                result.events.append(PreparedEvent(event_id, body.encode(), rows, warnings))
+                result.events.append(PreparedEvent(event_id, body, rows, warnings))
         return result
 
     def _problem(self, columns: dict[str, list[Any]], index: int, needed: str) -> tuple[str, str] | None:
