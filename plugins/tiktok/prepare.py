@@ -530,7 +530,7 @@ class VectorizedPreparer:
                             THEN list_reduce(list_prepend(0.0, amounts), lambda a, b: a + b) END) AS value
             FROM valued
         ), parts AS (
-            SELECT *, {_json_parts_sql()} FROM totals
+            SELECT *, {_json_parts_sql(self._present)} FROM totals
         )
         -- No ORDER BY: a projection keeps the events' order (first appearance), and sorting costs.
         SELECT event_id, row_count, conflicting, problem, has_ids, invalid_phones,
@@ -611,7 +611,7 @@ def _list_member(key: str, value: str) -> str:
 
 def _joined(members: list[str]) -> str:
     """SQL joining the present members with commas ('' when none is)."""
-    return f"concat_ws(',', {', '.join(members)})"
+    return f"concat_ws(',', {', '.join(members)})" if members else "''"
 
 
 def _object(key: str, inner: str) -> str:
@@ -619,39 +619,42 @@ def _object(key: str, inner: str) -> str:
     return f"""CASE WHEN {inner} <> '' THEN ',"{key}":{{' || {inner} || '}}' ELSE '' END"""
 
 
-def _json_parts_sql() -> str:
+def _json_parts_sql(present: set[str]) -> str:
     """SQL for the insides of the user, properties and page objects, as columns user_json, properties_json and
-    page_json (computed once each, then wrapped by ``_event_json_sql``)."""
-    user = [
-        _list_member("email", "email"),
-        _list_member("phone", "phone"),
-        _list_member("external_id", "external_id"),
-        *(_member(key, key) for key in ("ttclid", "ttp", "ip", "user_agent", "locale", "lead_id")),
-    ]
+    page_json (computed once each, then wrapped by ``_event_json_sql``).
+
+    Members whose column the query lacks are left out of the SQL altogether (``present``: contract columns).
+    """
+    user = [_list_member(key, key) for key in ("email", "phone", "external_id") if key in present]
+    user += [_member(key, key) for column, key in USER_TEXT if column in present]
     quantity = (
         "CASE WHEN c.quantity = floor(c.quantity) THEN CAST(CAST(c.quantity AS BIGINT) AS VARCHAR) "
         "ELSE CAST(to_json(c.quantity) AS VARCHAR) END"
     )
-    item = (
-        "'{' || concat_ws(',', "
-        + ", ".join(_member(key, f"c.{key}") for key in ("content_id", "content_name", "content_category", "price"))
-        + f""", CASE WHEN c.quantity IS NOT NULL THEN '"quantity":' || {quantity} END, """
-        + _member("brand", "c.brand")
-        + ") || '}'"
-    )
-    contents = (
-        f"""CASE WHEN len(contents) > 0 THEN '"contents":[' || """
-        f"array_to_string(list_transform(contents, lambda c: {item}), ',') || ']' END"
-    )
-    currency = f"CASE WHEN value IS NOT NULL THEN coalesce(currency, {_sql(DEFAULT_CURRENCY)}) ELSE currency END"
-    properties = [
-        contents,
-        _member("content_type", "content_type"),
-        _member("currency", currency),
-        _member("value", "value"),
-        *(_member(key, key) for key in ("order_id", "shop_id", "description", "event_channel")),
-    ]
-    page = [_member("url", "url"), _member("referrer", "referrer")]
+    texts = ("content_id", "content_name", "content_category", "price")
+    item_members = [_member(key, f"c.{key}") for key in texts if key in present]
+    if "quantity" in present:
+        item_members.append(f"""CASE WHEN c.quantity IS NOT NULL THEN '"quantity":' || {quantity} END""")
+    if "brand" in present:
+        item_members.append(_member("brand", "c.brand"))
+    properties = []
+    if item_members:
+        item = f"'{{' || {_joined(item_members)} || '}}'"
+        properties.append(
+            f"""CASE WHEN len(contents) > 0 THEN '"contents":[' || """
+            f"array_to_string(list_transform(contents, lambda c: {item}), ',') || ']' END"
+        )
+    if "content_type" in present:
+        properties.append(_member("content_type", "content_type"))
+    if present & {"currency", "value", "price"}:
+        currency = f"CASE WHEN value IS NOT NULL THEN coalesce(currency, {_sql(DEFAULT_CURRENCY)}) ELSE currency END"
+        properties.append(_member("currency", currency))
+    if present & {"value", "price"}:
+        properties.append(_member("value", "value"))
+    properties += [_member(key, key) for column, key in PROPERTY_TEXT if column in present]
+    if "event_channel" in present:
+        properties.append(_member("event_channel", "event_channel"))
+    page = [_member(key, key) for column, key in PAGE_TEXT if column in present]
     return f"{_joined(user)} AS user_json, {_joined(properties)} AS properties_json, {_joined(page)} AS page_json"
 
 
