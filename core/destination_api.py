@@ -113,6 +113,10 @@ class Preparer(Protocol):
         """Everything still held back."""
         ...
 
+    def close(self) -> None:
+        """Release what the preparer holds (an embedded database, caches); it is not used afterwards."""
+        ...
+
 
 @dataclass(frozen=True)
 class SendOptions:
@@ -163,7 +167,11 @@ class Sender(Protocol):
         ...
 
     def send(self, events: Sequence[PreparedEvent]) -> DeliveryResult:
-        """Send one batch; see :class:`DeliveryResult` for the contract."""
+        """Send one batch; see :class:`DeliveryResult` for the contract.
+
+        Raises:
+            ValueError: More than ``max_batch_size`` events (a caller's bug), before any request is made.
+        """
         ...
 
     def close(self) -> None:

@@ -131,6 +131,9 @@ class DummyPreparer:
     def finish(self) -> PreparedBatch:
         return PreparedBatch()
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     @staticmethod
     def _event_id(row: dict[str, Any], has_event_id: bool) -> str | None:
         if not has_event_id:

@@ -437,7 +437,7 @@ class VectorizedPreparer:
                     WHEN channel_given IS NOT NULL AND NOT list_contains([{channels}], lower(channel_given))
                          THEN 'invalid_event_channel'
                END AS reason,
-               bad_number, content_type_given, channel_given,
+               bad_number,
                coalesce(given_id, substr(sha256(concat_ws(chr(31), {_sql(EVENT_ID_VERSION)}, coalesce(name, ''),
                    coalesce(CAST(time AS VARCHAR), ''), coalesce(order_id, ''), coalesce(shop_id, ''),
                    array_to_string(emails, ','), array_to_string(phones, ','),
@@ -485,8 +485,7 @@ class VectorizedPreparer:
                    min(coalesce(name, chr(0))) <> max(coalesce(name, chr(0)))
                        OR min(coalesce(time, -9223372036854775807)) <> max(coalesce(time, -9223372036854775807))
                        AS conflicting,
-                   arg_min({{'reason': reason, 'name': name, 'bad_number': bad_number, 'currency': currency,
-                            'content_type': content_type_given, 'channel': channel_given}},
+                   arg_min({{'reason': reason, 'bad_number': bad_number}},
                            (CASE reason {ranks} END) * 4294967296 + rn) FILTER (WHERE reason IS NOT NULL) AS problem,
                    ({has_ids}) AS has_ids,
                    count(*) FILTER (WHERE invalid_phone) AS invalid_phones,
@@ -526,8 +525,10 @@ class VectorizedPreparer:
         ), totals AS (
             SELECT *,
                    -- A sum in row order from 0.0, exactly as Python's loop adds.
+                   -- Rounded to 3 decimals as line_item_total rounds (the same IEEE operations).
                    coalesce(given_value, CASE WHEN len(amounts) > 0
-                            THEN list_reduce(list_prepend(0.0, amounts), lambda a, b: a + b) END) AS value
+                            THEN floor(list_reduce(list_prepend(0.0, amounts), lambda a, b: a + b) * 1000 + 0.5)
+                                 / 1000 END) AS value
             FROM valued
         ), parts AS (
             SELECT *, {_json_parts_sql(self._present)} FROM totals
@@ -569,8 +570,7 @@ class VectorizedPreparer:
 
     def _problem(self, columns: dict[str, list[Any]], index: int, needed: str) -> tuple[str, str] | None:
         if columns["conflicting"][index]:
-            event_id = columns["event_id"][index]
-            return "conflicting_line_items", REASONS["conflicting_line_items"].format(event_id=event_id)
+            return "conflicting_line_items", REASONS["conflicting_line_items"]
         problem = columns["problem"][index]
         if problem is not None:
             return problem["reason"], _detail(problem, self._options)
@@ -583,20 +583,12 @@ def _detail(problem: dict[str, Any], options: PrepareOptions) -> str:
     """The reason's message, filled in exactly as the reference preparer fills it."""
     reason: str = problem["reason"]
     template = REASONS[reason]
-    if reason == "unknown_event_name":
-        return template.format(name=problem["name"])
     if reason == "event_too_old":
         return template.format(days=options.attribution_window_days)
     if reason == "event_in_future":
         return template.format(minutes=options.future_tolerance_seconds // 60)
     if reason == "invalid_value":
         return template.format(field=problem["bad_number"])
-    if reason == "unsupported_currency":
-        return template.format(currency=problem["currency"])
-    if reason == "invalid_content_type":
-        return template.format(content_type=problem["content_type"])
-    if reason == "invalid_event_channel":
-        return template.format(channel=problem["channel"])
     return template
 
 

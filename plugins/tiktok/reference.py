@@ -180,6 +180,9 @@ class ReferencePreparer:
         held, self._held = self._held, []
         return self._events(held)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     # -- one row ------------------------------------------------------------------------------------------------
 
     def _name(self, raw: Mapping[str, Any]) -> str | None:
@@ -196,7 +199,7 @@ class ReferencePreparer:
         if name is None:
             reasons.append(("missing_event_name", REASONS["missing_event_name"]))
         elif self._settings.event_source == "offline" and name not in KNOWN_EVENTS:
-            reasons.append(("unknown_event_name", REASONS["unknown_event_name"].format(name=name)))
+            reasons.append(("unknown_event_name", REASONS["unknown_event_name"]))
         when: int | None = None
         try:
             when = event_time(raw.get("timestamp"), self._options.timezone)
@@ -220,13 +223,13 @@ class ReferencePreparer:
         if currency is not None:
             currency = currency.upper()
             if currency not in CURRENCIES:
-                reasons.append(("unsupported_currency", REASONS["unsupported_currency"].format(currency=currency)))
+                reasons.append(("unsupported_currency", REASONS["unsupported_currency"]))
         content_type = word(raw.get("content_type"))
         if content_type is not None and content_type.lower() not in CONTENT_TYPES:
-            reasons.append(("invalid_content_type", REASONS["invalid_content_type"].format(content_type=content_type)))
+            reasons.append(("invalid_content_type", REASONS["invalid_content_type"]))
         channel = word(raw.get("event_channel"))
         if channel is not None and channel.lower() not in EVENT_CHANNELS:
-            reasons.append(("invalid_event_channel", REASONS["invalid_event_channel"].format(channel=channel)))
+            reasons.append(("invalid_event_channel", REASONS["invalid_event_channel"]))
 
         emails = normalize_emails(raw.get("email")).hashes
         phone_result = normalize_phones(raw.get("phone"), self._options.default_phone_region, self._parse_phone)
@@ -284,7 +287,7 @@ class ReferencePreparer:
 
     def _rejection(self, event_id: str, rows: list[Row]) -> tuple[str, str] | None:
         if len({row.name for row in rows}) > 1 or len({row.time for row in rows}) > 1:
-            return "conflicting_line_items", REASONS["conflicting_line_items"].format(event_id=event_id)
+            return "conflicting_line_items", REASONS["conflicting_line_items"]
         reasons = [row.reason for row in rows if row.reason is not None]
         if reasons:
             return min(reasons, key=lambda item: REASON_ORDER[item[0]])
@@ -322,7 +325,8 @@ def rows_have(rows: Sequence[Row], attribute: str) -> bool:
 
 
 def line_item_total(contents: Sequence[Mapping[str, Any]]) -> float | None:
-    """Sum of price times quantity (1 when missing) over the line items with a price, in order; None if none."""
+    """Sum of price times quantity (1 when missing) over the line items with a price, in order, rounded to 3
+    decimals; None if no line item has a price."""
     amounts = [
         float(item["price"]) * (1.0 if item.get("quantity") is None else float(item["quantity"]))
         for item in contents
@@ -333,7 +337,9 @@ def line_item_total(contents: Sequence[Mapping[str, Any]]) -> float | None:
     total = 0.0
     for amount in amounts:
         total += amount
-    return total
+    # Binary floats turn 35.00 + 2 * 9.99 into 54.980000000000004; round to 3 decimals (the finest minor unit
+    # among TikTok's currencies) with operations SQL repeats exactly: x * 1000 + 0.5, floor, / 1000.
+    return math.floor(total * 1000 + 0.5) / 1000
 
 
 def _distinct(values: Iterable[str]) -> tuple[str, ...]:

@@ -53,21 +53,22 @@ MAX_NUMBER: Final = 1e15
 # Epoch values at or above this are milliseconds (1e11 seconds is the year 5138).
 EPOCH_MILLIS_FROM: Final = 100_000_000_000
 
-# Reason codes, in the order they are checked: a row with several problems is rejected with the first.
+# Reason codes, in the order they are checked: a row with several problems is rejected with the first. A detail
+# names the field and the fix, never the row's values: reports and logs carry no input data.
 REASONS: Final[dict[str, str]] = {
-    "conflicting_line_items": "rows sharing event_id {event_id} disagree on the event name or time; give each "
-    "event its own event_id, or make its line items agree",
+    "conflicting_line_items": "rows sharing this event_id disagree on the event name or time; give each event its "
+    "own event_id, or make its line items agree",
     "missing_event_name": "no event name; add an `event` column or set the destination's fixed_event_name",
-    "unknown_event_name": "{name!r} is not a TikTok standard event; map it with the orchestration's event-name map "
-    "(for example {name!r} -> Purchase)",
+    "unknown_event_name": "the event name is not a TikTok standard event; translate it with the orchestration's "
+    "event-name map (--map 'SOURCE=STANDARD')",
     "missing_timestamp": "no timestamp; add a `timestamp` column (TIMESTAMP, DATE, ISO-8601 text or epoch seconds)",
     "invalid_timestamp": "the timestamp is not a date, ISO-8601 text or epoch seconds/milliseconds",
     "event_too_old": "the event is older than the {days}-day attribution window; TikTok would not attribute it",
     "event_in_future": "the event time is more than {minutes} minutes in the future; check the timezone",
     "invalid_value": "{field} is negative, too large, NaN or not a number; write a plain decimal such as 19.99",
-    "unsupported_currency": "currency {currency!r} is not one TikTok accepts; use an ISO 4217 code such as USD",
-    "invalid_content_type": "content_type {content_type!r} must be product or product_group",
-    "invalid_event_channel": "event_channel {channel!r} must be one of " + ", ".join(sorted(EVENT_CHANNELS)),
+    "unsupported_currency": "the currency is not one TikTok accepts; use an ISO 4217 code from TikTok's list",
+    "invalid_content_type": "content_type must be product or product_group",
+    "invalid_event_channel": "event_channel must be one of " + ", ".join(sorted(EVENT_CHANNELS)),
     "missing_identifiers": "no usable {needed}; TikTok cannot match the event to a person",
 }
 REASON_ORDER: Final[dict[str, int]] = {code: rank for rank, code in enumerate(REASONS)}
