@@ -22,6 +22,7 @@ from offramp.core.cli import (
     cmd_orchestrations,
     cmd_pending,
     cmd_plugins,
+    cmd_run,
     cmd_runs,
     cmd_secrets,
     cmd_workspaces,
@@ -113,7 +114,7 @@ app.add_typer(cmd_plugins.app, name="plugins")
 app.add_typer(cmd_credentials.app, name="credentials")
 app.add_typer(cmd_destinations.app, name="destinations")
 app.add_typer(cmd_orchestrations.app, name="orchestrations")
-app.command("run")(cmd_pending.run)
+app.command("run")(cmd_run.run)
 app.add_typer(cmd_runs.app, name="runs")
 app.command("export")(cmd_config.export)
 app.command("apply")(cmd_config.apply)

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from offramp.core.errors import OfframpError
 
 
 def _not_yet(what: str) -> None:
     raise OfframpError(f"{what} is not available in this version of offramp", hint="see the roadmap in docs/")
-
-
-def run(
-    orchestration: Annotated[str, typer.Argument(help="Orchestration to run.")],
-) -> None:
-    """[not yet available] Run an orchestration: query, shape, send, record every row."""
-    _not_yet("`offramp run`")
 
 
 def bench() -> None:

@@ -198,6 +198,8 @@ class Run(Base):
     reason_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # vendor codes, warnings, unknown columns, request ids, seconds, hint, dry-run samples (never PII)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class RowOutcome(Base):
@@ -212,6 +214,8 @@ class RowOutcome(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     batch: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    rows: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # source rows (line items)
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the vendor's id of the settling request
 
 
 __all__ = [

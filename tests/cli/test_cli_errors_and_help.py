@@ -62,7 +62,7 @@ def test_a_command_before_init_says_to_run_init(cli_error, offramp_home):
         (["credentials", "list", "-w", "nope"], "no workspace named 'nope'"),
         (["plugins", "show", "nope"], "nope"),
         (["export", "-w", "nope"], "no workspace named 'nope'"),
-        (["run", "orders"], "`offramp run` is not available in this version of offramp"),
+        (["run", "orders"], "no orchestration named 'orders'"),
         (["bench"], "`offramp bench` is not available in this version of offramp"),
     ],
 )

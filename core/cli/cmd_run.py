@@ -1,0 +1,148 @@
+"""`offramp run ORCHESTRATION`: query, shape, send and record every row; exit status for schedulers.
+
+Exit 0 when the run completed (rejected and vendor-refused rows are counted, not fatal), 1 when it failed or was
+stopped, 2 for a usage error. On a terminal the command shows a progress bar; off one it stays quiet until the
+summary; ``--json`` prints the summary for scripts.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, workspace_name
+from offramp.core.cli.output import print_json, say
+from offramp.core.runner import RunRequest, RunSummary, run_orchestration
+
+
+@contextmanager
+def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C asks the run to finish the batches in flight and stop; a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        stop.set()
+        sys.stderr.write("\nstopping after the batches in flight (Ctrl-C again to stop at once)\n")
+
+    signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _lines(summary: RunSummary) -> list[str]:
+    counts = (
+        f"queried {summary.queried} = sent {summary.sent} + rejected {summary.rejected} + failed {summary.failed}"
+        f" + skipped {summary.skipped}"
+    )
+    verb = "dry run" if summary.dry_run else "run"
+    lines = [f"{verb} {summary.run_id} {summary.status.replace('_', ' ')} in {summary.seconds:.1f} s", counts]
+    if summary.dry_run:
+        lines.append("dry run: nothing was sent; 'sent' counts the events that would have been")
+    for title, data in (
+        ("rejected by reason", summary.reason_counts),
+        ("failed by code", summary.vendor_codes),
+        ("warnings", summary.warnings),
+    ):
+        if data:
+            lines.append(f"{title}: " + ", ".join(f"{key} {value}" for key, value in sorted(data.items())))
+    if summary.unknown_columns:
+        lines.append("columns not used: " + ", ".join(summary.unknown_columns))
+    if summary.error:
+        lines.append(f"error: {summary.error}")
+    if summary.hint:
+        lines.append(f"next: {summary.hint}")
+    if summary.rejected:
+        lines.append(f"rejected rows by event_id: offramp runs show {summary.run_id} --rejects")
+    return lines
+
+
+def run(
+    orchestration: Annotated[str, typer.Argument(help="Orchestration to run.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="No network: prepare everything, keep sample request bodies.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Read at most this many rows.")] = None,
+    test_event_code: Annotated[
+        str | None, typer.Option("--test-event-code", help="Send to TikTok's Test Events view.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the last cancelled, interrupted or failed run.")
+    ] = False,
+    replay_failed: Annotated[
+        str | None, typer.Option("--replay-failed", metavar="RUN_ID", help="Send again only that run's failed rows.")
+    ] = None,
+    fail_on_empty: Annotated[bool, typer.Option("--fail-on-empty", help="A query with no rows fails the run.")] = False,
+    max_reject_rate: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Stop and fail once more than this share of rows is rejected."),
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Requests in flight (default 4).")] = None,
+    workspace: WorkspaceOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Run an orchestration: query, shape, send, and record what became of every row."""
+    if resume and replay_failed:
+        raise typer.BadParameter("use --resume or --replay-failed, not both")
+    ctx = build_context()
+    request = RunRequest(
+        workspace=workspace_name(ctx, workspace),
+        orchestration=orchestration,
+        dry_run=dry_run,
+        limit=limit,
+        test_event_code=test_event_code,
+        resume=resume,
+        replay_failed=replay_failed,
+        fail_on_empty=fail_on_empty,
+        max_reject_rate=max_reject_rate,
+        concurrency=concurrency,
+    )
+    stop = threading.Event()
+    interactive = sys.stdout.isatty() and not json_output
+    with _stop_on_interrupt(stop):
+        if interactive:
+            columns = (
+                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+            )  # fmt: skip
+            with Progress(*columns, transient=True) as bar:
+                task = bar.add_task(orchestration, total=None, counts="")
+
+                def show(summary: RunSummary) -> None:
+                    counts = (
+                        f"{summary.rows_per_second:,.0f} rows/s  sent {summary.sent}  rejected {summary.rejected}"
+                        f"  failed {summary.failed}"
+                    )
+                    bar.update(task, completed=summary.settled, counts=counts)
+
+                summary = run_orchestration(ctx, request, progress=show, stop=stop)
+        else:
+            summary = run_orchestration(ctx, request, stop=stop)
+    if json_output:
+        data: dict[str, Any] = asdict(summary)
+        data["counts_add_up"] = summary.queried == summary.settled
+        print_json(data)
+    else:
+        for line in _lines(summary):
+            say(line)
+    if summary.status not in ("succeeded", "partially_failed"):
+        raise typer.Exit(1)
+
+
+__all__ = ["run"]

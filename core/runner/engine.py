@@ -1,0 +1,403 @@
+"""The run of one orchestration: query, prepare, batch, send, record (DESIGN.md, "The path of one run").
+
+The main thread reads the source and prepares rows; batches go to a small pool of sender threads; results come
+back to the main thread, which alone writes the ledger, one transaction per settled batch (a checkpoint: a batch is
+recorded as sent only after the vendor accepted it). Every row read ends in the ledger as sent, rejected, failed
+or skipped, so the counts add up even when the run stops early: events read but not sent when it stops are
+recorded as failed with reason ``not_sent``, and ``--resume`` sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, Sender, SendOptions
+from offramp.core.errors import ConfigError, OfframpError, StateError
+from offramp.core.orchestration_options import OrchestrationOptions
+from offramp.core.runner import ledger
+from offramp.core.runner.lease import Heartbeat, expire_lapsed, reopen_run, start_run
+from offramp.core.runner.ledger import Entry
+from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
+from offramp.core.runner.types import RunRequest, RunStatus, RunSummary
+from offramp.core.services.context import Context
+from offramp.core.services.destinations import destination_settings
+from offramp.core.services.orchestrations import get_orchestration
+from offramp.core.services.workspaces import get_workspace
+from offramp.core.sources import check_read_only_query, open_source
+from offramp.core.state.models import Run, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 4  # requests in flight; see docs/benchmarks.md for the measurement behind it
+REQUESTS_PER_SECOND = 50.0  # per run, well under TikTok's 1,000 QPS for event/track
+MIN_REJECT_SAMPLE = 1000  # rows read before --max-reject-rate may stop a run
+SAMPLE_EVENTS = 5  # events in the dry run's sample request body
+NOT_SENT = "not_sent"
+
+Progress = Callable[[RunSummary], None]
+
+
+@dataclass
+class _State:
+    """What the main thread knows while the run goes on."""
+
+    summary: RunSummary
+    started: float
+    batch_number: int = 0
+    stop_reason: tuple[RunStatus, str, str | None] | None = None  # (status, error, hint)
+    settled_before: set[str] = field(default_factory=set)  # resume: events the run already settled
+    skip: set[str] = field(default_factory=set)  # mode new / replay
+    skip_reason: str | None = None
+    only: set[str] | None = None  # replay: the only events to send
+
+
+def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str, str, Any, Any, Any, int]:
+    with ctx.store.session() as session:
+        workspace = get_workspace(session, request.workspace)
+        row = get_orchestration(session, workspace, request.orchestration)
+        options = OrchestrationOptions(**row.options)
+        destination = row.destination
+        _ = destination.credential, destination.workspace  # loaded while the session is open
+        settings = destination_settings(ctx, destination)
+        kind = ctx.registry.destination_type(destination.type)
+        return options, row.source, row.sql, destination, settings, kind.load(), row.id
+
+
+def _resumable(ctx: Context, orchestration_id: int, name: str) -> str:
+    with ctx.store.session() as session:
+        runs = list(
+            session.scalars(select(Run).where(Run.orchestration_id == orchestration_id).order_by(Run.started_at.desc()))
+        )
+        expire_lapsed(session, runs)
+        for run in runs:
+            if run.dry_run:
+                continue
+            if run.status in ("cancelled", "interrupted", "failed"):
+                return run.id
+            break
+    raise StateError(
+        f"orchestration {name!r} has no cancelled, interrupted or failed run to resume",
+        hint=f"start a new run: offramp run {name}",
+    )
+
+
+def run_orchestration(
+    ctx: Context, request: RunRequest, *, progress: Progress | None = None, stop: threading.Event | None = None
+) -> RunSummary:
+    """Run an orchestration to the end (or until ``stop`` is set) and return its summary."""
+    stop = stop or threading.Event()
+    options, source_ref, sql, destination, settings, implementation, orchestration_id = _plan(ctx, request)
+    check_read_only_query(sql)
+    for hook in ("open_preparer", "open_sender"):
+        if not hasattr(implementation, hook):
+            raise ConfigError(f"destination type {destination.type} cannot be run: it has no {hook}")
+    mode = options.mode
+    state = _State(RunSummary("", request.orchestration, "running", dry_run=request.dry_run), time.monotonic())
+    if request.resume:
+        run_id = _resumable(ctx, orchestration_id, request.orchestration)
+        reopen_run(ctx, run_id)
+        with ctx.store.session() as session:
+            ledger.forget(session, run_id, "failed")
+            state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped"))
+    else:
+        values = {
+            "mode": mode,
+            "dry_run": request.dry_run,
+            "options": {
+                "limit": request.limit,
+                "test_event_code": request.test_event_code or options.test_event_code,
+                "replay_failed": request.replay_failed,
+            },
+        }
+        run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
+    state.summary.run_id = run_id
+    with ctx.store.session() as session:
+        if request.replay_failed:
+            from offramp.core.services.runs import get_run
+
+            replayed = get_run(session, request.replay_failed)
+            state.only = ledger.event_ids(session, [replayed.id], ("failed",))
+            state.skip_reason = "not_failed_in_replayed_run"
+        elif mode == "new":
+            state.skip = ledger.event_ids(session, ledger.earlier_runs(session, orchestration_id, run_id), ("sent",))
+            state.skip_reason = "already_delivered"
+    prepare_options = PrepareOptions(
+        timezone=options.timezone,
+        default_phone_region=options.default_phone_region,
+        event_name_map=options.event_name_map,
+        attribution_window_days=options.attribution_window_days,
+    )
+    send_options = SendOptions(test_event_code=request.test_event_code or options.test_event_code)
+    try:
+        with Heartbeat(ctx, run_id):
+            _execute(ctx, request, state, source_ref, sql, implementation, settings, destination, prepare_options,
+                     send_options, stop, progress)  # fmt: skip
+    except OfframpError as exc:
+        state.stop_reason = ("failed", exc.message, exc.hint)
+    except BaseException as exc:  # noqa: BLE001 - record the run's end, then let it propagate
+        state.stop_reason = ("failed", f"{type(exc).__name__}: {exc}", None)
+        _finish(ctx, state, request)
+        raise
+    return _finish(ctx, state, request)
+
+
+def _execute(
+    ctx: Context,
+    request: RunRequest,
+    state: _State,
+    source_ref: str,
+    sql: str,
+    implementation: Any,
+    settings: Any,
+    destination: Any,
+    prepare_options: PrepareOptions,
+    send_options: SendOptions,
+    stop: threading.Event,
+    progress: Progress | None,
+) -> None:
+    preparer = implementation.open_preparer(settings, prepare_options)
+    sender: Sender = implementation.open_sender(ctx, destination, settings, send_options)
+    halt = threading.Event()  # set by a terminal answer or a guardrail: senders stop, the run fails
+    concurrency = request.concurrency or DEFAULT_CONCURRENCY
+    bucket = TokenBucket(REQUESTS_PER_SECOND, concurrency)
+    budget = RetryBudget(max(100, concurrency * 25))
+    in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
+    outgoing: list[PreparedEvent] = []
+    either = _Either(stop, halt)
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
+
+            def submit(events: list[PreparedEvent]) -> None:
+                state.batch_number += 1
+                if request.dry_run:
+                    _dry_run_batch(ctx, state, sender, events)
+                    return
+                future = pool.submit(
+                    deliver, sender, state.batch_number, events, bucket=bucket, budget=budget,
+                    stop=either, policy=RetryPolicy(),
+                )  # fmt: skip
+                in_flight[future] = events
+                while len(in_flight) >= concurrency * 2:
+                    _collect(ctx, state, in_flight, halt, block=True, progress=progress)
+
+            def take(prepared: PreparedBatch) -> None:
+                _record_rejections(ctx, state, prepared)
+                for event in prepared.events:
+                    if not _keep(ctx, state, event):
+                        continue
+                    outgoing.append(event)
+                    if len(outgoing) >= sender.max_batch_size:
+                        submit(outgoing[:])
+                        outgoing.clear()
+
+            with open_source(source_ref) as source:
+                for batch in source.batches(sql, request.batch_rows, request.limit):
+                    state.summary.queried += batch.num_rows
+                    take(preparer.prepare(batch))
+                    _collect(ctx, state, in_flight, halt, block=False, progress=progress)
+                    _guard(request, state, halt)
+                    if either.is_set():
+                        break
+                take(preparer.finish())
+            if outgoing and not either.is_set():
+                submit(outgoing[:])
+                outgoing.clear()
+            while in_flight:
+                _collect(ctx, state, in_flight, halt, block=True, progress=progress)
+    finally:
+        leftovers = outgoing[:]
+        if leftovers:
+            _record(ctx, state, [_not_sent(event) for event in leftovers])
+        state.summary.unknown_columns = list(preparer.unknown_columns)
+        preparer.close()
+        sender.close()
+    if stop.is_set() and state.stop_reason is None:
+        state.stop_reason = ("cancelled", "stopped on request", None)
+    if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
+        state.stop_reason = ("failed", "the query returned no rows (--fail-on-empty)", "check the query and its source")
+
+
+class _Either(threading.Event):
+    """Set when either of two events is: the user's stop or the run's own halt."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        super().__init__()
+        self._events = (first, second)
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.is_set():
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._events[0].wait(min(0.05, left) if left is not None else 0.05)
+
+
+def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
+    """Whether to send ``event``: not already settled by the run being resumed, not skipped by mode or replay."""
+    if event.event_id in state.settled_before:
+        return False
+    skipped = (state.only is not None and event.event_id not in state.only) or event.event_id in state.skip
+    if skipped:
+        _record(ctx, state, [Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)])
+        return False
+    return True
+
+
+def _record_rejections(ctx: Context, state: _State, prepared: PreparedBatch) -> None:
+    entries = [
+        Entry(item.event_id, "rejected", item.rows, reason_code=item.reason, message=item.detail)
+        for item in prepared.rejected
+        if item.event_id not in state.settled_before
+    ]
+    for event in prepared.events:
+        for warning in event.warnings:
+            state.summary.warnings[warning] = state.summary.warnings.get(warning, 0) + 1
+    _record(ctx, state, entries)
+
+
+def _record(ctx: Context, state: _State, entries: Iterable[Entry]) -> None:
+    items = list(entries)
+    if not items:
+        return
+    with ctx.store.session() as session:
+        ledger.record(session, state.summary.run_id, items)
+    summary = state.summary
+    for entry in items:
+        setattr(summary, entry.outcome, getattr(summary, entry.outcome) + entry.rows)
+        if entry.outcome in ("rejected", "skipped") and entry.reason_code:
+            summary.reason_counts[entry.reason_code] = summary.reason_counts.get(entry.reason_code, 0) + entry.rows
+        if entry.outcome == "failed":
+            code = str(entry.vendor_code) if entry.vendor_code is not None else (entry.reason_code or "unknown")
+            summary.vendor_codes[code] = summary.vendor_codes.get(code, 0) + entry.rows
+
+
+def _not_sent(event: PreparedEvent) -> Entry:
+    message = "the run stopped before this event was sent; resume the run to send it"
+    return Entry(event.event_id, "failed", event.rows, reason_code=NOT_SENT, message=message)
+
+
+def _collect(
+    ctx: Context,
+    state: _State,
+    in_flight: dict[Future[BatchResult], list[PreparedEvent]],
+    halt: threading.Event,
+    *,
+    block: bool,
+    progress: Progress | None,
+) -> None:
+    """Record the batches that finished (all of them when ``block`` waits for at least one)."""
+    if not in_flight:
+        return
+    done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+    for future in done:
+        events = in_flight.pop(future)
+        result = future.result()
+        rows = {event.event_id: event.rows for event in events}
+        request_id = result.request_ids[-1] if result.request_ids else None
+        entries = [
+            Entry(event_id, "sent", rows[event_id], attempts=result.attempts, batch=result.number,
+                  request_id=request_id)
+            for event_id in result.sent
+        ]  # fmt: skip
+        entries += [
+            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=int(item.code) if item.code.isdigit()
+                  else None, reason_code=None if item.code.isdigit() else item.code, message=item.message,
+                  attempts=result.attempts, batch=result.number, request_id=request_id)
+            for item in result.failed
+        ]  # fmt: skip
+        entries += [_not_sent(event) for event in result.unsent]
+        _record(ctx, state, entries)
+        sample = state.summary.request_ids
+        sample.extend(result.request_ids[: max(0, 20 - len(sample))])
+        if result.terminal is not None and state.stop_reason is None:
+            error = result.terminal
+            hint = getattr(error, "hint", None)
+            state.stop_reason = ("failed", getattr(error, "message", str(error)), hint)
+            halt.set()
+    state.summary.seconds = time.monotonic() - state.started
+    if progress is not None:
+        progress(state.summary)
+
+
+def _guard(request: RunRequest, state: _State, halt: threading.Event) -> None:
+    """--max-reject-rate: stop a run whose query is broken before it sends garbage for an hour."""
+    summary = state.summary
+    if request.max_reject_rate is None or summary.queried < MIN_REJECT_SAMPLE or state.stop_reason is not None:
+        return
+    rate = summary.rejected / summary.queried
+    if rate > request.max_reject_rate:
+        state.stop_reason = (
+            "failed",
+            f"{rate:.1%} of the {summary.queried} rows read so far were rejected, over --max-reject-rate "
+            f"{request.max_reject_rate:.1%}",
+            "see the reasons with offramp runs show RUN_ID --rejects, fix the query, then run again",
+        )
+        halt.set()
+
+
+def _dry_run_batch(ctx: Context, state: _State, sender: Sender, events: list[PreparedEvent]) -> None:
+    """A dry run settles a batch without the network, keeping the first request bodies as they would go."""
+    body = getattr(sender, "body", None)
+    if body is not None and len(state.summary.sample_requests) < 2:
+        state.summary.sample_requests.append(body(events[:SAMPLE_EVENTS]).decode())
+    message = "dry run: not sent"
+    _record(ctx, state, [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events])
+
+
+def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
+    summary = state.summary
+    summary.seconds = time.monotonic() - state.started
+    if state.stop_reason is not None:
+        summary.status, summary.error, summary.hint = state.stop_reason
+    else:
+        summary.status = "partially_failed" if summary.failed else "succeeded"
+    if summary.status in ("cancelled", "failed") and summary.failed:
+        summary.hint = summary.hint or f"send what is left with: offramp run {request.orchestration} --resume"
+    with ctx.store.session() as session:
+        totals = ledger.totals(session, summary.run_id)
+        run = session.get(Run, summary.run_id)
+        assert run is not None
+        counts = totals["counts"]
+        run.status = summary.status
+        run.finished_at = utcnow()
+        run.queried = sum(counts.values())
+        run.sent, run.rejected, run.failed, run.skipped = (counts[k] for k in ("sent", "rejected", "failed", "skipped"))
+        run.reason_counts = totals["reasons"]
+        run.error = summary.error
+        run.report = {
+            "vendor_codes": totals["vendor_codes"],
+            "warnings": summary.warnings,
+            "unknown_columns": summary.unknown_columns,
+            "request_ids": summary.request_ids,
+            "seconds": round(summary.seconds, 3),
+            "hint": summary.hint,
+            "sample_requests": summary.sample_requests,
+        }
+        # The ledger is the truth: a resumed run's counts include what earlier passes settled.
+        summary.queried = run.queried
+        summary.sent, summary.rejected, summary.failed, summary.skipped = (
+            run.sent,
+            run.rejected,
+            run.failed,
+            run.skipped,
+        )
+        summary.reason_counts, summary.vendor_codes = dict(run.reason_counts), dict(totals["vendor_codes"])
+        summary.pending = 0
+    return summary
+
+
+__all__ = ["DEFAULT_CONCURRENCY", "REQUESTS_PER_SECOND", "run_orchestration"]

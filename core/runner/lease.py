@@ -1,0 +1,153 @@
+"""Who is running an orchestration: one live run at a time, kept alive by a heartbeat.
+
+A run holds a lease: its ``heartbeat_at`` is refreshed every few seconds by the process running it. A run whose
+heartbeat is older than the lease (the process was killed, even with SIGKILL, or its machine died) is marked
+``interrupted`` by whoever looks next, so a dead run is never taken for a live one in another process, and it can
+be resumed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from offramp.core.errors import StateError
+from offramp.core.services.context import Context
+from offramp.core.services.workspaces import get_workspace
+from offramp.core.state.models import Orchestration, Run, utcnow
+
+LEASE_ENV = "OFFRAMP_RUN_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def lease_seconds() -> float:
+    """How long a run may go without a heartbeat before it counts as interrupted."""
+    try:
+        return max(1.0, float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_SECONDS)))
+    except ValueError:
+        return DEFAULT_LEASE_SECONDS
+
+
+def _lapsed(run: Run, now: datetime) -> bool:
+    beat = run.heartbeat_at or run.started_at
+    return now - beat > timedelta(seconds=lease_seconds())
+
+
+def expire_lapsed(session: Session, runs: list[Run]) -> None:
+    """Mark running runs whose lease lapsed as interrupted (called wherever runs are read)."""
+    now = utcnow()
+    for run in runs:
+        if run.status == "running" and _lapsed(run, now):
+            run.status = "interrupted"
+            run.finished_at = run.heartbeat_at or run.started_at
+            run.error = "the process running it stopped without finishing (killed, or its machine went down)"
+
+
+class RunInProgressError(StateError):
+    """Another live run of the orchestration holds its lease."""
+
+
+def start_run(ctx: Context, workspace_name: str, orchestration: str, values: dict[str, Any]) -> tuple[str, int]:
+    """Create a run (status running) under the orchestration's lock; (run id, orchestration id).
+
+    ``values`` are extra columns of the run (mode, dry_run, options). Refuses while another run of the
+    orchestration is alive; marks a lapsed one interrupted first.
+    """
+    with ctx.store.engine.connect() as connection:
+        connection = connection.execution_options(sqlite_immediate=True)
+        with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+            workspace = get_workspace(session, workspace_name)
+            row = session.scalar(
+                select(Orchestration)
+                .where(Orchestration.workspace_id == workspace.id, Orchestration.name == orchestration)
+                .with_for_update()
+            )
+            if row is None:
+                from offramp.core.services.orchestrations import get_orchestration
+
+                get_orchestration(session, workspace, orchestration)  # raises, naming the ones that exist
+                raise AssertionError("unreachable")
+            live = list(session.scalars(select(Run).where(Run.orchestration_id == row.id, Run.status == "running")))
+            expire_lapsed(session, live)
+            alive = [run for run in live if run.status == "running"]
+            if alive:
+                raise RunInProgressError(
+                    f"orchestration {orchestration!r} is already running as run {alive[0].id} "
+                    f"(process {alive[0].lease_owner})",
+                    hint="wait for it to finish, or stop it; a run whose process died is released after "
+                    f"{lease_seconds():.0f} s without a heartbeat",
+                )
+            run = Run(
+                id=values.pop("id", None) or uuid.uuid4().hex,
+                workspace_id=workspace.id,
+                orchestration_id=row.id,
+                orchestration_name=row.name,
+                status="running",
+                heartbeat_at=utcnow(),
+                lease_owner=f"{socket.gethostname()}:{os.getpid()}",
+                **values,
+            )
+            session.add(run)
+            return run.id, row.id
+
+
+def reopen_run(ctx: Context, run_id: str) -> None:
+    """Take a cancelled or interrupted run back to running (``--resume``), with this process's lease."""
+    with ctx.store.session() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(
+                status="running",
+                heartbeat_at=utcnow(),
+                finished_at=None,
+                error=None,
+                lease_owner=f"{socket.gethostname()}:{os.getpid()}",
+            )
+        )
+
+
+class Heartbeat:
+    """Refreshes a run's lease from a background thread until stopped."""
+
+    def __init__(self, ctx: Context, run_id: str, every: float | None = None) -> None:
+        self._ctx = ctx
+        self._run_id = run_id
+        self._every = every if every is not None else max(0.5, lease_seconds() / 5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                with self._ctx.store.session() as session:
+                    session.execute(update(Run).where(Run.id == self._run_id).values(heartbeat_at=utcnow()))
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the run itself must not die of it
+                continue
+
+
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "LEASE_ENV",
+    "Heartbeat",
+    "RunInProgressError",
+    "expire_lapsed",
+    "lease_seconds",
+    "reopen_run",
+    "start_run",
+]

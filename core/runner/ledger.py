@@ -1,0 +1,113 @@
+"""The per-row ledger of a run: one entry per event, keyed by ``event_id``, never raw PII.
+
+An entry holds the event's outcome (``sent``, ``rejected``, ``failed``, ``skipped``), the reason code or the
+vendor's code and message, attempts, the batch and the vendor's request id, and how many source rows (line items)
+it holds. The run's counts are sums over the ledger, so they always add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from offramp.core.state.models import RowOutcome, Run, utcnow
+
+OUTCOMES = ("sent", "rejected", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event's outcome, as the ledger keeps it."""
+
+    event_id: str
+    outcome: str
+    rows: int
+    reason_code: str | None = None
+    vendor_code: int | None = None
+    message: str | None = None
+    attempts: int = 0
+    batch: int | None = None
+    request_id: str | None = None
+
+
+def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
+    """Write entries; an event id seen again in the same run (line items that were not adjacent) adds its rows."""
+    if not entries:
+        return
+    # One entry per event id per call: merge repeats here, the database merges across calls.
+    merged: dict[str, Entry] = {}
+    for entry in entries:
+        previous = merged.get(entry.event_id)
+        merged[entry.event_id] = (
+            entry if previous is None else Entry(**{**previous.__dict__, "rows": previous.rows + entry.rows})
+        )
+    values: list[dict[str, Any]] = [
+        {"run_id": run_id, "updated_at": utcnow(), **entry.__dict__} for entry in merged.values()
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(RowOutcome).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[RowOutcome.run_id, RowOutcome.event_id],
+        set_={"rows": RowOutcome.rows + statement.excluded.rows, "updated_at": statement.excluded.updated_at},
+    )
+    session.execute(statement)
+
+
+def event_ids(session: Session, run_ids: Iterable[str], outcomes: Sequence[str]) -> set[str]:
+    """Event ids with one of ``outcomes`` in any of the runs."""
+    ids = list(run_ids)
+    if not ids:
+        return set()
+    query = select(RowOutcome.event_id).where(RowOutcome.run_id.in_(ids), RowOutcome.outcome.in_(outcomes))
+    return set(session.scalars(query))
+
+
+def forget(session: Session, run_id: str, outcome: str) -> None:
+    """Drop a run's entries of one outcome (a resumed run sends its unsettled and failed events again)."""
+    session.execute(delete(RowOutcome).where(RowOutcome.run_id == run_id, RowOutcome.outcome == outcome))
+
+
+def totals(session: Session, run_id: str) -> dict[str, Any]:
+    """Row counts by outcome, rejected rows by reason, failed rows by vendor code."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for outcome, rows in session.execute(
+        select(RowOutcome.outcome, func.sum(RowOutcome.rows))
+        .where(RowOutcome.run_id == run_id)
+        .group_by(RowOutcome.outcome)
+    ):
+        counts[outcome] = int(rows or 0)
+    reasons = {
+        code: int(rows or 0)
+        for code, rows in session.execute(
+            select(RowOutcome.reason_code, func.sum(RowOutcome.rows))
+            .where(RowOutcome.run_id == run_id, RowOutcome.outcome.in_(("rejected", "skipped")))
+            .group_by(RowOutcome.reason_code)
+        )
+        if code is not None
+    }
+    # Failed rows by the vendor's code, or by our own reason (not_sent) when the vendor never answered for them.
+    vendor: dict[str, int] = {}
+    for code, reason, rows in session.execute(
+        select(RowOutcome.vendor_code, RowOutcome.reason_code, func.sum(RowOutcome.rows))
+        .where(RowOutcome.run_id == run_id, RowOutcome.outcome == "failed")
+        .group_by(RowOutcome.vendor_code, RowOutcome.reason_code)
+    ):
+        key = str(code) if code is not None else (reason or "unknown")
+        vendor[key] = vendor.get(key, 0) + int(rows or 0)
+    return {"counts": counts, "reasons": reasons, "vendor_codes": vendor}
+
+
+def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[str]:
+    """Ids of the orchestration's earlier runs that really sent (not dry runs)."""
+    query = select(Run.id).where(Run.orchestration_id == orchestration_id, Run.id != before, Run.dry_run.is_(False))
+    return list(session.scalars(query))
+
+
+__all__ = ["OUTCOMES", "Entry", "earlier_runs", "event_ids", "forget", "record", "totals"]

@@ -1,0 +1,164 @@
+"""Sending one batch with retries: a token bucket per credential, jittered backoff, the vendor's advised waits,
+and a retry budget shared by the whole run.
+
+Only transient outcomes are retried (the sender gives those events back as ``unsent``); a terminal error is raised
+at once. Waiting is interruptible, so a cancelled run does not sleep through its back-off.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import stamina
+
+from offramp.core.destination_api import DeliveryResult, FailedEvent, PreparedEvent, Sender
+from offramp.core.errors import DestinationError, Terminal
+
+
+class TokenBucket:
+    """At most ``rate`` acquisitions per second on average, bursts up to ``burst``; thread-safe."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._capacity = float(max(1, burst))
+        self._tokens = self._capacity
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Wait for a token; False when ``stop`` was set while waiting."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return True
+                wait = (1 - self._tokens) / self._rate
+            if stop.wait(wait):
+                return False
+
+
+class RetryBudget:
+    """Retries the whole run may spend; a run whose vendor keeps failing stops instead of retrying for hours."""
+
+    def __init__(self, retries: int) -> None:
+        self._left = retries
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            return True
+
+
+class RetryBudgetExhaustedError(DestinationError, Terminal):
+    """The run used up its retries on transient failures."""
+
+
+class _GiveBack(Exception):  # noqa: N818 - internal signal to stamina: retry after ``wait`` seconds
+    def __init__(self, wait: float | None) -> None:
+        super().__init__("transient")
+        self.wait = wait
+
+
+def _backoff(exc: Exception) -> bool | float:
+    """stamina's hook: retry our give-backs, after the vendor's advised wait when it gave one."""
+    if isinstance(exc, _GiveBack):
+        return exc.wait if exc.wait is not None else True
+    return False
+
+
+@dataclass
+class BatchResult:
+    """What became of one batch after its retries."""
+
+    number: int
+    events: Sequence[PreparedEvent]
+    sent: list[str] = field(default_factory=list)
+    failed: list[FailedEvent] = field(default_factory=list)
+    unsent: list[PreparedEvent] = field(default_factory=list)  # only when the run stopped
+    attempts: int = 0
+    request_ids: list[str] = field(default_factory=list)
+    last_error: str | None = None
+    terminal: Exception | None = None  # the run must stop: retrying cannot help
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a batch is retried: attempts per batch and the back-off bounds (seconds)."""
+
+    attempts: int = 10
+    wait_initial: float = 0.5
+    wait_max: float = 60.0
+
+
+def deliver(
+    sender: Sender,
+    number: int,
+    events: Sequence[PreparedEvent],
+    *,
+    bucket: TokenBucket,
+    budget: RetryBudget,
+    stop: threading.Event,
+    policy: RetryPolicy,
+) -> BatchResult:
+    """Send ``events`` until each is sent or failed.
+
+    What is left when the run stops, or when retrying cannot help (``terminal`` set), comes back ``unsent``.
+    """
+    result = BatchResult(number, events)
+    pending: list[PreparedEvent] = list(events)
+    try:
+        for attempt in stamina.retry_context(
+            on=_backoff, attempts=policy.attempts, timeout=None, wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+        ):  # fmt: skip
+            with attempt:
+                if stop.is_set() or not bucket.acquire(stop):
+                    break
+                try:
+                    answer = sender.send(pending)
+                except Terminal as exc:
+                    # What the call settled before the terminal answer (a split half-way) still counts.
+                    done = getattr(exc, "delivered", None)
+                    if isinstance(done, DeliveryResult):
+                        result.sent.extend(done.sent)
+                        result.failed.extend(done.failed)
+                        result.request_ids.extend(done.request_ids)
+                        settled = set(done.sent) | {item.event_id for item in done.failed}
+                        pending = [event for event in pending if event.event_id not in settled]
+                    result.attempts += 1
+                    result.terminal = exc
+                    break
+                result.attempts += 1
+                result.sent.extend(answer.sent)
+                result.failed.extend(answer.failed)
+                result.request_ids.extend(answer.request_ids)
+                pending = answer.unsent
+                if pending:
+                    result.last_error = str(answer.error) if answer.error else "transient failure"
+                    if not budget.take():
+                        result.terminal = RetryBudgetExhaustedError(
+                            f"the run used up its retries; the vendor kept answering: {result.last_error}",
+                            hint="wait until the vendor recovers, then resume the run with --resume",
+                        )
+                        break
+                    raise _GiveBack(answer.retry_after_seconds)
+    except _GiveBack:
+        # This batch's attempts are used up: its events stay unsent and the run stops as a failure.
+        result.terminal = RetryBudgetExhaustedError(
+            f"a batch still failed after {policy.attempts} attempts: {result.last_error}",
+            hint="wait until the vendor recovers, then resume the run with --resume",
+        )
+    result.unsent = pending
+    return result
+
+
+__all__ = ["BatchResult", "RetryBudget", "RetryBudgetExhaustedError", "RetryPolicy", "TokenBucket", "deliver"]

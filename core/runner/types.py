@@ -1,0 +1,87 @@
+"""What a run is asked to do, and what it reports while it runs and when it ends.
+
+The runner (``offramp.core.runner.run_orchestration``) takes a :class:`RunRequest` and returns a
+:class:`RunSummary`; while it runs it hands :class:`RunSummary` snapshots to a progress callback. The CLI, a
+scheduler and later the REST API all start runs this way, so a run does not depend on how it was started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+RunStatus = Literal["running", "succeeded", "partially_failed", "failed", "cancelled", "interrupted"]
+FINAL_STATUSES: tuple[RunStatus, ...] = ("succeeded", "partially_failed", "failed", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of one orchestration.
+
+    Args:
+        workspace: The orchestration's workspace.
+        orchestration: Its name.
+        dry_run: No network at all; everything else runs, and sample request bodies and the reject report are kept.
+        limit: Read at most this many rows from the query.
+        test_event_code: Send to the vendor's test view (overrides the orchestration's).
+        resume: Continue the orchestration's last cancelled or interrupted run without resending what the vendor
+            acknowledged.
+        replay_failed: A run id: send again only the rows that failed in that run.
+        fail_on_empty: A query that returns no rows fails the run.
+        max_reject_rate: Stop and fail once the share of rejected rows exceeds this (after a minimum sample).
+        concurrency: Requests in flight at once (None: the default).
+        batch_rows: Rows per record batch read from the source.
+    """
+
+    workspace: str
+    orchestration: str
+    dry_run: bool = False
+    limit: int | None = None
+    test_event_code: str | None = None
+    resume: bool = False
+    replay_failed: str | None = None
+    fail_on_empty: bool = False
+    max_reject_rate: float | None = None
+    concurrency: int | None = None
+    batch_rows: int = 50_000
+
+
+@dataclass
+class RunSummary:
+    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + pending), timings, reasons.
+
+    ``pending`` is non-zero only while the run is going (rows prepared or in flight, not yet settled).
+    """
+
+    run_id: str
+    orchestration: str
+    status: RunStatus
+    queried: int = 0
+    sent: int = 0
+    rejected: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0
+    reason_counts: dict[str, int] = field(default_factory=dict)  # rejected rows by reason code
+    vendor_codes: dict[str, int] = field(default_factory=dict)  # failed rows by the vendor's code
+    warnings: dict[str, int] = field(default_factory=dict)  # e.g. invalid_phone
+    unknown_columns: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)  # the vendor's ids of accepted requests (a sample)
+    seconds: float = 0.0
+    error: str | None = None  # why the run failed or stopped
+    hint: str | None = None  # what to do next (e.g. how to resume)
+    dry_run: bool = False
+    sample_requests: list[str] = field(default_factory=list)  # dry run: request bodies exactly as they would go
+
+    @property
+    def settled(self) -> int:
+        """Rows whose outcome is known."""
+        return self.sent + self.rejected + self.failed + self.skipped
+
+    @property
+    def rows_per_second(self) -> float:
+        """Settled rows per second so far."""
+        return self.settled / self.seconds if self.seconds > 0 else 0.0
+
+
+__all__ = ["FINAL_STATUSES", "RunRequest", "RunStatus", "RunSummary"]

@@ -1,0 +1,113 @@
+"""A TikTok emulator on loopback, an authorized credential, a destination and a DuckDB orders file to run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from offramp.plugins.tiktok.emulator import (
+    ADMIN_AUTH_CODE,
+    DEFAULT_ADVERTISER_ID,
+    DEFAULT_APP_ID,
+    DEFAULT_APP_SECRET,
+    DEFAULT_EVENT_SET_ID,
+    run_emulator,
+)
+
+
+class Emulator:
+    """The emulator's base URL and the control calls these tests use."""
+
+    def __init__(self, base_url: str, state: Any) -> None:
+        self.base_url = base_url
+        self.state = state
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.state.events())
+
+    def accepted_ids(self) -> list[str]:
+        return [item["payload"]["event_id"] for item in self.events() if item["status"] == "accepted"]
+
+    def faults(self, **faults: Any) -> None:
+        httpx.post(f"{self.base_url}/_emulator/faults", json=faults).raise_for_status()
+
+    def revoke(self, user: str = "admin") -> None:
+        httpx.post(f"{self.base_url}/_emulator/revoke", json={"user": user}).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[Emulator]:
+    with run_emulator() as running:
+        yield Emulator(running.base_url, running.state)
+
+
+@pytest.fixture
+def emulator(shared_emulator: Emulator) -> Emulator:
+    shared_emulator.state.reset()
+    return shared_emulator
+
+
+def write_orders(path: Path, orders: int, *, bad_every: int = 0) -> int:
+    """A DuckDB file of store orders, 1 to 3 line items each; every ``bad_every``-th order has no identifiers.
+
+    Returns the number of rows.
+    """
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            """
+            CREATE TABLE orders AS
+            SELECT 'ORD-' || o AS order_id,
+                   ?::TIMESTAMP - INTERVAL (o % 5000) MINUTE AS ordered_at,
+                   CASE WHEN ? > 0 AND o % ? = 0 THEN NULL ELSE 'Customer.' || o || '@Example.com' END AS email,
+                   'SKU-' || i AS sku,
+                   (o % 90 + 10) * 1.25 AS price,
+                   1 + i % 2 AS qty
+            FROM range(1, ? + 1) AS r(o), range(0, 3) AS l(i)
+            WHERE i < 1 + o % 3
+            """,
+            [now, bad_every, max(bad_every, 1), orders],
+        )
+        return int(con.execute("SELECT count(*) FROM orders").fetchone()[0])  # type: ignore[index]
+
+
+ORDERS_SQL = """
+SELECT order_id AS event_id, 'Order Completed' AS event, ordered_at AS timestamp, email, order_id,
+       sku AS content_id, price, qty AS quantity
+FROM orders ORDER BY order_id, sku
+"""
+
+
+@pytest.fixture
+def orders_file(tmp_path: Path) -> tuple[Path, int]:
+    path = tmp_path / "warehouse.duckdb"
+    return path, write_orders(path, 300, bad_every=50)
+
+
+@pytest.fixture
+def orchestration(cli: Any, initialized: Any, emulator: Emulator, orders_file: tuple[Path, int],
+                  monkeypatch: pytest.MonkeyPatch) -> str:  # fmt: skip
+    """Orchestration `orders`: the orders file -> destination `stores` -> the emulator; returns its name."""
+    monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
+    cli.ok(
+        "credentials", "add", "tt", "--type", "tiktok-offline-events",
+        "--set", f"app_id={DEFAULT_APP_ID}", "--set", "app_secret=env:EMULATOR_APP_SECRET",
+        "--set", f"api_base_url={emulator.base_url}", "--set", f"auth_url={emulator.base_url}/portal/auth",
+    )  # fmt: skip
+    cli.ok("credentials", "authorize", "tt", input=f"{ADMIN_AUTH_CODE}\n")
+    cli.ok(
+        "destinations", "add", "stores", "--type", "tiktok-ads-offline-events", "--credential", "tt",
+        "--set", f"advertiser_id={DEFAULT_ADVERTISER_ID}", "--set", f"event_set_id={DEFAULT_EVENT_SET_ID}",
+        "--set", "batch_size=50",
+    )  # fmt: skip
+    cli.ok(
+        "orchestrations", "add", "orders", "--destination", "stores", "--source", f"duckdb:{orders_file[0]}",
+        "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase",
+    )  # fmt: skip
+    return "orders"

@@ -1,0 +1,145 @@
+"""`offramp run` end to end: a DuckDB orders file -> the TikTok destination -> the emulator over loopback.
+
+Every test checks the accounting a user depends on: queried = sent + rejected + failed + skipped, in the summary,
+the stored run and the ledger, and what the emulator received.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stamina
+from conftest import Emulator
+
+ORDERS_WITH_IDENTIFIERS = 300 - 300 // 50  # every 50th order has no email: rejected
+
+
+@pytest.fixture(autouse=True)
+def no_backoff_waits() -> Any:
+    # Retries still happen (attempt counts are real); only the sleeping between them is skipped.
+    stamina.set_testing(True, attempts=10)
+    yield
+    stamina.set_testing(False)
+
+
+def run_json(cli: Any, *args: str, code: int = 0) -> dict[str, Any]:
+    result = cli("run", *args, "--json")
+    assert result.exit_code == code, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    assert data["counts_add_up"] is True
+    assert data["queried"] == data["sent"] + data["rejected"] + data["failed"] + data["skipped"]
+    return data
+
+
+def test_a_run_sends_every_event_once_and_accounts_for_every_row(
+    cli: Any, orchestration: str, emulator: Emulator, orders_file: tuple[Path, int]
+) -> None:
+    summary = run_json(cli, orchestration)
+
+    rows = orders_file[1]
+    assert summary["status"] == "succeeded"
+    assert summary["queried"] == rows
+    assert summary["reason_counts"] == {"missing_identifiers": summary["rejected"]}
+    received = emulator.accepted_ids()
+    assert len(received) == len(set(received)) == ORDERS_WITH_IDENTIFIERS
+    assert summary["sent"] + summary["rejected"] == rows
+    shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json", "--rejects").stdout)
+    assert shown["status"] == "succeeded"
+    assert shown["counts"] == {k: summary[k] for k in ("queried", "sent", "rejected", "failed", "skipped")}
+    assert {row["reason"] for row in shown["rejected_rows"]} == {"missing_identifiers"}
+    assert "@" not in json.dumps(shown)  # no raw email anywhere in the report
+
+
+def test_a_second_run_resends_the_same_ids_and_tiktok_deduplicates_them(
+    cli: Any, orchestration: str, emulator: Emulator
+) -> None:
+    first = run_json(cli, orchestration)
+    second = run_json(cli, orchestration)
+    assert second["sent"] == first["sent"]
+    statuses = [item["status"] for item in emulator.events()]
+    assert statuses.count("accepted") == ORDERS_WITH_IDENTIFIERS
+    assert statuses.count("duplicate") == ORDERS_WITH_IDENTIFIERS  # TikTok deduplicates on the stable event_id
+
+
+def test_mode_new_skips_what_the_orchestration_already_delivered(
+    cli: Any, orchestration: str, emulator: Emulator, orders_file: tuple[Path, int]
+) -> None:
+    from conftest import ORDERS_SQL
+
+    cli.ok("orchestrations", "add", "fresh", "--destination", "stores", "--source", f"duckdb:{orders_file[0]}",
+           "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase", "--mode", "new")  # fmt: skip
+    first = run_json(cli, "fresh")
+    second = run_json(cli, "fresh")
+    assert first["sent"] > 0 and first["skipped"] == 0
+    assert second["sent"] == 0 and second["skipped"] == first["sent"]
+    assert second["reason_counts"]["already_delivered"] == first["sent"]
+    assert len(emulator.events()) == ORDERS_WITH_IDENTIFIERS
+
+
+def test_dry_run_sends_nothing_and_keeps_sample_bodies(cli: Any, orchestration: str, emulator: Emulator) -> None:
+    summary = run_json(cli, orchestration, "--dry-run")
+    assert summary["dry_run"] is True
+    assert emulator.events() == []
+    [body, *_] = summary["sample_requests"]
+    request = json.loads(body)
+    assert request["event_source"] == "offline" and len(request["data"]) == 5
+    assert request["data"][0]["event"] == "Purchase"
+    assert len(request["data"][0]["user"]["email"][0]) == 64  # hashed, as it would go
+
+
+def test_limit_reads_only_that_many_rows(cli: Any, orchestration: str) -> None:
+    summary = run_json(cli, orchestration, "--limit", "10")
+    assert summary["queried"] == 10
+
+
+def test_transient_faults_are_retried_and_nothing_is_lost(cli: Any, orchestration: str, emulator: Emulator) -> None:
+    emulator.faults(fail={"40100": 0.2, "50000": 0.05}, http_502=0.05, random_seed=7)
+    summary = run_json(cli, orchestration, "--concurrency", "3")
+    assert summary["status"] == "succeeded"
+    accepted = emulator.accepted_ids()
+    assert len(set(accepted)) == ORDERS_WITH_IDENTIFIERS
+
+
+def test_a_revoked_grant_fails_the_run_and_resume_finishes_it(cli: Any, orchestration: str, emulator: Emulator) -> None:
+    emulator.revoke()
+    summary = run_json(cli, orchestration, code=1)
+    assert summary["status"] == "failed"
+    assert "authorize" in (summary["hint"] or "") + (summary["error"] or "")
+    assert summary["sent"] == 0
+    assert summary["vendor_codes"].get("not_sent", 0) == summary["failed"] > 0
+
+    cli.ok("credentials", "authorize", "tt", input=f"{emulator.state.issue_auth_code('admin')}\n")
+    resumed = run_json(cli, orchestration, "--resume")
+    assert resumed["run_id"] == summary["run_id"]
+    assert resumed["status"] == "succeeded"
+    assert resumed["failed"] == 0
+    assert len(set(emulator.accepted_ids())) == ORDERS_WITH_IDENTIFIERS
+
+
+def test_max_reject_rate_stops_a_broken_query(cli: Any, orchestration: str, tmp_path: Path) -> None:
+    from conftest import ORDERS_SQL, write_orders
+
+    broken = tmp_path / "broken.duckdb"
+    write_orders(broken, 3000, bad_every=2)  # half the orders have no identifiers
+    cli.ok("orchestrations", "add", "broken", "--destination", "stores", "--source", f"duckdb:{broken}",
+           "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase")  # fmt: skip
+    summary = run_json(cli, "broken", "--max-reject-rate", "0.2", code=1)
+    assert summary["status"] == "failed"
+    assert "max-reject-rate" in summary["error"]
+
+
+def test_fail_on_empty(cli: Any, orchestration: str) -> None:
+    cli.ok("orchestrations", "delete", orchestration)
+    cli.ok("orchestrations", "add", "empty", "--destination", "stores", "--sql", "SELECT 1 AS x WHERE false")
+    summary = run_json(cli, "empty", "--fail-on-empty", code=1)
+    assert summary["status"] == "failed" and "no rows" in summary["error"]
+    assert run_json(cli, "empty")["status"] == "succeeded"
+
+
+def test_only_a_read_query_runs(cli: Any, orchestration: str) -> None:
+    cli.ok("orchestrations", "add", "evil", "--destination", "stores", "--sql", "DELETE FROM orders")
+    line = cli("run", "evil").one_line_error()
+    assert "SELECT" in line
