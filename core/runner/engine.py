@@ -365,8 +365,13 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
         summary.status, summary.error, summary.hint = state.stop_reason
     else:
         summary.status = "partially_failed" if summary.failed else "succeeded"
-    if summary.status in ("cancelled", "failed") and summary.failed:
-        summary.hint = summary.hint or f"send what is left with: offramp run {request.orchestration} --resume"
+    if summary.status == "cancelled" or (summary.status == "failed" and summary.failed):
+        resume = f"offramp run {request.orchestration} --resume"
+        summary.hint = (
+            f"{summary.hint}; then send what is left with: {resume}"
+            if summary.hint
+            else (f"send what is left with: {resume}")
+        )
     with ctx.store.session() as session:
         totals = ledger.totals(session, summary.run_id)
         run = session.get(Run, summary.run_id)
