@@ -90,11 +90,8 @@ def orders_file(tmp_path: Path) -> tuple[Path, int]:
     return path, write_orders(path, 300, bad_every=50)
 
 
-@pytest.fixture
-def orchestration(cli: Any, initialized: Any, emulator: Emulator, orders_file: tuple[Path, int],
-                  monkeypatch: pytest.MonkeyPatch) -> str:  # fmt: skip
-    """Orchestration `orders`: the orders file -> destination `stores` -> the emulator; returns its name."""
-    monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
+def set_up(cli: Any, emulator: Emulator, source: str, sql: str = ORDERS_SQL) -> str:
+    """Credential `tt` (authorized), destination `stores` and orchestration `orders` over ``source``."""
     cli.ok(
         "credentials", "add", "tt", "--type", "tiktok-offline-events",
         "--set", f"app_id={DEFAULT_APP_ID}", "--set", "app_secret=env:EMULATOR_APP_SECRET",
@@ -107,7 +104,15 @@ def orchestration(cli: Any, initialized: Any, emulator: Emulator, orders_file: t
         "--set", "batch_size=50",
     )  # fmt: skip
     cli.ok(
-        "orchestrations", "add", "orders", "--destination", "stores", "--source", f"duckdb:{orders_file[0]}",
-        "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase",
+        "orchestrations", "add", "orders", "--destination", "stores", "--source", source,
+        "--sql", sql, "--map", "Order Completed=Purchase",
     )  # fmt: skip
     return "orders"
+
+
+@pytest.fixture
+def orchestration(cli: Any, initialized: Any, emulator: Emulator, orders_file: tuple[Path, int],
+                  monkeypatch: pytest.MonkeyPatch) -> str:  # fmt: skip
+    """Orchestration `orders`: the orders file -> destination `stores` -> the emulator; returns its name."""
+    monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
+    return set_up(cli, emulator, f"duckdb:{orders_file[0]}")

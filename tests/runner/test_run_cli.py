@@ -143,3 +143,38 @@ def test_only_a_read_query_runs(cli: Any, orchestration: str) -> None:
     cli.ok("orchestrations", "add", "evil", "--destination", "stores", "--sql", "DELETE FROM orders")
     line = cli("run", "evil").one_line_error()
     assert "SELECT" in line
+
+
+def test_postgresql_source_and_store(
+    cli: Any, emulator: Emulator, postgres_url: str, orders_file: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warehouse and the state store both on PostgreSQL: the same rows, the same events."""
+    import duckdb
+    import sqlalchemy as sa
+    from conftest import set_up
+
+    from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
+
+    with duckdb.connect(str(orders_file[0]), read_only=True) as con:
+        rows = con.sql("SELECT * FROM orders").fetchall()
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE orders (order_id text, ordered_at timestamp, email text, sku text, price numeric, qty int)"
+        )
+        connection.execute(
+            sa.text("INSERT INTO orders VALUES (:a, :b, :c, :d, :e, :f)"),
+            [dict(zip("abcdef", row, strict=True)) for row in rows],
+        )
+    engine.dispose()
+    monkeypatch.setenv("OFFRAMP_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("WAREHOUSE_URL", postgres_url)
+    monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
+    cli.ok("init")
+    set_up(cli, emulator, "env:WAREHOUSE_URL")
+    summary = run_json(cli, "orders")
+    assert summary["status"] == "succeeded"
+    assert summary["queried"] == orders_file[1]
+    assert len(set(emulator.accepted_ids())) == ORDERS_WITH_IDENTIFIERS
+    shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json").stdout)
+    assert shown["counts"]["sent"] == summary["sent"]
