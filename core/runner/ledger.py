@@ -52,12 +52,15 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     ]
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(RowOutcome).values(values)
+    table = RowOutcome.__table__
+    statement = insert(table)
     statement = statement.on_conflict_do_update(
-        index_elements=[RowOutcome.run_id, RowOutcome.event_id],
-        set_={"rows": RowOutcome.rows + statement.excluded.rows, "updated_at": statement.excluded.updated_at},
+        index_elements=[table.c.run_id, table.c.event_id],
+        set_={"rows": table.c.rows + statement.excluded.rows, "updated_at": statement.excluded.updated_at},
     )
-    session.execute(statement)
+    # A Core statement with a list of parameter sets runs as executemany: a one-statement VALUES list of a
+    # thousand rows, built through the ORM, cost half a second per batch to compile.
+    session.connection().execute(statement, values)
 
 
 def event_ids(session: Session, run_ids: Iterable[str], outcomes: Sequence[str]) -> set[str]:

@@ -21,7 +21,7 @@ from offramp.core.errors import ConfigError
 from offramp.core.orchestration_options import DUCKDB_MEMORY, DUCKDB_PREFIX
 
 _COMMENTS_AND_STRINGS = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.S)
-_READ_STARTS = ("select", "with", "from", "values", "(")
+_READ_STARTS = ("select", "with", "from", "values", "(")  # DuckDB's FROM-first and VALUES are reads too
 
 
 class SourceQueryError(ConfigError):
@@ -78,6 +78,9 @@ class Source:
             if not path.exists():
                 raise ConfigError(f"source: DuckDB file {path} does not exist", hint="check the orchestration's source")
             self._duckdb = duckdb.connect(str(path), read_only=True)
+        if self._duckdb is not None:
+            # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt `--json`.
+            self._duckdb.execute("SET enable_progress_bar = false")
         else:
             from sqlalchemy import create_engine
 

@@ -167,7 +167,9 @@ class VectorizedPreparer:
         self._present: set[str] = set()  # contract columns the query has
         self._held: pa.Table | None = None
         self._next_rn = 0
+        # No progress bar: DuckDB draws one on stdout for long queries, which would corrupt `--json` output.
         self._db = duckdb.connect()
+        self._db.execute("SET enable_progress_bar = false")
         # Lists of one value (nearly all) need no work; longer ones keep each value's first occurrence.
         self._db.execute(
             "CREATE TEMP MACRO _distinct_in_order(l) AS "
