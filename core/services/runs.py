@@ -12,11 +12,15 @@ from offramp.core.state.models import RowOutcome, Run, Workspace
 
 
 def list_runs(session: Session, workspace: Workspace, orchestration: str | None = None, limit: int = 50) -> list[Run]:
-    """Runs of a workspace, newest first."""
+    """Runs of a workspace, newest first; a running run whose lease lapsed is marked interrupted on the way."""
+    from offramp.core.runner.lease import expire_lapsed
+
     query = select(Run).where(Run.workspace_id == workspace.id)
     if orchestration is not None:
         query = query.where(Run.orchestration_name == orchestration)
-    return list(session.scalars(query.order_by(Run.started_at.desc()).limit(limit)))
+    runs = list(session.scalars(query.order_by(Run.started_at.desc()).limit(limit)))
+    expire_lapsed(session, runs)
+    return runs
 
 
 def get_run(session: Session, run_id: str) -> Run:
