@@ -49,8 +49,15 @@ def describe_run(run: Run) -> dict[str, Any]:
             "failed": run.failed,
             "skipped": run.skipped,
         },
+        "counts_add_up": run.queried == run.sent + run.rejected + run.failed + run.skipped,
         "reason_counts": run.reason_counts,
+        "vendor_codes": run.report.get("vendor_codes", {}),
+        "warnings": run.report.get("warnings", {}),
+        "unknown_columns": run.report.get("unknown_columns", []),
+        "seconds": run.report.get("seconds"),
+        "request_ids": run.report.get("request_ids", []),
         "error": run.error,
+        "hint": run.report.get("hint"),
     }
 
 

@@ -50,6 +50,8 @@ def test_a_run_sends_every_event_once_and_accounts_for_every_row(
     assert shown["status"] == "succeeded"
     assert shown["counts"] == {k: summary[k] for k in ("queried", "sent", "rejected", "failed", "skipped")}
     assert {row["reason"] for row in shown["rejected_rows"]} == {"missing_identifiers"}
+    assert shown["counts_add_up"] is True
+    assert shown["request_ids"] and all(len(request_id) == 34 for request_id in shown["request_ids"])
     assert "@" not in json.dumps(shown)  # no raw email anywhere in the report
 
 
