@@ -53,6 +53,14 @@ def test_a_run_sends_every_event_once_and_accounts_for_every_row(
     assert shown["counts_add_up"] is True
     assert shown["request_ids"] and all(len(request_id) == 34 for request_id in shown["request_ids"])
     assert "@" not in json.dumps(shown)  # no raw email anywhere in the report
+    exported = cli.ok("runs", "show", summary["run_id"], "--rejects", "--format", "csv").stdout
+    import csv
+    import io
+
+    table = list(csv.DictReader(io.StringIO(exported)))
+    assert sorted(row["event_id"] for row in table) == sorted(row["event_id"] for row in shown["rejected_rows"])
+    assert {row["reason"] for row in table} == {"missing_identifiers"}
+    assert sum(int(row["rows"]) for row in table) == summary["rejected"]
 
 
 def test_a_second_run_resends_the_same_ids_and_tiktok_deduplicates_them(
