@@ -63,7 +63,7 @@ def show(
         listed: list[dict[str, object]] = []
         for flag, outcome in ((rejects, "rejected"), (failed, "failed")):
             if flag:
-                rows = [
+                rows: list[dict[str, object]] = [
                     {
                         "event_id": row.event_id,
                         "reason": row.reason_code,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -52,7 +52,7 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     ]
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    table = RowOutcome.__table__
+    table = cast(Table, RowOutcome.__table__)
     statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.run_id, table.c.event_id],
