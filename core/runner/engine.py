@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # Requests in flight. Measured with tests/benchmarks/bench_run.py (200k rows, emulator in its own process): 1.00x,
 # 1.07x, 1.10x, 1.11x rows/s at 1, 2, 4, 8: preparation, not sending, bounds a run on 2 cores; 4 keeps most of it.
 DEFAULT_CONCURRENCY = 4
-REQUESTS_PER_SECOND = 50.0  # per run, well under TikTok's 1,000 QPS for event/track
+REQUESTS_PER_SECOND = 50.0  # per credential, well under TikTok's 1,000 QPS for event/track
 MIN_REJECT_SAMPLE = 1000  # rows read before --max-reject-rate may stop a run
 SAMPLE_EVENTS = 5  # events in the dry run's sample request body
 NOT_SENT = "not_sent"
@@ -169,7 +169,7 @@ def _execute(
     sender: Sender = implementation.open_sender(ctx, destination, settings, send_options)
     halt = threading.Event()  # set by a terminal answer or a guardrail: senders stop, the run fails
     concurrency = request.concurrency or DEFAULT_CONCURRENCY
-    bucket = TokenBucket(REQUESTS_PER_SECOND, concurrency)
+    bucket = _bucket_of(destination.workspace.name, destination.credential.name, concurrency)
     budget = RetryBudget(max(100, concurrency * 25))
     in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
     outgoing: list[PreparedEvent] = []
@@ -225,6 +225,20 @@ def _execute(
         state.stop_reason = ("cancelled", "stopped on request", None)
     if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
         state.stop_reason = ("failed", "the query returned no rows (--fail-on-empty)", "check the query and its source")
+
+
+_BUCKETS: dict[tuple[str, str], TokenBucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def _bucket_of(workspace: str, credential: str, burst: int) -> TokenBucket:
+    """The rate limiter of a credential, shared by every run in this process that uses it (TikTok's limits are
+    per app and advertiser, not per run)."""
+    with _BUCKETS_LOCK:
+        key = (workspace, credential)
+        if key not in _BUCKETS:
+            _BUCKETS[key] = TokenBucket(REQUESTS_PER_SECOND, burst)
+        return _BUCKETS[key]
 
 
 class _Either(threading.Event):
