@@ -1,33 +1,44 @@
-"""`offramp demo`: everything that exists so far, on embedded defaults, in one command.
+"""`offramp demo`: the main job on embedded defaults, in one command.
 
 It initializes the store if needed, starts the TikTok emulator on loopback, applies a demo workspace (a TikTok
-credential and destination pointed at the emulator, a dummy destination, an orchestration over inline sample
-rows), authorizes the credential through the emulator's consent page (the real OAuth code exchange), checks what
-the token reaches, and shows the workspace. The workspace is applied as configuration as code, so a second run
-changes nothing but the authorization.
+credential and destination pointed at the emulator, a dummy destination, an orchestration over a sample DuckDB
+file of store orders with deliberate mistakes), authorizes the credential through the emulator's consent page (the
+real OAuth code exchange), runs the orchestration, prints the report and what TikTok received, runs it again to
+show that nothing is counted twice, and says what to try next. The workspace is applied as configuration as code,
+so a second demo changes no configuration.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from offramp.core.cli import cmd_credentials, cmd_destinations, cmd_orchestrations
+from offramp.core.cli import cmd_orchestrations
+from offramp.core.cli.cmd_run import _lines as cmd_run_lines
 from offramp.core.cli.common import build_context
 from offramp.core.cli.output import say
+from offramp.core.demo_data import DEMO_SQL, SOURCE_EVENT, write_demo_orders
 from offramp.core.environment import Environment
 from offramp.core.errors import StoreNotInitializedError
 from offramp.core.oauth_callback import check_state, new_state, parse_redirect
+from offramp.core.runner import RunRequest, RunSummary, run_orchestration
 from offramp.core.services.config_io import ConfigDocument, apply_document
 from offramp.core.services.context import Context
 from offramp.core.state.store import open_store
 
 DEMO_WORKSPACE = "demo"
+DEMO_ORCHESTRATION = "demo-store-purchases"
+DEMO_TIMEZONE = "America/Los_Angeles"
 DEMO_EMULATOR_PORT = 9321
 # The emulator's seeded app (docs/emulator.md); the demo never talks to TikTok. Real secrets are given with
 # --set key=env:VAR or at a prompt.
@@ -35,18 +46,6 @@ DEMO_APP_ID = "7100000000000000001"
 DEMO_ADVERTISER_ID = "7200000000000000001"
 DEMO_EVENT_SET_ID = "7300000000000000001"
 DEMO_SECRETS = {"OFFRAMP_DEMO_APP_SECRET": "emulator-app-secret", "OFFRAMP_DEMO_TOKEN": "demo-token-not-real"}
-
-DEMO_SQL = """\
--- Store purchases; one row per line item, grouped into one event per order by event_id.
-SELECT order_id AS event_id, 'Order Completed' AS event, email, phone, purchased_at AS timestamp,
-       sku AS content_id, price, quantity, 'USD' AS currency
-FROM (VALUES
-    ('ord-1001', 'Ada.Lovelace@Example.com ', '(415) 555-0101', TIMESTAMP '2026-11-20 10:15:00', 'sku-1', 19.99, 2),
-    ('ord-1001', 'Ada.Lovelace@Example.com ', '(415) 555-0101', TIMESTAMP '2026-11-20 10:15:00', 'sku-7', 5.00, 1),
-    ('ord-1002', 'grace@example.org', NULL, TIMESTAMP '2026-11-20 12:40:00', 'sku-3', 120.00, 1),
-    ('ord-1003', NULL, '+44 20 7946 0958', TIMESTAMP '2026-11-21 09:05:00', 'sku-2', 42.50, 3)
-) AS orders(order_id, email, phone, purchased_at, sku, price, quantity)
-"""
 
 DEMO_CONFIG: dict[str, Any] = {
     "workspace": DEMO_WORKSPACE,
@@ -78,31 +77,32 @@ DEMO_CONFIG: dict[str, Any] = {
         {
             "name": "demo-store-purchases",
             "destination": "demo-tiktok-offline",
-            "source": "duckdb::memory:",
-            "options": {"event_name_map": {"Order Completed": "CompletePayment"}, "timezone": "America/Los_Angeles"},
+            "source": "duckdb::memory:",  # replaced by the sample file's path
+            "options": {"event_name_map": {SOURCE_EVENT: "Purchase"}, "timezone": DEMO_TIMEZONE},
             "sql": DEMO_SQL,
         }
     ],
 }
 
 
-def _emulator_config(base_url: str) -> dict[str, Any]:
+def _emulator_config(base_url: str, orders: Path) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(json.dumps(DEMO_CONFIG))  # a deep copy
     settings = config["credentials"][0]["settings"]
     settings.update(api_base_url=base_url, auth_url=f"{base_url}/portal/auth")
+    config["orchestrations"][0]["source"] = f"duckdb:{orders}"
     return config
 
 
 @contextmanager
-def _emulator() -> Iterator[str]:
+def _emulator() -> Iterator[Any]:
     from offramp.plugins.tiktok.emulator import run_emulator
 
     try:
         with run_emulator(port=DEMO_EMULATOR_PORT) as running:
-            yield running.base_url
+            yield running
     except OSError:  # the demo's port is taken: any free port will do
         with run_emulator(port=0) as running:
-            yield running.base_url
+            yield running
 
 
 def _authorize(ctx: Context, base_url: str) -> None:
@@ -120,21 +120,46 @@ def _authorize(ctx: Context, base_url: str) -> None:
         say(f"  {advertiser['advertiser_id']}  {advertiser['name']}  role {advertiser['role']}")
 
 
+def _run(ctx: Context) -> RunSummary:
+    """Run the demo orchestration with a progress bar on a terminal, quietly otherwise."""
+    request = RunRequest(workspace=DEMO_WORKSPACE, orchestration=DEMO_ORCHESTRATION)
+    if not sys.stdout.isatty():
+        return run_orchestration(ctx, request)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+                  TimeElapsedColumn(), transient=True) as bar:  # fmt: skip
+        task = bar.add_task(DEMO_ORCHESTRATION, total=None, counts="")
+
+        def show(summary: RunSummary) -> None:
+            counts = f"{summary.rows_per_second:,.0f} rows/s  sent {summary.sent}  rejected {summary.rejected}"
+            bar.update(task, completed=summary.settled, counts=counts)
+
+        return run_orchestration(ctx, request, progress=show)
+
+
+def _received(state: Any) -> tuple[int, int]:
+    """(events the emulator accepted, duplicates it dropped)."""
+    statuses = [item["status"] for item in state.events()]
+    return statuses.count("accepted"), statuses.count("duplicate")
+
+
 def demo() -> None:
-    """Start the TikTok emulator, set up and authorize a demo workspace, and show it."""
+    """Start the TikTok emulator, set up a demo workspace, run it twice and show what TikTok received."""
     from offramp.core.cli.cmd_init import init
 
+    env = Environment()
     try:
-        open_store(Environment()).dispose()
+        open_store(env).dispose()
     except StoreNotInitializedError:
         init()
     for name, value in DEMO_SECRETS.items():
         os.environ.setdefault(name, value)
     ctx = build_context()
-    with _emulator() as base_url:
+    orders = (env.home / "demo-orders.duckdb").resolve()
+    with _emulator() as emulator:
+        base_url = emulator.base_url
         say(f"TikTok emulator listening on {base_url} (seeded app, advertisers and event set: docs/emulator.md)")
         with ctx.store.session() as session:
-            document = ConfigDocument.model_validate(_emulator_config(base_url))
+            document = ConfigDocument.model_validate(_emulator_config(base_url, orders))
             plan = apply_document(session, ctx, document, dry_run=False)
         say(
             f"Workspace {DEMO_WORKSPACE}: {plan.summary}"
@@ -144,14 +169,44 @@ def demo() -> None:
         for item in plan.items:
             say(f"  {item}")
         _authorize(ctx, base_url)
-    say("")
-    cmd_credentials.list_(workspace=DEMO_WORKSPACE)
-    say("")
-    cmd_destinations.list_(workspace=DEMO_WORKSPACE)
+        now = datetime.now(ZoneInfo(DEMO_TIMEZONE)).replace(tzinfo=None)
+        rows = write_demo_orders(orders, now)
+        say(f"Sample warehouse: {rows} order lines in {orders} (some with mistakes on purpose).")
+        say("")
+        first = _run(ctx)
+        for line in cmd_run_lines(first):
+            say(line)
+        accepted, duplicates = _received(emulator.state)
+        received = [item["payload"] for item in emulator.state.events(status="accepted", limit=1)]
+        if received:
+            say("")
+            say("The first event as TikTok received it (identifiers hashed, line items in contents):")
+            say(json.dumps(received[0], indent=2))
+        say(f"The emulator accepted {accepted} events.")
+        say("")
+        say("Running it again: the same rows give the same event ids, which TikTok deduplicates.")
+        second = _run(ctx)
+        for line in cmd_run_lines(second)[:2]:
+            say(line)
+        accepted_after, duplicates_after = _received(emulator.state)
+        say(
+            f"The emulator accepted {accepted_after - accepted} new events and dropped "
+            f"{duplicates_after - duplicates} duplicates: nothing is counted twice."
+        )
     say("")
     cmd_orchestrations.list_(workspace=DEMO_WORKSPACE)
     say("")
-    say("Look closer: offramp orchestrations show demo-store-purchases -w demo")
-    say("             offramp export -w demo        offramp plugins show tiktok-ads-offline-events")
-    say("             offramp emulator tiktok       (then point a credential at it: docs/tiktok-credentials.md)")
-    say("Not in this version yet: `offramp run` (the demo will send its events once the runner lands).")
+    say("What to try next:")
+    say(f"  offramp runs show {first.run_id} --rejects     every rejected order and why")
+    say("  offramp orchestrations show demo-store-purchases -w demo")
+    say("  A real TikTok account (docs/tiktok-credentials.md):")
+    say("    offramp credentials add tiktok --type tiktok-offline-events \\")
+    say("        --set app_id=... --set app_secret=env:TT_SECRET")
+    say("    offramp credentials authorize tiktok --listen")
+    say("    offramp destinations add stores --type tiktok-ads-offline-events --credential tiktok \\")
+    say("        --set advertiser_id=... --set event_set_id=...     (runs `destinations test` first)")
+    say("  A real warehouse (docs/user-guide.md, run):")
+    say("    export WAREHOUSE_URL='postgresql+psycopg://reader:...@db/analytics'")
+    say("    offramp orchestrations add store-orders --destination stores --source env:WAREHOUSE_URL \\")
+    say("        --sql-file store_orders.sql --map 'Order Completed=Purchase'")
+    say("    offramp run store-orders --dry-run      then: offramp run store-orders")

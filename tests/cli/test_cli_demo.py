@@ -29,7 +29,7 @@ def test_demo_in_a_fresh_home_creates_the_store_and_the_demo_workspace_and_shows
     assert [d["name"] for d in cli_json("destinations", "list", "-w", "demo")] == ["demo-dummy", "demo-tiktok-offline"]
     orchestration = cli_json("orchestrations", "show", "demo-store-purchases", "-w", "demo")
     assert orchestration["destination"] == "demo-tiktok-offline"
-    assert orchestration["options"]["event_name_map"] == {"Order Completed": "CompletePayment"}
+    assert orchestration["options"]["event_name_map"] == {"Order Completed": "Purchase"}
     assert cli_json("credentials", "show", "demo-tiktok", "-w", "demo")["secrets"]["app_secret"].startswith("set")
     # The demo lives in its own workspace; production stays empty.
     assert cli_json("credentials", "list") == []
@@ -75,3 +75,43 @@ def test_the_demo_export_holds_no_secret_values(cli):
     assert "env:OFFRAMP_DEMO_APP_SECRET" in text
     assert "env:OFFRAMP_DEMO_TOKEN" in text
     assert "not-real" not in text
+
+
+def test_demo_runs_the_orchestration_twice_and_nothing_is_counted_twice(cli, cli_json, offramp_home):
+    import json
+    import re
+    import socket
+
+    import duckdb
+
+    result = cli.ok("demo")
+    out = result.stdout
+
+    # Expectations from the sample data itself, by SQL, not by offramp's preparer.
+    with duckdb.connect(str(offramp_home / "demo-orders.duckdb"), read_only=True) as con:
+        total = con.sql("SELECT count(*) FROM orders").fetchall()[0][0]
+        no_ids = con.sql("SELECT count(*) FROM orders WHERE email IS NULL AND phone IS NULL").fetchall()[0][0]
+        unmapped = con.sql("SELECT count(*) FROM orders WHERE event_name = 'Gift Card Reloaded'").fetchall()[0][0]
+        orders = con.sql("SELECT count(DISTINCT order_id) FROM orders").fetchall()[0][0]
+        bad_orders = con.sql(
+            "SELECT count(DISTINCT order_id) FROM orders WHERE (email IS NULL AND phone IS NULL) "
+            "OR event_name <> 'Order Completed' OR ordered_at < now()::TIMESTAMP - INTERVAL 28 DAY"
+        ).fetchall()[0][0]
+    runs = re.findall(r"queried (\d+) = sent (\d+) \+ rejected (\d+) \+ failed (\d+) \+ skipped (\d+)", out)
+    assert len(runs) == 2
+    for queried, sent, rejected, failed, skipped in runs:
+        assert int(queried) == total == int(sent) + int(rejected) + int(failed) + int(skipped)
+    reasons = dict(re.findall(r"(\w+) (\d+)", out.split("rejected by reason: ")[1].splitlines()[0]))
+    assert int(reasons["missing_identifiers"]) == no_ids
+    assert int(reasons["unknown_event_name"]) == unmapped
+    assert set(reasons) == {"missing_identifiers", "unknown_event_name", "event_too_old"}
+    accepted = int(re.search(r"The emulator accepted (\d+) events\.", out).group(1))
+    assert accepted == orders - bad_orders
+    assert f"accepted 0 new events and dropped {accepted} duplicates" in out
+    sample = out.split("The first event as TikTok received it")[1].split("The emulator accepted")[0]
+    event = json.loads(sample[sample.index("{") :])
+    assert event["event"] == "Purchase" and "@" not in sample
+    assert all(len(value) == 64 for value in event["user"]["email"])
+    port = int(re.search(r"listening on http://127.0.0.1:(\d+)", out).group(1))
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the demo stopped its server
