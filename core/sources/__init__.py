@@ -47,14 +47,24 @@ def check_read_only_query(sql: str) -> str:
 
 
 def _query_error(exc: Exception, sql: str) -> SourceQueryError:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    match = re.search(r"LINE (\d+):", str(exc))
-    where = ""
+    """The engine's message, and the query line it points at: by its ``LINE n`` (DuckDB's parser, PostgreSQL),
+    else the first line naming the identifier the message quotes (DuckDB's binder gives no position)."""
+    text = str(exc).strip()
+    lines_of_message = [line for line in text.splitlines() if line.strip()]
+    message = lines_of_message[0] if lines_of_message else type(exc).__name__
+    candidates = [line for line in lines_of_message[1:] if line.startswith("Candidate")]
+    if candidates:
+        message = f"{message} ({candidates[0]})"
+    lines = sql.splitlines()
+    number = None
+    match = re.search(r"LINE (\d+):", text)
     if match:
         number = int(match.group(1))
-        lines = sql.splitlines()
-        if 0 < number <= len(lines):
-            where = f" (line {number}: {lines[number - 1].strip()!r})"
+    else:
+        quoted = re.search(r'"([^"]+)"', message)
+        if quoted:
+            number = next((i for i, line in enumerate(lines, 1) if quoted.group(1) in line), None)
+    where = f" at line {number}: {lines[number - 1].strip()!r}" if number and 0 < number <= len(lines) else ""
     return SourceQueryError(f"the query failed: {message}{where}", hint="fix the orchestration's SQL")
 
 
@@ -120,9 +130,18 @@ class Source:
             yield from reader
             return
         from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import DBAPIError, OperationalError
 
-        with self._engine.connect() as connection:
+        try:
+            connection_context = self._engine.connect()
+        except OperationalError as exc:
+            # The driver's message names the host and the problem, never the password.
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"source: cannot connect to the database: {reason}",
+                hint="check the source URL (or the environment variable holding it) and that the database is up",
+            ) from None
+        with connection_context as connection:
             try:
                 result = connection.execution_options(stream_results=True).execute(text(sql))
             except DBAPIError as exc:
