@@ -188,3 +188,9 @@ def test_postgresql_source_and_store(
     assert len(set(emulator.accepted_ids())) == ORDERS_WITH_IDENTIFIERS
     shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json").stdout)
     assert shown["counts"]["sent"] == summary["sent"]
+
+
+def test_test_event_code_goes_to_tiktoks_test_view(cli: Any, orchestration: str, emulator: Emulator) -> None:
+    summary = run_json(cli, orchestration, "--test-event-code", "TEST123", "--limit", "20")
+    assert summary["sent"] > 0
+    assert {item["test_event_code"] for item in emulator.events()} == {"TEST123"}
