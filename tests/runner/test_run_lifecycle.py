@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -112,3 +113,29 @@ def test_replay_failed_sends_only_the_rows_that_failed(cli: Any, orchestration: 
     assert summary["sent"] == 2
     assert summary["reason_counts"]["not_failed_in_replayed_run"] == summary["skipped"] > 0
     assert "ORD-7" in emulator.accepted_ids()
+
+
+def test_on_a_terminal_a_progress_bar_shows_rows_per_second_and_counts(
+    cli: Any, orchestration: str, slow_emulator: Emulator
+) -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    command = [sys.executable, "-m", "offramp.core.cli", "run", orchestration, "--concurrency", "1"]
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the run ended and closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait()
+    os.close(controller)
+    text = seen.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert "rows/s" in text and "sent" in text and "rejected" in text
+    assert "succeeded" in text
