@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from offramp.core._version import __version__
 from offramp.core.cli import (
     cmd_audit,
+    cmd_bench,
     cmd_config,
     cmd_credentials,
     cmd_demo,
@@ -20,7 +21,6 @@ from offramp.core.cli import (
     cmd_emulator,
     cmd_init,
     cmd_orchestrations,
-    cmd_pending,
     cmd_plugins,
     cmd_run,
     cmd_runs,
@@ -121,7 +121,7 @@ app.command("apply")(cmd_config.apply)
 app.add_typer(cmd_secrets.app, name="secrets")
 app.command("audit")(cmd_audit.audit)
 app.add_typer(cmd_emulator.app, name="emulator")
-app.command("bench")(cmd_pending.bench)
+app.command("bench")(cmd_bench.bench)
 
 
 def main() -> None:

@@ -63,7 +63,6 @@ def test_a_command_before_init_says_to_run_init(cli_error, offramp_home):
         (["plugins", "show", "nope"], "nope"),
         (["export", "-w", "nope"], "no workspace named 'nope'"),
         (["run", "orders"], "no orchestration named 'orders'"),
-        (["bench"], "`offramp bench` is not available in this version of offramp"),
     ],
 )
 def test_a_mistake_is_one_line_with_what_to_do(cli_error, initialized, args, expected):

@@ -1,0 +1,35 @@
+"""`offramp bench`: preparation and end-to-end throughput, and peak memory, on synthetic orders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from offramp.core.cli.common import JsonOption
+from offramp.core.cli.output import print_json, say
+
+
+def bench(
+    rows: Annotated[int, typer.Option(min=100, help="Synthetic order lines to generate.")] = 200_000,
+    json_output: JsonOption = False,
+) -> None:
+    """Measure preparation (dry run) and end-to-end throughput against the emulator, and peak memory."""
+    from offramp.core.bench import run_bench
+
+    if not json_output:
+        say(f"Generating {rows:,} synthetic order lines and starting the TikTok emulator in its own process...")
+    result = run_bench(rows)
+    if json_output:
+        print_json(result.as_dict())
+        return
+    dry = result.dry_run
+    say(f"rows: {result.rows:,} (dry run: {dry['sent']:,} would be sent, {dry['rejected']:,} rejected)")
+    say(f"preparation (dry run):   {result.prepare_rows_per_second:>10,.0f} rows/s")
+    say(f"end to end (emulator):   {result.end_to_end_rows_per_second:>10,.0f} rows/s, "
+        f"{result.emulator_accepted:,} events accepted")  # fmt: skip
+    say(f"peak memory:             {result.peak_memory_mb:>10,.0f} MB resident")
+    say("These figures are for this machine; compare ratios, not absolutes, across machines (docs/user-guide.md).")
+
+
+__all__ = ["bench"]

@@ -1,0 +1,42 @@
+"""`offramp bench`: synthetic orders, a dry run and a real run against the emulator in its own process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from offramp.core.bench import write_orders
+
+
+def test_bench_measures_preparation_and_end_to_end_and_every_row_is_accounted_for(cli: Any) -> None:
+    result = cli("bench", "--rows", "3000", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+
+    assert data["rows"] == 3000
+    for run in (data["dry_run"], data["run"]):
+        assert run["status"] == "succeeded"
+        assert run["queried"] == 3000 == run["sent"] + run["rejected"] + run["failed"] + run["skipped"]
+        assert set(run["reason_counts"]) <= {"missing_identifiers", "unknown_event_name"}
+    assert data["run"]["sent"] == data["dry_run"]["sent"]  # the dry run prepares exactly what is then sent
+    assert data["emulator_accepted"] > 0
+    assert data["prepare_rows_per_second"] > 0 and data["end_to_end_rows_per_second"] > 0
+    assert data["peak_memory_mb"] > 0
+
+
+def test_synthetic_orders_look_like_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "o.duckdb"
+    assert write_orders(path, 30_000) == 30_000
+    with duckdb.connect(str(path), read_only=True) as con:
+        per_order = con.sql("SELECT count(*) AS n FROM orders GROUP BY order_id").fetchall()
+        share = con.sql(
+            "SELECT avg((email IS NOT NULL)::INT), avg((phone IS NOT NULL)::INT), "
+            "avg((email IS NULL AND phone IS NULL)::INT), avg((event_name <> 'Order Completed')::INT) FROM orders"
+        ).fetchall()[0]
+    assert {n for (n,) in per_order} <= {1, 2, 3, 4, 5} and len({n for (n,) in per_order}) == 5
+    with_email, with_phone, without_ids, unknown_events = share
+    assert 0.85 < with_email < 0.99 and 0.4 < with_phone < 0.6
+    assert 0 < without_ids < 0.05 and 0 < unknown_events < 0.05
