@@ -182,6 +182,7 @@ def _execute(
                 if request.dry_run:
                     _dry_run_batch(ctx, state, sender, events)
                     return
+                budget.grow()
                 future = pool.submit(
                     deliver, sender, state.batch_number, events, bucket=bucket, budget=budget,
                     stop=either, policy=RetryPolicy(),

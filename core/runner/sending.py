@@ -44,15 +44,25 @@ class TokenBucket:
 
 
 class RetryBudget:
-    """Retries the whole run may spend; a run whose vendor keeps failing stops instead of retrying for hours."""
+    """Retries the whole run may spend; a run whose vendor keeps failing stops instead of retrying for hours.
 
-    def __init__(self, retries: int) -> None:
-        self._left = retries
+    It starts with ``retries`` and grows by ``per_batch`` with every batch submitted, so a large run under a
+    steady, moderate failure rate finishes, while a vendor that refuses most requests stops the run early.
+    """
+
+    def __init__(self, retries: int, per_batch: float = 1.0) -> None:
+        self._left = float(retries)
+        self._per_batch = per_batch
         self._lock = threading.Lock()
+
+    def grow(self) -> None:
+        """A batch was submitted: its share of retries becomes available."""
+        with self._lock:
+            self._left += self._per_batch
 
     def take(self) -> bool:
         with self._lock:
-            if self._left <= 0:
+            if self._left < 1:
                 return False
             self._left -= 1
             return True
