@@ -1,164 +1,135 @@
-"""Where an orchestration's rows come from: DuckDB (a file, read-only, or in-memory over Parquet/CSV/JSON) or any
-SQLAlchemy URL, streamed as Arrow record batches of bounded size.
+"""Where an orchestration's rows come from, streamed as Arrow record batches of bounded size.
 
-Only a single read query runs; anything else is refused before it reaches the engine.
+Source references (validated for storage by ``orchestration_options.check_source``; opened by :func:`open_source`):
+
+- ``duckdb::memory:``: an in-memory DuckDB; the SQL reads Parquet, CSV or JSON files
+  (``SELECT * FROM read_parquet('orders/*.parquet')``, ``FROM 'orders.csv'``);
+- ``duckdb:PATH``: a DuckDB database file, opened read-only (a missing file is an error, never a new database);
+- ``env:VAR``: the environment variable ``VAR`` holds one of the other forms, or a URL with a password;
+- a SQLAlchemy URL (``postgresql+psycopg://reader@db/analytics``, ``sqlite:///orders.db``): any database with an
+  installed dialect and driver, read through a server-side cursor where the driver has one.
+
+Only one read query runs (:func:`check_read_only_query`: SELECT, WITH ... SELECT, VALUES, DuckDB's FROM-first,
+TABLE t); anything else is refused before it reaches the engine, and the engines refuse writes too (DuckDB files
+read-only, PostgreSQL in a read-only transaction, SQLite with ``query_only``). An engine's error about the SQL is
+a :class:`SourceQueryError` quoting the line it points at. No message ever holds a URL's password.
+
+Arrow types
+-----------
+
+DuckDB: DuckDB's own Arrow export. LIST -> list, STRUCT -> struct, DATE -> date32, TIMESTAMP -> timestamp[us],
+TIMESTAMPTZ -> timestamp[us, tz=<session TimeZone>], DECIMAL(p,s) -> decimal128(p,s), VARCHAR -> string,
+BIGINT -> int64, DOUBLE -> float64, BOOLEAN -> bool.
+
+SQLAlchemy URLs: one schema for the whole result, fixed before the first batch is handed out.
+
+- PostgreSQL (from the result's type OIDs, so a column that is NULL in every early row still gets its type):
+
+  ============================================  ==========================================================
+  PostgreSQL                                    Arrow
+  ============================================  ==========================================================
+  boolean                                       bool
+  smallint / integer / bigint / oid             int16 / int32 / int64 / int64
+  real / double precision                       float32 / float64
+  numeric(p, s)                                 decimal128(p, s) (decimal256 above 38 digits)
+  numeric (no precision: computed values)       float64, always (as DuckDB's postgres scanner does)
+  text, varchar, char, name, xml                string
+  uuid, inet, cidr, macaddr                     string (their text)
+  json, jsonb                                   string (JSON text)
+  date / time                                   date32 / time64[us]
+  timestamp without time zone                   timestamp[us]
+  timestamp with time zone                      timestamp[us, tz=UTC] (the same instants)
+  interval                                      duration[us] (a month counts as 30 days, as psycopg does)
+  bytea                                         binary
+  one-dimensional arrays of the above (text[])  list<element> (multi-dimensional arrays: unnest or cast)
+  any other type (enums, domains, extensions)   inferred from the values, as below
+  ============================================  ==========================================================
+
+- Other databases, and PostgreSQL types not listed: from the Python values the driver returns. int -> int64,
+  float -> float64, int and float mixed -> float64, Decimal -> decimal128(p, s) when the driver declares the
+  column's precision and scale, else float64; str -> string; bytes -> binary; datetime -> timestamp[us]
+  (tz=UTC when the values carry a zone); date -> date32; time -> time64[us]; timedelta -> duration[us]; list ->
+  list<element>; dict -> string (JSON text); UUIDs and other objects -> string. Types come from the first rows
+  that show a non-null value per column: while a column has shown only NULLs, up to ``LOOKAHEAD_ROWS`` (10,000)
+  rows are held back so the first batch already has the final schema; a column NULL in all of them becomes
+  string, and its later values are cast to text. A value that does not fit the column's type (text after
+  numbers) is a :class:`SourceQueryError` asking for a CAST, never a silent truncation. SQLite keeps dates and
+  times as text, so they arrive as strings.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
-import duckdb
-import pyarrow as pa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from offramp.core.config import ENV_PREFIX
 from offramp.core.errors import ConfigError
 from offramp.core.orchestration_options import DUCKDB_MEMORY, DUCKDB_PREFIX
+from offramp.core.sources._base import Source
+from offramp.core.sources._query import SourceQueryError, check_read_only_query
 
-_COMMENTS_AND_STRINGS = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.S)
-_READ_STARTS = ("select", "with", "from", "values", "(")  # DuckDB's FROM-first and VALUES are reads too
-
-
-class SourceQueryError(ConfigError):
-    """The engine refused the orchestration's SQL."""
+_FORMS = "duckdb::memory:, duckdb:PATH or a SQLAlchemy URL"
 
 
-def check_read_only_query(sql: str) -> str:
-    """``sql`` if it is one read query (SELECT, WITH ... SELECT, DuckDB's FROM-first, VALUES); else ConfigError."""
-    bare = _COMMENTS_AND_STRINGS.sub(" ", sql).strip().rstrip(";").strip()
-    if not bare:
-        raise ConfigError("the orchestration's SQL is empty", hint="write one SELECT")
-    if ";" in bare:
-        raise ConfigError("the orchestration's SQL holds more than one statement", hint="keep one SELECT")
-    first = bare.split(None, 1)[0].lower()
-    if not first.startswith(_READ_STARTS):
+def _resolve(reference: str) -> tuple[str, str]:
+    """The reference's target, after reading an ``env:`` variable, and how to name it in a message."""
+    if not reference.startswith(ENV_PREFIX):
+        return reference.strip(), "the source"
+    name = reference[len(ENV_PREFIX) :]
+    if not name:
+        raise ConfigError("source: `env:` must be followed by a variable name", hint="write env:MY_VARIABLE")
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        state = "is not set" if value is None else "is empty"
         raise ConfigError(
-            f"the orchestration's SQL is a {first.upper()} statement; only a read query runs",
-            hint="write one SELECT (or WITH ... SELECT) that returns the rows to send",
+            f"source: environment variable {name} (named by the orchestration's source) {state}",
+            hint=f"export {name}=duckdb:PATH/TO/FILE.duckdb (or {name}=postgresql+psycopg://USER:PASSWORD@HOST/DB)"
+            " in the environment offramp runs in",
         )
-    if first == "with" and re.search(r"\b(insert|update|delete|merge)\b", bare, re.I):
-        raise ConfigError("the orchestration's WITH query writes data; only a read query runs", hint="write a SELECT")
-    return sql
-
-
-def _query_error(exc: Exception, sql: str) -> SourceQueryError:
-    """The engine's message, and the query line it points at: by its ``LINE n`` (DuckDB's parser, PostgreSQL),
-    else the first line naming the identifier the message quotes (DuckDB's binder gives no position)."""
-    text = str(exc).strip()
-    lines_of_message = [line for line in text.splitlines() if line.strip()]
-    message = lines_of_message[0] if lines_of_message else type(exc).__name__
-    candidates = [line for line in lines_of_message[1:] if line.startswith("Candidate")]
-    if candidates:
-        message = f"{message} ({candidates[0]})"
-    lines = sql.splitlines()
-    number = None
-    match = re.search(r"LINE (\d+):", text)
-    if match:
-        number = int(match.group(1))
-    else:
-        quoted = re.search(r'"([^"]+)"', message)
-        if quoted:
-            number = next((i for i, line in enumerate(lines, 1) if quoted.group(1) in line), None)
-    where = f" at line {number}: {lines[number - 1].strip()!r}" if number and 0 < number <= len(lines) else ""
-    return SourceQueryError(f"the query failed: {message}{where}", hint="fix the orchestration's SQL")
-
-
-class Source:
-    """An open source; ``batches`` streams a query's result."""
-
-    def __init__(self, reference: str) -> None:
-        self._reference = reference
-        self._duckdb: duckdb.DuckDBPyConnection | None = None
-        self._engine: Any = None
-        target = reference
-        if target.startswith(ENV_PREFIX):
-            name = target[len(ENV_PREFIX) :]
-            target = os.environ.get(name, "")
-            if not target:
-                raise ConfigError(f"source: environment variable {name} is not set", hint=f"export {name}=...")
-        if target == DUCKDB_MEMORY:
-            self._duckdb = duckdb.connect()
-        elif target.startswith(DUCKDB_PREFIX) and not target.startswith("duckdb://"):
-            path = Path(target[len(DUCKDB_PREFIX) :])
-            if not path.exists():
-                raise ConfigError(f"source: DuckDB file {path} does not exist", hint="check the orchestration's source")
-            self._duckdb = duckdb.connect(str(path), read_only=True)
-        if self._duckdb is not None:
-            # DuckDB draws a progress bar on stdout for queries over two seconds: it would corrupt `--json`.
-            self._duckdb.execute("SET enable_progress_bar = false")
-        else:
-            from sqlalchemy import create_engine
-
-            self._engine = create_engine(target)
-
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._duckdb is not None:
-            self._duckdb.close()
-        if self._engine is not None:
-            self._engine.dispose()
-
-    def batches(self, sql: str, batch_rows: int, limit: int | None = None) -> Iterator[pa.RecordBatch]:
-        """The result as record batches of at most ``batch_rows`` rows; at most ``limit`` rows in all."""
-        check_read_only_query(sql)
-        left = limit
-        for batch in self._stream(sql, batch_rows):
-            if left is not None:
-                if left <= 0:
-                    return
-                batch = batch.slice(0, left)
-                left -= batch.num_rows
-            if batch.num_rows:
-                yield batch
-
-    def _stream(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        if self._duckdb is not None:
-            try:
-                reader = self._duckdb.sql(sql.strip().rstrip(";")).to_arrow_reader(batch_rows)
-            except duckdb.Error as exc:
-                raise _query_error(exc, sql) from None
-            yield from reader
-            return
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError, OperationalError
-
-        try:
-            connection_context = self._engine.connect()
-        except OperationalError as exc:
-            # The driver's message names the host and the problem, never the password.
-            reason = str(exc.orig or exc).strip().splitlines()[0]
-            raise ConfigError(
-                f"source: cannot connect to the database: {reason}",
-                hint="check the source URL (or the environment variable holding it) and that the database is up",
-            ) from None
-        with connection_context as connection:
-            try:
-                result = connection.execution_options(stream_results=True).execute(text(sql))
-            except DBAPIError as exc:
-                raise _query_error(exc.orig or exc, sql) from None
-            names = list(result.keys())
-            schema: pa.Schema | None = None
-            for rows in result.partitions(batch_rows):
-                columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
-                table = pa.table(columns) if schema is None else pa.table(columns, schema=schema)
-                if schema is None and all(not pa.types.is_null(t) for t in table.schema.types):
-                    schema = table.schema
-                yield from table.to_batches()
+    if value.startswith(ENV_PREFIX):
+        raise ConfigError(
+            f"source: environment variable {name} holds another env: reference",
+            hint=f"put the source itself ({_FORMS}) in {name}",
+        )
+    return value.strip(), f"environment variable {name}"
 
 
 def open_source(reference: str) -> Source:
-    """Open an orchestration's source (see ``orchestration_options.check_source`` for the forms)."""
-    return Source(reference)
+    """Open an orchestration's source.
+
+    Args:
+        reference: ``duckdb::memory:``, ``duckdb:PATH``, ``env:VAR`` or a SQLAlchemy URL (module docstring).
+
+    Raises:
+        ConfigError: a missing or empty variable, a missing DuckDB or SQLite file, a reference of no known form,
+            a dialect or driver that is not installed. The message never shows a password.
+    """
+    target, origin = _resolve(reference)
+    # Each engine's module is imported when a source of its kind opens: a run needs one of them.
+    if target == DUCKDB_MEMORY:
+        from offramp.core.sources._duckdb import DuckDBSource
+
+        return DuckDBSource(None)
+    if target.startswith(DUCKDB_PREFIX) and not target.startswith("duckdb://"):
+        path = target[len(DUCKDB_PREFIX) :]
+        if not path:
+            raise ConfigError(f"source: {origin} says duckdb: without a path", hint="write duckdb:PATH/TO/FILE.duckdb")
+        from offramp.core.sources._duckdb import DuckDBSource
+
+        return DuckDBSource(Path(path).expanduser())
+    try:
+        url = make_url(target)
+    except ArgumentError:
+        # Not echoed: a malformed URL may still hold a password.
+        raise ConfigError(f"source: {origin} is not {_FORMS}", hint="e.g. duckdb:warehouse.duckdb") from None
+    if url.get_backend_name() == "duckdb":
+        raise ConfigError("source: read DuckDB files with duckdb:PATH", hint="write duckdb:PATH/TO/FILE.duckdb")
+    from offramp.core.sources._sqlalchemy import SQLAlchemySource
+
+    return SQLAlchemySource(url)
 
 
 __all__ = ["Source", "SourceQueryError", "check_read_only_query", "open_source"]

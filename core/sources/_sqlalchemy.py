@@ -1,0 +1,382 @@
+"""SQLAlchemy sources: rows streamed through a server-side cursor, turned into Arrow batches of one schema.
+
+Streaming: ``stream_results=True`` and ``result.partitions(n)`` with ``n`` always passed (with ``text()``-style
+queries SQLAlchemy 2.1 otherwise hands out one-row partitions). The SQL goes to the driver as written
+(``no_parameters``): a ``%`` or ``:name`` in it is not taken for a placeholder.
+
+Read-only by the engine too, not only by :func:`check_read_only_query`: PostgreSQL runs the query in a read-only
+transaction, SQLite with ``PRAGMA query_only``. Other databases: give offramp a user that can only read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
+
+from offramp.core.errors import ConfigError, OfframpError
+from offramp.core.sources._base import Source
+from offramp.core.sources._query import SourceQueryError, query_error
+
+#: Rows held back, at most, while some column has shown only NULLs and the driver gave no type for it.
+LOOKAHEAD_ROWS = 10_000
+
+_ENGINE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL", "mssql": "SQL Server"}
+
+Convert = Callable[[Any], Any]
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _float(value: Any) -> float:
+    return float(value)
+
+
+def _each(convert: Convert) -> Convert:
+    def convert_elements(values: Any) -> Any:
+        return [None if value is None else convert(value) for value in values]
+
+    return convert_elements
+
+
+# PostgreSQL types by psycopg's name for them; the numeric entry applies when the column declares no precision.
+_POSTGRES: dict[str, tuple[pa.DataType, Convert | None]] = {
+    "bool": (pa.bool_(), None),
+    "int2": (pa.int16(), None),
+    "int4": (pa.int32(), None),
+    "int8": (pa.int64(), None),
+    "oid": (pa.int64(), None),
+    "float4": (pa.float32(), None),
+    "float8": (pa.float64(), None),
+    "numeric": (pa.float64(), _float),
+    "text": (pa.string(), None),
+    "varchar": (pa.string(), None),
+    "bpchar": (pa.string(), None),
+    "char": (pa.string(), None),
+    "name": (pa.string(), None),
+    "xml": (pa.string(), None),
+    "uuid": (pa.string(), str),
+    "inet": (pa.string(), str),
+    "cidr": (pa.string(), str),
+    "macaddr": (pa.string(), str),
+    "json": (pa.string(), _json_text),
+    "jsonb": (pa.string(), _json_text),
+    "date": (pa.date32(), None),
+    "time": (pa.time64("us"), None),
+    "timestamp": (pa.timestamp("us"), None),
+    "timestamptz": (pa.timestamp("us", tz="UTC"), None),
+    "interval": (pa.duration("us"), None),
+    "bytea": (pa.binary(), None),
+}
+
+
+def _decimal_type(precision: object, scale: object) -> pa.DataType | None:
+    """decimal128/256 for a declared NUMERIC(p, s) that Arrow can hold; None when undeclared."""
+    if not isinstance(precision, int) or not isinstance(scale, int) or isinstance(precision, bool):
+        return None
+    if not 0 < precision <= 76 or not 0 <= scale <= precision:
+        return None
+    return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+
+
+def _postgres_type(column: Sequence[Any]) -> tuple[pa.DataType, Convert | None] | None:
+    """The Arrow type of a PostgreSQL result column from its type OID (and NUMERIC's precision and scale)."""
+    type_code = column[1]
+    if not isinstance(type_code, int):
+        return None
+    try:
+        from psycopg.postgres import types as builtin_types
+    except ImportError:  # psycopg2 or another driver without psycopg 3 installed: infer from values
+        return None
+    info = builtin_types.get(type_code)
+    if info is None or info.name not in _POSTGRES:
+        return None
+    kind, convert = _POSTGRES[info.name]
+    if info.oid == type_code and info.name == "numeric":
+        declared = _decimal_type(column[4], column[5])
+        if declared is not None:
+            return declared, None
+    if info.array_oid == type_code and info.oid != type_code:
+        # One-dimensional arrays; a multi-dimensional one fails to convert and says to unnest it.
+        return pa.list_(kind), None if convert is None else _each(convert)
+    return kind, convert
+
+
+_NATIVE = (bool, int, float, Decimal, str, bytes, datetime, date, time, timedelta, list, tuple)
+
+
+def _value_converter(value: Any) -> Convert | None:
+    """How to hand a driver's value to Arrow, judged by the first non-null value of a column."""
+    if isinstance(value, dict):
+        return _json_text  # JSON objects stay JSON text, as for PostgreSQL's json/jsonb
+    if isinstance(value, bytearray | memoryview):
+        return bytes
+    if isinstance(value, uuid.UUID) or not isinstance(value, _NATIVE):
+        return str  # UUIDs, IP addresses, enums and other driver objects: their text
+    return None
+
+
+def _normalize(kind: pa.DataType, decimal: pa.DataType | None) -> pa.DataType:
+    """An inferred type made stable across batches: pyarrow fits a decimal's precision to the values at hand and
+    takes a timestamp's zone from its first value."""
+    if pa.types.is_decimal(kind):
+        return decimal if decimal is not None else pa.float64()
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("us", tz=None if kind.tz is None else "UTC")
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(_normalize(kind.value_type, None))
+    return kind
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
+
+
+def _unify(first: pa.DataType | None, second: pa.DataType) -> pa.DataType | None:
+    """One type for values of both types, or None when there is none."""
+    if first is None or pa.types.is_null(first):
+        return second
+    if pa.types.is_null(second) or first == second:
+        return first
+    if _numeric(first) and _numeric(second):
+        return pa.float64()
+    if pa.types.is_list(first) and pa.types.is_list(second):
+        element = _unify(first.value_type, second.value_type)
+        return None if element is None else pa.list_(element)
+    return None
+
+
+@dataclass
+class _Column:
+    name: str
+    declared: pa.DataType | None  # from the driver's type information: fixed from the first row
+    convert: Convert | None
+    decimal: pa.DataType | None  # a DECIMAL(p, s) the driver declared, for values inferred as decimals
+    kind: pa.DataType | None = None  # the type so far (null until a value shows)
+    judged: bool = False  # whether `convert` was chosen from a value yet
+
+
+class _ArrowBatcher:
+    """Turns partitions of rows into record batches of one schema.
+
+    Columns the driver typed are built in that type from the first row. Other columns are typed from their
+    values; while one of them has shown only NULLs, partitions are held back (at most ``LOOKAHEAD_ROWS`` rows)
+    so that the first batch already carries the final schema. A column still all NULL after that becomes a string
+    column, and its later values are cast to text.
+    """
+
+    def __init__(self, columns: list[_Column], engine: str, limit: int | None) -> None:
+        self._columns = columns
+        self._engine = engine
+        # Never hold back more rows than the run will take: a --limit 5 must not read 10,000 rows.
+        self._hold_at_most = LOOKAHEAD_ROWS if limit is None else min(LOOKAHEAD_ROWS, limit)
+        self._schema: pa.Schema | None = None
+        self._held: list[list[pa.Array]] = []
+        self._held_rows = 0
+        if all(column.declared is not None for column in columns):
+            self._schema = pa.schema([pa.field(column.name, column.declared) for column in columns])
+
+    def push(self, rows: Sequence[Sequence[Any]]) -> list[pa.RecordBatch]:
+        by_column = zip(self._columns, zip(*rows, strict=True), strict=True)
+        arrays = [self._array(column, values) for column, values in by_column]
+        if self._schema is not None:
+            return [self._batch(arrays)]
+        for column, array in zip(self._columns, arrays, strict=True):
+            if column.declared is None:
+                kind = _unify(column.kind, array.type)
+                if kind is None:
+                    raise self._mixed(column, array.type)
+                column.kind = kind
+        self._held.append(arrays)
+        self._held_rows += len(rows)
+        settled = all(column.kind is not None and not pa.types.is_null(column.kind) for column in self._columns)
+        return self._release() if settled or self._held_rows >= self._hold_at_most else []
+
+    def finish(self) -> list[pa.RecordBatch]:
+        return self._release() if self._schema is None else []
+
+    def _release(self) -> list[pa.RecordBatch]:
+        fields = []
+        for column in self._columns:
+            kind = column.declared or column.kind
+            fields.append(pa.field(column.name, pa.string() if kind is None or pa.types.is_null(kind) else kind))
+        self._schema = pa.schema(fields)
+        held, self._held = self._held, []
+        return [self._batch(arrays) for arrays in held]
+
+    def _array(self, column: _Column, values: Sequence[Any]) -> pa.Array:
+        if not column.judged and column.declared is None:
+            first = next((value for value in values if value is not None), None)
+            if first is not None:
+                column.convert, column.judged = _value_converter(first), True
+        if column.convert is not None:
+            convert = column.convert
+            values = [None if value is None else convert(value) for value in values]
+        try:
+            if column.declared is not None:
+                return pa.array(values, type=column.declared)
+            array = pa.array(values)
+            kind = _normalize(array.type, column.decimal)
+            return array if kind == array.type else array.cast(kind)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            # pyarrow's message quotes the value (an email, say): keep only the types, since run errors are stored.
+            found = re.search(r"with type ([\w.]+): (tried to convert to \w+)", str(exc))
+            detail = f"a {found.group(1)} value ({found.group(2)})" if found else f"a value ({type(exc).__name__})"
+            raise SourceQueryError(
+                f"column {column.name!r} from {self._engine} holds {detail} that Arrow cannot take",
+                hint="CAST the column in the orchestration's SQL to a plain type (text, integer, numeric, timestamp,"
+                " a one-dimensional array): offramp orchestrations show NAME",
+                engine_message=detail,
+                line=None,
+                line_text=None,
+            ) from None
+
+    def _batch(self, arrays: list[pa.Array]) -> pa.RecordBatch:
+        assert self._schema is not None
+        cast = []
+        for column, array, field in zip(self._columns, arrays, self._schema, strict=True):
+            if array.type != field.type:
+                try:
+                    array = array.cast(field.type)  # safe: 1.5 never becomes 1
+                except pa.ArrowException:
+                    raise self._mixed(column, array.type, field.type) from None
+            cast.append(array)
+        return pa.RecordBatch.from_arrays(cast, schema=self._schema)
+
+    def _mixed(self, column: _Column, found: pa.DataType, kept: pa.DataType | None = None) -> SourceQueryError:
+        kept = kept or column.kind
+        return SourceQueryError(
+            f"column {column.name!r} holds {found} values after {kept} values in earlier rows; a column must have "
+            "one type",
+            hint="CAST the column to one type in the orchestration's SQL: offramp orchestrations show NAME",
+            engine_message="",
+            line=None,
+            line_text=None,
+        )
+
+
+def _columns(description: Sequence[Sequence[Any]], dialect: str) -> list[_Column]:
+    columns = []
+    for entry in description:
+        declared = _postgres_type(entry) if dialect == "postgresql" else None
+        columns.append(
+            _Column(
+                name=str(entry[0]),
+                declared=None if declared is None else declared[0],
+                convert=None if declared is None else declared[1],
+                decimal=_decimal_type(entry[4], entry[5]) if len(entry) > 5 else None,
+            )
+        )
+    return columns
+
+
+class SQLAlchemySource(Source):
+    """Any database SQLAlchemy reaches through an installed dialect and driver."""
+
+    def __init__(self, url: URL) -> None:
+        super().__init__()
+        self._secrets = tuple(secret for secret in (url.password,) if secret)
+        self._backend = url.get_backend_name()
+        self._engine_name = _ENGINE_NAMES.get(self._backend, self._backend)
+        if self._backend == "sqlite":
+            self._check_sqlite_file(url)
+        try:
+            # No pool: one connection per stream, closed with it; nothing idles on the customer's database.
+            self._engine = create_engine(url, poolclass=NullPool)
+        except NoSuchModuleError:
+            raise ConfigError(
+                f"source: no SQLAlchemy dialect for {url.drivername!r} is installed",
+                hint="install the dialect's package into offramp's environment, or fix the URL's scheme",
+            ) from None
+        except ImportError as exc:
+            raise ConfigError(
+                f"source: the database driver for {url.drivername!r} is not installed (module {exc.name!r})",
+                hint="install it into offramp's environment, e.g. pip install <the driver's package>",
+            ) from None
+        if self._backend == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_query_only)
+
+    @staticmethod
+    def _check_sqlite_file(url: URL) -> None:
+        # SQLite would create a missing file and then report "no such table": say what is wrong instead.
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:") or url.query.get("uri"):
+            return
+        path = Path(database)
+        if not path.exists():
+            raise ConfigError(f"source: SQLite file {path} does not exist", hint="check the path in the source URL")
+
+    def _close_connection(self) -> None:
+        self._engine.dispose()
+
+    def _redacted(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split())
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _connect(self) -> Connection:
+        try:
+            return self._engine.connect()
+        except DBAPIError as exc:
+            reason = self._redacted(exc.orig or exc)
+            raise ConfigError(
+                f"source: cannot connect to the {self._engine_name} database: {reason}",
+                hint="check the source URL (or the environment variable holding it) and that the database is up",
+            ) from None
+
+    def _failure(self, exc: DBAPIError, query: str) -> OfframpError:
+        if exc.connection_invalidated:
+            return OfframpError(
+                f"source: lost the connection to the {self._engine_name} database: {self._redacted(exc.orig or exc)}",
+                hint="check the database and resume the run: offramp run NAME --resume",
+            )
+        return query_error(exc.orig or exc, query, self._engine_name, secrets=self._secrets)
+
+    def _stream(self, query: str, fetch_rows: int, limit: int | None) -> Generator[pa.RecordBatch, None, None]:
+        with self._connect() as connection:
+            options: dict[str, Any] = {"stream_results": True, "no_parameters": True}
+            if self._backend == "postgresql":
+                options["postgresql_readonly"] = True
+            connection.execution_options(**options)
+            try:
+                result = connection.exec_driver_sql(query)
+            except DBAPIError as exc:
+                raise self._failure(exc, query) from None
+            try:
+                description = result.cursor.description if result.cursor is not None else None
+                batcher = _ArrowBatcher(_columns(description or (), self._backend), self._engine_name, limit)
+                partitions = result.partitions(fetch_rows)
+                while True:
+                    try:
+                        rows = next(partitions, None)
+                    except DBAPIError as exc:
+                        raise self._failure(exc, query) from None
+                    if rows is None:
+                        break
+                    yield from batcher.push(rows)
+                yield from batcher.finish()
+            finally:
+                # Closing the server-side cursor is what stops PostgreSQL from producing further rows.
+                result.close()
+
+
+def _sqlite_query_only(dbapi_connection: Any, connection_record: Any) -> None:
+    dbapi_connection.execute("PRAGMA query_only = ON")
+
+
+__all__ = ["LOOKAHEAD_ROWS", "SQLAlchemySource"]
