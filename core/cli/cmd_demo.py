@@ -98,7 +98,7 @@ def _emulator() -> Iterator[Any]:
     from offramp.plugins.tiktok.emulator import run_emulator
 
     try:
-        with run_emulator(port=DEMO_EMULATOR_PORT) as running:
+        with run_emulator(port=int(os.environ.get("OFFRAMP_DEMO_PORT", DEMO_EMULATOR_PORT))) as running:
             yield running
     except OSError:  # the demo's port is taken: any free port will do
         with run_emulator(port=0) as running:

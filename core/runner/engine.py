@@ -31,7 +31,7 @@ from offramp.core.services.context import Context
 from offramp.core.services.destinations import destination_settings
 from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.workspaces import get_workspace
-from offramp.core.sources import check_read_only_query, open_source
+from offramp.core.sources import SourceQueryError, check_read_only_query, open_source
 from offramp.core.state.models import Run, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class _State:
     skip: set[str] = field(default_factory=set)  # mode new / replay
     skip_reason: str | None = None
     only: set[str] | None = None  # replay: the only events to send
+    stored_error: str | None = None  # what the store keeps when the error may quote warehouse values
 
 
 def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str, str, Any, Any, Any, int]:
@@ -142,6 +143,16 @@ def run_orchestration(
         with Heartbeat(ctx, run_id):
             _execute(ctx, request, state, source_ref, sql, implementation, settings, destination, prepare_options,
                      send_options, stop, progress)  # fmt: skip
+    except SourceQueryError as exc:
+        hint = f"fix the orchestration's SQL (offramp orchestrations show {request.orchestration}), then run again"
+        state.stop_reason = ("failed", exc.message, hint)
+        # The engine's message may quote a warehouse value (a failed cast of an email): the user sees it whole,
+        # the store keeps only its kind and line.
+        kind = exc.engine_message.split(":", 1)[0].strip() or "error"
+        where = f" at line {exc.line}" if exc.line else ""
+        state.stored_error = (
+            f"the query failed ({kind}{where}); the engine's message is not stored, run again to see it"
+        )
     except OfframpError as exc:
         state.stop_reason = ("failed", exc.message, exc.hint)
     except BaseException as exc:  # noqa: BLE001 - record the run's end, then let it propagate
@@ -399,7 +410,7 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
         run.queried = sum(counts.values())
         run.sent, run.rejected, run.failed, run.skipped = (counts[k] for k in ("sent", "rejected", "failed", "skipped"))
         run.reason_counts = totals["reasons"]
-        run.error = summary.error
+        run.error = state.stored_error or summary.error
         run.report = {
             "vendor_codes": totals["vendor_codes"],
             "warnings": summary.warnings,

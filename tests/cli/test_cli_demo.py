@@ -35,7 +35,14 @@ def test_demo_in_a_fresh_home_creates_the_store_and_the_demo_workspace_and_shows
     assert cli_json("credentials", "list") == []
 
 
-def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_json, offramp_home):
+def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_json, offramp_home, monkeypatch):
+    import socket
+
+    # One port for both demos: the default (9321) may be taken by something else on a shared machine, and the
+    # fallback port would then differ between the two runs and change the credential's API URL.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("OFFRAMP_DEMO_PORT", str(probe.getsockname()[1]))
     cli.ok("demo")
     audit = cli_json("audit")
     export = cli.ok("export", "-w", "demo").stdout

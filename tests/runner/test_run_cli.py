@@ -194,3 +194,19 @@ def test_test_event_code_goes_to_tiktoks_test_view(cli: Any, orchestration: str,
     summary = run_json(cli, orchestration, "--test-event-code", "TEST123", "--limit", "20")
     assert summary["sent"] > 0
     assert {item["test_event_code"] for item in emulator.events()} == {"TEST123"}
+
+
+def test_a_failing_cast_is_reported_to_the_user_but_its_value_is_not_stored(
+    cli: Any, orchestration: str, orders_file: tuple[Path, int], offramp_home: Path
+) -> None:
+    cli.ok("orchestrations", "add", "casting", "--destination", "stores", "--source", f"duckdb:{orders_file[0]}",
+           "--sql", "SELECT CAST(email AS INTEGER) AS event_id FROM orders WHERE email IS NOT NULL")  # fmt: skip
+    result = cli("run", "casting", "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert "@Example.com" in summary["error"]  # the user sees what failed
+    assert "offramp orchestrations show casting" in summary["hint"]
+    store = b"".join(path.read_bytes() for path in offramp_home.glob("offramp.db*"))
+    assert b"@Example.com" not in store  # the warehouse's value is not kept
+    shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json").stdout)
+    assert shown["error"].startswith("the query failed (Conversion Error")
