@@ -122,3 +122,8 @@ def test_demo_runs_the_orchestration_twice_and_nothing_is_counted_twice(cli, cli
     port = int(re.search(r"listening on http://127.0.0.1:(\d+)", out).group(1))
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the demo stopped its server
+
+    # The hint the demo prints works as printed: `runs show RUN --rejects` from the default workspace.
+    hint = re.search(r"offramp (runs show \w+ --rejects)", out).group(1).split()
+    listed = cli.ok(*hint).stdout
+    assert "missing_identifiers" in listed and "unknown_event_name" in listed
