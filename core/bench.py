@@ -44,6 +44,7 @@ def write_orders(path: Path, rows: int) -> int:
     take seconds. Returns the row count."""
     orders = max(1, rows // 3 + 1)
     with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")  # DuckDB would draw it on stdout, into `bench --json`
         con.execute(
             f"""
             CREATE OR REPLACE TABLE orders AS

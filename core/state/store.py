@@ -38,6 +38,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys are off by default in SQLite; without them a credential in use could be deleted.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # In WAL mode NORMAL keeps the database consistent and every commit survives a crash of the process (a killed
+    # run); only a power cut may take back the last commits. FULL would wait for the disk at each of a run's
+    # ledger checkpoints. What a power cut could take back is resent on resume and deduplicated by event_id.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

@@ -3,7 +3,8 @@
 How the work is split, and why:
 
 - Python, once per *distinct* value (pyarrow dictionary encoding): phone numbers (phonenumbers is slow, so each
-  distinct number is parsed once), timestamps given as text, and the rare email or external id that is not ASCII
+  distinct number is parsed once, and those in a plain North American shape are not parsed at all: see
+  ``phone_shapes``), timestamps given as text, and the rare email or external id that is not ASCII
   (Python's Unicode lower-casing and whitespace rules are the specification; DuckDB's differ outside ASCII). The
   results replace the raw values in the batch: a final hash, ``''`` for a blank value, ``'!'`` for an invalid
   phone, so DuckDB sees values that are already hashed and passes them through.
@@ -28,7 +29,8 @@ import pyarrow.compute as pc
 from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, RejectedEvent
 from offramp.plugins.tiktok.columns import contract_names
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
-from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone
+from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone, sha256_hex
+from offramp.plugins.tiktok.phone_shapes import e164_of_plain_shapes
 from offramp.plugins.tiktok.reference import EVENT_ID_VERSION
 from offramp.plugins.tiktok.rules import (
     ASCII_WHITESPACE,
@@ -85,16 +87,21 @@ def _with_values(lists: pa.Array, values: pa.Array) -> pa.ListArray:
 
 
 def _map_distinct(
-    array: pa.Array, function: Callable[[str], str], only: Callable[[pa.Array], pa.Array] | None = None
+    array: pa.Array,
+    function: Callable[[str], str],
+    only: Callable[[pa.Array], pa.Array] | None = None,
+    decide: Callable[[pa.Array], list[str | None]] | None = None,
 ) -> pa.Array:
     """``array`` (text, or a list of text) with ``function`` applied once per distinct value.
 
     ``only`` selects the values to map (a boolean mask over the flat values); the rest stay as they are.
+    ``decide`` maps the distinct values a column at a time where it can (None where it cannot): ``function`` is
+    called for the undecided ones only.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if _is_list(array.type):
-        return _with_values(array, _map_distinct(_as_text(pc.list_flatten(array)), function, only))
+        return _with_values(array, _map_distinct(_as_text(pc.list_flatten(array)), function, only, decide))
     values = _as_text(array)
     if only is not None:
         mask = only(values)
@@ -102,11 +109,16 @@ def _map_distinct(
             return values
     encoded = pc.dictionary_encode(values)
     distinct = encoded.dictionary.to_pylist()
-    if only is None:
-        results = pa.array([function(value) for value in distinct], pa.string())
-    else:
+    if only is not None:
         chosen = only(encoded.dictionary).to_pylist()
         results = pa.array([function(v) if pick else v for v, pick in zip(distinct, chosen, strict=True)], pa.string())
+    elif decide is not None:
+        decided = decide(encoded.dictionary)
+        results = pa.array(
+            [function(v) if d is None else d for v, d in zip(distinct, decided, strict=True)], pa.string()
+        )
+    else:
+        results = pa.array([function(value) for value in distinct], pa.string())
     return pc.take(results, encoded.indices)
 
 
@@ -222,7 +234,11 @@ class VectorizedPreparer:
             columns[name] = table.column(original)
         region = self._options.default_phone_region
         if "phone" in columns:
-            columns["phone"] = _map_distinct(columns["phone"], lambda value: _phone(value, region))
+            columns["phone"] = _map_distinct(
+                columns["phone"],
+                lambda value: _phone(value, region),
+                decide=lambda values: _plain_phones(values, region),
+            )
         if "email" in columns:
             email = _map_distinct(columns["email"], lambda value: hash_email(value) or _BLANK, _not_ascii)
             columns["email"] = _trimmed(email)
@@ -664,6 +680,13 @@ def _event_json_sql(settings: TikTokOfflineEventsDestinationSettings) -> str:
         f"to_json(event_id) || {_object('user', 'user_json')} || {_object('properties', 'properties_json')} || "
         f"{_object('page', 'page_json')} || {limited} || '}}'"
     )
+
+
+def _plain_phones(values: pa.Array, region: str) -> list[str | None]:
+    """Hashes of the numbers ``phone_shapes`` decides (valid, in a plain North American shape); None for the rest."""
+    return [
+        None if number is None else sha256_hex(number) for number in e164_of_plain_shapes(values, region).to_pylist()
+    ]
 
 
 def _phone(value: str, region: str) -> str:

@@ -38,7 +38,8 @@ _TEXT = st.text(alphabet=string.ascii_letters + string.digits + "@._-+ \t\n\u00a
 _HEX = st.text(alphabet="0123456789abcdefABCDEF", min_size=64, max_size=64)
 _PHONES = st.sampled_from(
     ["(206) 555-0100", "+44 20 7946 0018", "020 7946 0018", "5552671", "call me", "", " +1 (213) 373-4253 ",
-     "+33 1 42 68 53 00", "12", "(+1)2133734253", "9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd"]
+     "+33 1 42 68 53 00", "12", "(+1)2133734253", "9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd",
+     "206.555.0100", "+1 415-555-2671", "(555) 555-0100", "213 373 4253"]
 )  # fmt: skip
 # Mostly good values, so that most tables yield events as well as rejections.
 _NAMES = _rarely(
