@@ -1,10 +1,10 @@
 """The run of one orchestration: query, prepare, batch, send, record (DESIGN.md, "The path of one run").
 
 The main thread reads the source and prepares rows; batches go to a small pool of sender threads; results come
-back to the main thread, which alone writes the ledger, one transaction per settled batch (a checkpoint: a batch is
-recorded as sent only after the vendor accepted it). Every row read ends in the ledger as sent, rejected, failed
-or skipped, so the counts add up even when the run stops early: events read but not sent when it stops are
-recorded as failed with reason ``not_sent``, and ``--resume`` sends them.
+back to the main thread, which alone records them, one ledger transaction per settled batch (a checkpoint: a batch
+is recorded as sent only after the vendor accepted it), written in order by one ledger thread. Every row read ends
+in the ledger as sent, rejected, failed or skipped, so the counts add up even when the run stops early: events read
+but not sent when it stops are recorded as failed with reason ``not_sent``, and ``--resume`` sends them.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class _State:
     skip_reason: str | None = None
     only: set[str] | None = None  # replay: the only events to send
     stored_error: str | None = None  # what the store keeps when the error may quote warehouse values
+    writer: ledger.Writer | None = None  # while the run goes on, the ledger is written on a thread of its own
 
 
 def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str, str, Any, Any, Any, int]:
@@ -185,6 +186,7 @@ def _execute(
     in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
     outgoing: list[PreparedEvent] = []
     either = _Either(stop, halt)
+    state.writer = ledger.Writer(ctx.store, state.summary.run_id)
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
 
@@ -233,6 +235,8 @@ def _execute(
         state.summary.unknown_columns = list(preparer.unknown_columns)
         preparer.close()
         sender.close()
+        writer, state.writer = state.writer, None
+        writer.close()  # everything recorded is in the store before the run's counts are read from it
     if stop.is_set() and state.stop_reason is None:
         state.stop_reason = ("cancelled", "stopped on request", None)
     if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
@@ -301,8 +305,11 @@ def _record(ctx: Context, state: _State, entries: Iterable[Entry]) -> None:
     items = list(entries)
     if not items:
         return
-    with ctx.store.session() as session:
-        ledger.record(session, state.summary.run_id, items)
+    if state.writer is not None:
+        state.writer.write(items)
+    else:
+        with ctx.store.session() as session:
+            ledger.record(session, state.summary.run_id, items)
     summary = state.summary
     for entry in items:
         setattr(summary, entry.outcome, getattr(summary, entry.outcome) + entry.rows)

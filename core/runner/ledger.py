@@ -7,7 +7,9 @@ it holds. The run's counts are sums over the ledger, so they always add up.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -15,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from offramp.core.state.models import RowOutcome, Run, utcnow
+from offramp.core.state.store import StateStore
 
 OUTCOMES = ("sent", "rejected", "failed", "skipped")
 
@@ -67,6 +70,40 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     connection.exec_driver_sql(_upsert_sql(dialect.paramstyle), parameters)
 
 
+class Writer:
+    """Writes one run's entries on a thread of its own, in order, a few writes behind the caller at most.
+
+    Writing the ledger (SQLite's or PostgreSQL's work, outside the GIL) then overlaps with preparing the next
+    batch instead of following it. What is queued but not yet written when the process dies is not lost in effect:
+    those events are not settled in the ledger, so ``--resume`` sends them again and TikTok drops the duplicates by
+    event_id, the same as for an event whose answer arrived just before a crash. A failed write is raised by the
+    next call.
+    """
+
+    def __init__(self, store: StateStore, run_id: str, depth: int = 4) -> None:
+        self._store, self._run_id, self._depth = store, run_id, depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._pending: deque[Future[None]] = deque()
+
+    def write(self, entries: Sequence[Entry]) -> None:
+        """Queue entries (waiting while ``depth`` writes are already queued)."""
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, entries))
+
+    def _write(self, entries: Sequence[Entry]) -> None:
+        with self._store.session() as session:
+            record(session, self._run_id, entries)
+
+    def close(self) -> None:
+        """Wait until everything queued is written; raise the first failed write."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def event_ids(session: Session, run_ids: Iterable[str], outcomes: Sequence[str]) -> set[str]:
     """Event ids with one of ``outcomes`` in any of the runs."""
     ids = list(run_ids)
@@ -117,4 +154,4 @@ def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[s
     return list(session.scalars(query))
 
 
-__all__ = ["OUTCOMES", "Entry", "earlier_runs", "event_ids", "forget", "record", "totals"]
+__all__ = ["OUTCOMES", "Entry", "Writer", "earlier_runs", "event_ids", "forget", "record", "totals"]
