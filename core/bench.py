@@ -64,6 +64,7 @@ def write_orders(path: Path, rows: int) -> int:
                    round(1 + ((h >> (j * 5)) % 20000) / 100.0, 2) AS price,
                    1 + (h >> (j * 7)) % 3 AS quantity
             FROM items
+            ORDER BY n, j  -- stored in order: the line items of an order are adjacent even without ORDER BY
             LIMIT {rows}
             """
         )

@@ -8,6 +8,8 @@ TIMESTAMPTZ -> timestamp[us, tz=<the session TimeZone>], DECIMAL(p,s) -> decimal
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 
@@ -34,13 +36,54 @@ def _refused_by_parser(statements: list[duckdb.Statement]) -> ConfigError | None
     return None
 
 
+MEMORY_LIMIT_VARIABLE = "OFFRAMP_DUCKDB_MEMORY_LIMIT"
+
+
+def _memory_config() -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB's memory limit from ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` (e.g. ``512MB``); empty when it is unset (DuckDB's
+    default: 80% of the machine's memory).
+
+    DuckDB runs in offramp's process, so a query's ORDER BY over millions of rows is sorted in offramp's memory;
+    with a limit DuckDB sorts within it and spills the rest to disk.
+    """
+    limit = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    if not limit:
+        return {}
+    try:
+        duckdb.connect(":memory:", config={"memory_limit": limit}).close()
+    except duckdb.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigError(
+            f"{MEMORY_LIMIT_VARIABLE}={limit!r} is not a memory size DuckDB takes ({reason})",
+            hint=f"set {MEMORY_LIMIT_VARIABLE} to a size such as 512MB or 2GB, or unset it",
+        ) from None
+    return {"memory_limit": limit}
+
+
+def _connect(database: str, *, read_only: bool) -> tuple[duckdb.DuckDBPyConnection, Path | None]:
+    """A connection, and the private directory DuckDB spills to when a memory limit is set (removed on close)."""
+    config = _memory_config()
+    spill = None
+    if config:
+        # Next to a read-only database file DuckDB may not write; a directory of our own it may.
+        spill = Path(tempfile.mkdtemp(prefix="offramp-duckdb-"))
+        config["temp_directory"] = str(spill)
+    try:
+        return duckdb.connect(database, read_only=read_only, config=config), spill
+    except BaseException:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+        raise
+
+
 class DuckDBSource(Source):
     """A DuckDB database: a file (read-only) or in memory."""
 
     def __init__(self, path: Path | None) -> None:
         super().__init__()
+        self._spill: Path | None = None
         if path is None:
-            self._connection = duckdb.connect(":memory:")
+            self._connection, self._spill = _connect(":memory:", read_only=False)
             return
         if not path.exists():
             raise ConfigError(
@@ -52,7 +95,7 @@ class DuckDBSource(Source):
         try:
             # Read-only: offramp never writes to a customer's database, and a reader does not block their
             # other readers.
-            self._connection = duckdb.connect(str(path), read_only=True)
+            self._connection, self._spill = _connect(str(path), read_only=True)
         except duckdb.Error as exc:
             reason = " ".join(str(exc).split())
             raise ConfigError(
@@ -63,6 +106,8 @@ class DuckDBSource(Source):
 
     def _close_connection(self) -> None:
         self._connection.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     def _stream(self, query: str, fetch_rows: int, limit: int | None) -> Generator[pa.RecordBatch, None, None]:
         try:

@@ -1,12 +1,35 @@
-"""offramp against the script a user would otherwise write, on the same data and the same emulator process.
+"""offramp against a hand-written script and against dlt, on the same data and the same emulator process.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_peers.py [--rows N]``
+Run (not a pytest module; needs the ``bench`` extra, ``pip install -e '.[dev,bench]'``)::
 
-The script is correct and reasonably written, not a straw man: DuckDB rows fetched 1,000 at a time, emails trimmed,
-lower-cased and hashed with hashlib, phones parsed with phonenumbers (valid ones only, E.164), line items grouped by
-order id, events built as dicts, ``json.dumps`` and ``requests`` posting batches of 1,000 with a kept-alive session.
-Both sides are timed twice, preparation only and end to end, in one process run after another. Figures are ratios
-measured in the same run (this machine is shared and noisy). dlt is not compared yet.
+    .venv/bin/python tests/benchmarks/bench_peers.py [--rows N] [--repeat N] [--connections C] [--json]
+
+One process writes ``--rows`` synthetic order lines (``offramp.core.bench.write_orders``) to a DuckDB file and starts
+the TikTok emulator in its own process (``emulator_process``); every side reads that file with the same SQL
+(``BENCH_SQL``) and sends to that emulator:
+
+- offramp: the ``bench`` orchestration through ``run_orchestration`` (its own batching, 4 requests in flight,
+  ledger in a SQLite state store); preparation is its dry run.
+- script: what a user would otherwise write, correct and reasonably written, not a straw man: DuckDB rows fetched
+  1,000 at a time, emails trimmed, lower-cased and hashed with hashlib, phones parsed with phonenumbers (valid ones
+  only, E.164), line items grouped by order id, events built as dicts, ``json.dumps`` and ``requests`` posting
+  batches of 1,000 with a kept-alive session. Preparation builds every event and posts nothing.
+- dlt (1.31, ``peer_dlt.py``): an Arrow resource over DuckDB record batches doing the same normalization, hashing
+  and grouping, Parquet load packages, and a ``@dlt.destination`` sink (batch_size=1000) posting each batch with
+  ``requests``. Preparation runs the whole pipeline with a sink that builds the request data but does not post.
+  Neither peer serializes JSON when it only prepares; offramp's dry run does (every event's JSON bytes) and writes
+  its ledger.
+- ceiling: the emulator alone, replaying prebuilt request bodies of 1,000 events (the events the script prepared,
+  every event_id distinct, as many events as offramp sends) over ``--connections`` keep-alive connections
+  (``bench_emulator._send_all``).
+
+Every side is timed for preparation and end to end; before each end-to-end run (and the ceiling) the emulator is
+reset and the credential authorized again, so each side starts from an empty emulator and its stats must show every
+event accepted once and no duplicate. The bench also asserts that the three sides prepare the same number of events
+and that dlt delivers exactly the script's set of event_ids, each once. Each figure is the median of ``--repeat``
+runs (the order of the sides rotates between repetitions). This machine is shared and noisy: compare the ratios,
+which are measured in the same run, not the absolute rates. Targets: preparation >= 5x the script and >= 3x dlt; end
+to end >= 3x the script and >= 2x dlt; offramp's events/s end to end >= 70% of the emulator's ceiling.
 """
 
 from __future__ import annotations
@@ -14,9 +37,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +50,14 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
+import orjson
 import phonenumbers
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, however this file is started
+
+from bench_emulator import _send_all
+from peer_dlt import dlt_run
 
 from offramp.core.bench import BENCH_SQL, _configure, emulator_process, write_orders
 from offramp.core.environment import Environment
@@ -34,9 +66,20 @@ from offramp.core.secrets import create_key_file
 from offramp.core.services.context import Context
 from offramp.core.state.store import initialize
 from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET, DEFAULT_EVENT_SET_ID
+from offramp.plugins.tiktok.emulator import ADMIN_AUTH_CODE, DEFAULT_APP_SECRET, DEFAULT_EVENT_SET_ID
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import e164
+
+SIDES = ("offramp", "script", "dlt")
+STAGES = ("prepare", "end to end")
+CEILING = "end to end % of ceiling"
+TARGETS = {  # offramp's speed as a multiple of the peer's, per stage; and its share of the emulator's ceiling
+    "prepare offramp/script": 5.0,
+    "prepare offramp/dlt": 3.0,
+    "end to end offramp/script": 3.0,
+    "end to end offramp/dlt": 2.0,
+    CEILING: 0.70,
+}
 
 
 def _sha(text: str) -> str:
@@ -114,13 +157,161 @@ def script_run(orders: Path, base_url: str | None, token: str) -> int:
     return count
 
 
+def _ceiling_bodies(events: list[dict[str, Any]]) -> list[bytes]:
+    """Request bodies of 1,000 events each, serialized ahead of time, as the ceiling replays them."""
+    return [
+        orjson.dumps({"event_source": "offline", "event_source_id": DEFAULT_EVENT_SET_ID, "data": events[i : i + 1000]})
+        for i in range(0, len(events), 1000)
+    ]
+
+
+class Bench:
+    """The shared set-up: a throw-away offramp home, the orders file and the emulator."""
+
+    def __init__(self, ctx: Context, base_url: str, orders: Path, workdir: Path) -> None:
+        self.ctx, self.base_url, self.orders, self.workdir = ctx, base_url, orders, workdir
+
+    def fresh_emulator(self) -> str:
+        """Reset the emulator (events, counters, tokens) and authorize the credential again; returns its token."""
+        httpx.post(f"{self.base_url}/_emulator/reset", timeout=30).raise_for_status()
+        session = TikTokCredentialSession(self.ctx, "production", "bench")
+        session.complete_authorization(ADMIN_AUTH_CODE)
+        return session.access_token()
+
+    def stats(self) -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.get(f"{self.base_url}/_emulator/stats", timeout=30).json()
+        return answer
+
+    def run(self, side: str, stage: str, token: str) -> tuple[float, int, list[str] | None]:
+        """One timed run: (seconds, what it prepared or sent, the event_ids dlt handled). offramp counts rows (its
+        ledger is per row: the line items of the events it sends), the script and dlt count events."""
+        base_url = None if stage == "prepare" else self.base_url
+        delivered: list[str] | None = None
+        if side == "offramp":
+            e164.cache_clear()  # each measured run starts with cold phone parsing, as a run in its own process would
+            started = time.perf_counter()
+            summary = run_orchestration(self.ctx, RunRequest("production", "bench", dry_run=base_url is None))
+            elapsed = time.perf_counter() - started
+            assert summary.status == "succeeded", summary
+            count = summary.sent
+        elif side == "script":
+            started = time.perf_counter()
+            count = script_run(self.orders, base_url, token)
+            elapsed = time.perf_counter() - started
+        else:
+            started = time.perf_counter()
+            delivered = dlt_run(self.orders, base_url, token, self.workdir)
+            elapsed = time.perf_counter() - started
+            count = len(delivered)
+        return elapsed, count, delivered
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def measure(bench: Bench, repeat: int, connections: int, say: Callable[[str], None]) -> dict[str, Any]:
+    reference = list(script_events(bench.orders))  # untimed: what every side must prepare
+    reference_ids = {event["event_id"] for event in reference}
+    assert len(reference_ids) == len(reference), "the script prepared an event_id twice"
+    expected = {"offramp": sum(len(event["properties"]["contents"]) for event in reference)}  # rows, see Bench.run
+    bodies = _ceiling_bodies(reference)
+    seconds: dict[str, dict[str, list[float]]] = {side: {stage: [] for stage in STAGES} for side in SIDES}
+    ceiling_seconds: list[float] = []
+    token = bench.fresh_emulator()
+    _send_all(bench.base_url, token, bodies[:3], 1)  # warm-up of the emulator's request path
+    for n in range(repeat):
+        order = SIDES[n % 3 :] + SIDES[: n % 3]
+        for stage in STAGES:
+            for side in order:
+                if stage == "end to end":
+                    token = bench.fresh_emulator()
+                elapsed, count, delivered = bench.run(side, stage, token)
+                seconds[side][stage].append(elapsed)
+                if delivered is not None:
+                    if len(delivered) != len(set(delivered)) or set(delivered) != reference_ids:
+                        raise SystemExit(f"dlt {stage}: {len(delivered)} events, {len(set(delivered))} distinct, "
+                                         f"{len(set(delivered) ^ reference_ids)} differ from the script's")  # fmt: skip
+                if count != expected.get(side, len(reference)):
+                    unit = "rows" if side == "offramp" else "events"
+                    raise SystemExit(f"{side} {stage}: {count} {unit}, expected {expected.get(side, len(reference))}")
+                if stage == "end to end":
+                    stats = bench.stats()
+                    if stats["events_accepted"] != len(reference) or stats["duplicates_dropped"] or stats["errors"]:
+                        raise SystemExit(f"{side}: {len(reference)} events expected, emulator stats {stats}")
+                unit = "rows" if side == "offramp" else "events"
+                say(f"  run {n + 1}/{repeat} {stage:10} {side:7} {elapsed:7.2f} s, {count:,} {unit}")
+        token = bench.fresh_emulator()
+        ceiling_seconds.append(_send_all(bench.base_url, token, bodies, connections))
+        stats = bench.stats()
+        if stats["events_accepted"] != len(reference) or stats["duplicates_dropped"]:
+            raise SystemExit(f"ceiling: replayed {len(reference)} events, emulator stats {stats}")
+        say(f"  run {n + 1}/{repeat} ceiling {ceiling_seconds[-1]:7.2f} s, {len(reference):,} events")
+    return {"events": len(reference), "seconds": seconds, "ceiling_seconds": ceiling_seconds,
+            "body_bytes": sum(map(len, bodies)) / len(bodies)}  # fmt: skip
+
+
+def summarize(rows: int, repeat: int, connections: int, measured: dict[str, Any]) -> dict[str, Any]:
+    events = measured["events"]
+    median = {side: {stage: _median(measured["seconds"][side][stage]) for stage in STAGES} for side in SIDES}
+    ceiling = events / _median(measured["ceiling_seconds"])
+    offramp_events = events / median["offramp"]["end to end"]
+    ratios = {f"{stage} offramp/{peer}": median[peer][stage] / median["offramp"][stage]
+              for stage in STAGES for peer in ("script", "dlt")}  # fmt: skip
+    met = {key: ratio >= TARGETS[key] for key, ratio in ratios.items()}
+    met[CEILING] = offramp_events / ceiling >= TARGETS[CEILING]
+    return {
+        "rows": rows,
+        "events": events,
+        "repeat": repeat,
+        "when": f"{datetime.now():%Y-%m-%d %H:%M}",
+        "cpus": os.cpu_count(),
+        "seconds": measured["seconds"],
+        "median_seconds": median,
+        "rows_per_second": {side: {stage: rows / median[side][stage] for stage in STAGES} for side in SIDES},
+        "ratios": ratios,
+        "ceiling": {
+            "connections": connections,
+            "request_bytes": round(measured["body_bytes"]),
+            "seconds": measured["ceiling_seconds"],
+            "events_per_second": ceiling,
+            "offramp_events_per_second": offramp_events,
+            "offramp_share": offramp_events / ceiling,
+        },
+        "targets": TARGETS,
+        "met": met,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rate, ratios, ceiling = result["rows_per_second"], result["ratios"], result["ceiling"]
+
+    def verdict(key: str) -> str:
+        return "ok" if result["met"][key] else "BELOW"
+
+    print(f"{result['rows']:,} rows -> {result['events']:,} events; {result['when']}; {result['cpus']} CPUs; "
+          f"median of {result['repeat']} run(s)")  # fmt: skip
+    print(f"  {'stage':10}  {'offramp':>9}  {'script':>9}  {'dlt':>9}  (rows/s)  offramp/script       offramp/dlt")
+    for stage in STAGES:
+        cells = "  ".join(f"{rate[side][stage]:>9,.0f}" for side in SIDES)
+        script, dlt = f"{stage} offramp/script", f"{stage} offramp/dlt"
+        print(f"  {stage:10}  {cells}            {ratios[script]:5.2f}x (>={TARGETS[script]:g}x {verdict(script):5})"
+              f"  {ratios[dlt]:5.2f}x (>={TARGETS[dlt]:g}x {verdict(dlt)})")  # fmt: skip
+    print(f"  emulator ceiling: {ceiling['events_per_second']:,.0f} events/s (prebuilt bodies of 1,000 events, "
+          f"{ceiling['request_bytes'] / 1e3:,.0f} kB each, {ceiling['connections']} connections); offramp end to end "
+          f"{ceiling['offramp_events_per_second']:,.0f} events/s = {ceiling['offramp_share']:.0%} of it "
+          f"(>={TARGETS[CEILING]:.0%} {verdict(CEILING)})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=200_000, help="synthetic order lines")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each side; figures are medians")
+    parser.add_argument("--connections", type=int, default=4, help="keep-alive connections of the ceiling replay")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    say: Callable[[str], None] = (lambda line: print(line, file=sys.stderr)) if args.json else print
     with tempfile.TemporaryDirectory(prefix="offramp-peers-") as home, emulator_process() as base_url:
-        import os
-
         os.environ["OFFRAMP_BENCH_APP_SECRET"] = DEFAULT_APP_SECRET
         env = Environment(home=Path(home), database_url=None)
         store = initialize(env)[0]
@@ -129,27 +320,21 @@ def main() -> None:
         orders = Path(home) / "orders.duckdb"
         rows = write_orders(orders, args.rows)
         _configure(ctx, base_url, orders)
-        token = TikTokCredentialSession(ctx, "production", "bench").access_token()
-        run_orchestration(ctx, RunRequest("production", "bench", dry_run=True, limit=100))  # warm-up
-        timings: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for label, dry in (("prepare", True), ("end to end", False)):
-            e164.cache_clear()
-            started = time.perf_counter()
-            summary = run_orchestration(ctx, RunRequest("production", "bench", dry_run=dry))
-            timings[f"offramp {label}"] = time.perf_counter() - started
-            counts[f"offramp {label}"] = summary.sent
-            started = time.perf_counter()
-            counts[f"script {label}"] = script_run(orders, None if dry else base_url, token)
-            timings[f"script {label}"] = time.perf_counter() - started
-        stats = httpx.get(f"{base_url}/_emulator/stats", timeout=30).json()
+        bench = Bench(ctx, base_url, orders, Path(home))
+        # Warm-ups, so that no measured run pays for imports or first queries.
+        run_orchestration(ctx, RunRequest("production", "bench", dry_run=True, limit=100))
+        small = Path(home) / "small.duckdb"
+        write_orders(small, 2_000)
+        script_run(small, None, "")
+        dlt_run(small, None, "", Path(home))
+        say(f"{rows:,} rows written; measuring...")
+        measured = measure(bench, max(1, args.repeat), args.connections, say)
         store.dispose()
-    print(f"{rows:,} rows; {datetime.now():%Y-%m-%d %H:%M}; emulator stats: {stats.get('events_accepted')} accepted, "
-          f"{stats.get('duplicates_dropped')} duplicates")  # fmt: skip
-    for label in ("prepare", "end to end"):
-        ours, theirs = timings[f"offramp {label}"], timings[f"script {label}"]
-        print(f"  {label:10}: offramp {rows / ours:>9,.0f} rows/s, script {rows / theirs:>9,.0f} rows/s, "
-              f"offramp is {theirs / ours:4.1f}x the script")  # fmt: skip
+    result = summarize(rows, max(1, args.repeat), args.connections, measured)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
 
 
 if __name__ == "__main__":

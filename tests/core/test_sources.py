@@ -202,6 +202,35 @@ def test_a_missing_or_empty_variable_names_it_and_the_fix(
     assert error.value.hint is not None and "export WAREHOUSE_URL=" in error.value.hint
 
 
+def test_a_duckdb_memory_limit_bounds_the_sort_and_spills_to_a_private_directory_removed_at_close(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OFFRAMP_DUCKDB_MEMORY_LIMIT", "64MB")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    with open_source(f"duckdb:{warehouse}") as source:
+        (setting,) = rows_of(list(source.batches("SELECT current_setting('memory_limit') AS m", 10)))
+        assert setting["m"] == "61.0 MiB"  # 64 MB as DuckDB writes it
+        spill = list((tmp_path / "tmp").glob("offramp-duckdb-*"))
+        assert len(spill) == 1
+        ordered = rows_of(list(source.batches("SELECT id FROM t ORDER BY id DESC", 1000)))
+        assert [row["id"] for row in ordered] == list(range(10006, -1, -1))
+    assert not spill[0].exists()
+
+
+@pytest.mark.parametrize("value", ["lots", "12 parsecs"])
+def test_a_memory_limit_duckdb_does_not_take_names_the_variable_and_the_fix(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("OFFRAMP_DUCKDB_MEMORY_LIMIT", value)
+    with pytest.raises(ConfigError, match=f"OFFRAMP_DUCKDB_MEMORY_LIMIT='{value}' is not a memory size") as caught:
+        open_source(f"duckdb:{warehouse}")
+    assert "512MB" in (caught.value.hint or "")
+
+
 def test_a_missing_duckdb_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"DuckDB file .*nope\.duckdb does not exist"):
         open_source(f"duckdb:{tmp_path}/nope.duckdb")
