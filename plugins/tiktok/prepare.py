@@ -71,8 +71,17 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def _as_text(array: pa.Array) -> pa.Array:
-    """Text values; numbers written as Python writes them (DuckDB and pyarrow agree on integers)."""
-    return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+    """Text values; numbers written as Python writes them (DuckDB and pyarrow agree on integers).
+
+    A value with no text form (a list of lists, a struct, a map) is no identifier and no word: NULL, as if absent,
+    so its row is judged by the rest (an event with no other identifier is rejected as missing_identifiers).
+    """
+    if pa.types.is_string(array.type):
+        return array
+    try:
+        return pc.cast(array, pa.string())
+    except pa.ArrowNotImplementedError:
+        return pa.nulls(len(array), pa.string())
 
 
 def _is_list(kind: pa.DataType) -> bool:
@@ -274,6 +283,10 @@ class VectorizedPreparer:
     def _python_times(self, column: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Text (or odd) timestamps read in Python once per distinct value: epoch seconds, or NULL plus a flag."""
         values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if pa.types.is_nested(values.type):
+            # A list, struct or map is no time: every value is invalid (NULL stays missing).
+            states = pc.if_else(values.is_valid(), pa.scalar("bad"), pa.scalar(None, pa.string()))
+            return pa.StructArray.from_arrays([pa.nulls(len(values), pa.int64()), states], names=["seconds", "state"])
         encoded = pc.dictionary_encode(values)
         seconds: list[int | None] = []
         states: list[str] = []
@@ -299,23 +312,23 @@ class VectorizedPreparer:
         tz = self._options.timezone
         if pa.types.is_struct(kind):
             return "b.ts.seconds", "coalesce(b.ts.state, 'missing')"
+        # A value with no Unix time (infinity, a date past the last timestamp, an epoch beyond 64 bits) has NULL
+        # seconds (TRY_CAST), and a present value with NULL seconds is invalid.
         if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
             if pa.types.is_timestamp(kind) and kind.tz is not None:
                 micros = "epoch_us(b.ts)"
             else:
-                moment = "CAST(b.ts AS TIMESTAMP)"
+                moment = "TRY_CAST(b.ts AS TIMESTAMP)"
                 micros = f"epoch_us({moment})" if tz == "UTC" else f"epoch_us(timezone({_sql(tz)}, {moment}))"
-            seconds = f"CAST(floor({micros} / 1000000) AS BIGINT)"
-            return seconds, "CASE WHEN b.ts IS NULL THEN 'missing' ELSE 'ok' END"
-        number = "CAST(b.ts AS DOUBLE)"
-        seconds = (
-            f"CASE WHEN isnan({number}) OR isinf({number}) THEN NULL "
-            f"WHEN abs({number}) >= {EPOCH_MILLIS_FROM} THEN CAST(floor({number} / 1000) AS BIGINT) "
-            f"ELSE CAST(floor({number}) AS BIGINT) END"
-        )
-        state = (
-            f"CASE WHEN b.ts IS NULL THEN 'missing' WHEN isnan({number}) OR isinf({number}) THEN 'bad' ELSE 'ok' END"
-        )
+            seconds = f"TRY_CAST(floor({micros} / 1000000) AS BIGINT)"
+        else:
+            number = "CAST(b.ts AS DOUBLE)"
+            seconds = (
+                f"CASE WHEN isnan({number}) OR isinf({number}) THEN NULL "
+                f"WHEN abs({number}) >= {EPOCH_MILLIS_FROM} THEN TRY_CAST(floor({number} / 1000) AS BIGINT) "
+                f"ELSE TRY_CAST(floor({number}) AS BIGINT) END"
+            )
+        state = f"CASE WHEN b.ts IS NULL THEN 'missing' WHEN ({seconds}) IS NULL THEN 'bad' ELSE 'ok' END"
         return seconds, state
 
     @staticmethod

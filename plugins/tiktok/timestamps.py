@@ -52,13 +52,18 @@ def local_to_epoch(moment: datetime, tz: str) -> int:
     return max(first, second)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def epoch_number(value: float) -> int:
     """Unix seconds from epoch seconds or milliseconds."""
     if math.isnan(value) or math.isinf(value):
         raise TimestampError("not a finite number")
-    if abs(value) >= EPOCH_MILLIS_FROM:
-        return math.floor(value / 1000)
-    return math.floor(value)
+    seconds = math.floor(value / 1000) if abs(value) >= EPOCH_MILLIS_FROM else math.floor(value)
+    if not _INT64_MIN <= seconds <= _INT64_MAX:
+        # No time at all (and no integer TikTok's event_time could carry): the same answer as the SQL path's.
+        raise TimestampError("beyond the 64-bit range of Unix seconds")
+    return seconds
 
 
 def parse_text(text: str, tz: str) -> int:

@@ -378,6 +378,8 @@ def test_a_given_value_wins_over_the_line_item_total(make: Callable[..., Prepare
         ({"event": "Order Completed"}, "unknown_event_name", "event-name map"),
         ({"timestamp": None}, "missing_timestamp", "timestamp"),
         ({"timestamp": "last tuesday"}, "invalid_timestamp", "ISO-8601"),
+        ({"timestamp": 1e300}, "invalid_timestamp", "ISO-8601"),  # epoch seconds beyond 64 bits
+        ({"timestamp": -1e25}, "invalid_timestamp", "ISO-8601"),
         ({"timestamp": "2026-10-01T00:00:00Z"}, "event_too_old", "28-day"),
         ({"timestamp": "2026-11-20T12:30:00Z"}, "event_in_future", "timezone"),
         ({"value": -5}, "invalid_value", "value"),
