@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from offramp.core.bench import BENCH_SQL, _configure, emulator_process, write_orders
+from offramp.core.bench import BENCH_SQL, _configure, emulator_process
 from offramp.core.environment import Environment
 from offramp.core.secrets import create_key_file
 from offramp.core.services.context import Context
@@ -99,7 +99,17 @@ def measure_runs(rows: int, timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="offramp-memory-") as folder, emulator_process() as base_url:
         home = Path(folder) / "home"
         orders = Path(folder) / "orders.duckdb"
-        written = write_orders(orders, rows)
+        # In a process of its own: a child's peak as wait4 reports it starts from this process's size when it
+        # forks, and DuckDB writing millions of rows here would make that 1.3 GB for every child measured after it.
+        writer = [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from offramp.core.bench import "
+            "write_orders; print(write_orders(Path(sys.argv[1]), int(sys.argv[2])))",
+            str(orders),
+            str(rows),
+        ]
+        written = int(subprocess.run(writer, check=True, capture_output=True, text=True).stdout)
         previous = os.environ.get("OFFRAMP_BENCH_APP_SECRET")
         os.environ["OFFRAMP_BENCH_APP_SECRET"] = DEFAULT_APP_SECRET
         try:
