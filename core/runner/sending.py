@@ -121,10 +121,43 @@ def deliver(
 ) -> BatchResult:
     """Send ``events`` until each is sent or failed.
 
+    ``policy.attempts`` bounds the attempts in a row that settle nothing. An attempt that settled some events (a
+    batch split to isolate a refused event, interrupted by a transient answer) starts a fresh round for the rest:
+    a thousand-event batch needs some twenty requests to isolate one refused event, and at a few percent of
+    transient answers a fixed number of attempts for the whole batch would fail runs that make steady progress.
+    Every give-back still draws on the run's retry budget, so a vendor that keeps failing stops the run.
+
     What is left when the run stops, or when retrying cannot help (``terminal`` set), comes back ``unsent``.
     """
     result = BatchResult(number, events)
     pending: list[PreparedEvent] = list(events)
+    while pending and result.terminal is None and not stop.is_set():
+        progress_wait = _attempt_round(sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy)
+        pending = result.unsent
+        if progress_wait is None:
+            break
+        # The round settled events and was given the rest back: wait as advised, then a fresh round.
+        if stop.wait(progress_wait):
+            break
+    result.unsent = pending
+    return result
+
+
+def _attempt_round(
+    sender: Sender,
+    result: BatchResult,
+    pending: list[PreparedEvent],
+    *,
+    bucket: TokenBucket,
+    budget: RetryBudget,
+    stop: threading.Event,
+    policy: RetryPolicy,
+) -> float | None:
+    """Up to ``policy.attempts`` attempts at ``pending``; leaves what is still unsent in ``result.unsent``.
+
+    Returns the wait before a fresh round when an attempt settled some events and was given the rest back;
+    None when the round ended otherwise (all settled, stopped, terminal, attempts used up).
+    """
     try:
         for attempt in stamina.retry_context(
             on=_backoff, attempts=policy.attempts, timeout=None, wait_initial=policy.wait_initial,
@@ -160,15 +193,19 @@ def deliver(
                             hint="wait until the vendor recovers, then resume the run with --resume",
                         )
                         break
+                    if answer.sent or answer.failed:
+                        result.unsent = pending
+                        advised = answer.retry_after_seconds
+                        return advised if advised is not None else policy.wait_initial
                     raise _GiveBack(answer.retry_after_seconds)
     except _GiveBack:
         # This batch's attempts are used up: its events stay unsent and the run stops as a failure.
         result.terminal = RetryBudgetExhaustedError(
-            f"a batch still failed after {policy.attempts} attempts: {result.last_error}",
+            f"a batch still failed after {policy.attempts} attempts in a row: {result.last_error}",
             hint="wait until the vendor recovers, then resume the run with --resume",
         )
     result.unsent = pending
-    return result
+    return None
 
 
 __all__ = ["BatchResult", "RetryBudget", "RetryBudgetExhaustedError", "RetryPolicy", "TokenBucket", "deliver"]

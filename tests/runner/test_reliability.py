@@ -143,3 +143,22 @@ def test_killed_again_and_again_then_resumed_nothing_is_missing(
     with duckdb.connect(str(path), read_only=True) as con:
         rows_of = dict(con.sql("SELECT order_id, count(*) FROM orders GROUP BY order_id").fetchall())
     assert runs[0]["counts"]["sent"] == sum(rows_of[event_id] for event_id in expected)
+
+
+def test_under_faults_a_refused_event_is_isolated_and_the_rest_delivered(
+    cli: Any, big_orchestration: tuple[str, Path], emulator: Emulator
+) -> None:
+    """Isolating one refused event in a batch of a thousand takes some twenty requests; transient answers that
+    interrupt the splitting must not use up the batch's attempts while each attempt still settles events."""
+    name, path = big_orchestration
+    expected = expected_event_ids(path)
+    poisoned = sorted(expected)[len(expected) // 2]
+    emulator.faults(fail={"40100": 0.25}, http_502=0.05, poison={"event_id": poisoned}, random_seed=3)
+    result = cli("run", name, "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["status"] == "partially_failed", result.output  # completed
+    received = {item["payload"]["event_id"] for item in emulator.events() if item["status"] != "rejected"}
+    assert received == expected - {poisoned}
+    failed = json.loads(cli.ok("runs", "show", summary["run_id"], "--failed", "--format", "json").stdout)
+    assert [(row["event_id"], row["vendor_code"]) for row in failed] == [(poisoned, 40002)]
+    assert summary["queried"] == ROWS == summary["sent"] + summary["rejected"] + summary["failed"] + summary["skipped"]
