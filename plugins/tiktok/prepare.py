@@ -285,8 +285,8 @@ class VectorizedPreparer:
         values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         if pa.types.is_nested(values.type):
             # A list, struct or map is no time: every value is invalid (NULL stays missing).
-            states = pc.if_else(values.is_valid(), pa.scalar("bad"), pa.scalar(None, pa.string()))
-            return pa.StructArray.from_arrays([pa.nulls(len(values), pa.int64()), states], names=["seconds", "state"])
+            invalid = pc.if_else(values.is_valid(), pa.scalar("bad"), pa.scalar(None, pa.string()))
+            return pa.StructArray.from_arrays([pa.nulls(len(values), pa.int64()), invalid], names=["seconds", "state"])
         encoded = pc.dictionary_encode(values)
         seconds: list[int | None] = []
         states: list[str] = []
