@@ -6,6 +6,10 @@ queries SQLAlchemy 2.1 otherwise hands out one-row partitions). The SQL goes to 
 
 Read-only by the engine too, not only by :func:`check_read_only_query`: PostgreSQL runs the query in a read-only
 transaction, SQLite with ``PRAGMA query_only``. Other databases: give offramp a user that can only read.
+
+PostgreSQL dates and timestamps Python cannot hold (``infinity``, ``-infinity``, BC years, years after 9999) come
+through psycopg 3 as counts of days or microseconds since 1970-01-01 (see :func:`_far_time`), in the column's Arrow
+type: the value itself where Arrow holds it, DuckDB's ``infinity`` or ``-infinity`` otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import create_engine, event
@@ -29,6 +33,9 @@ from sqlalchemy.pool import NullPool
 from offramp.core.errors import ConfigError, OfframpError
 from offramp.core.sources._base import Source
 from offramp.core.sources._query import SourceQueryError, query_error
+
+if TYPE_CHECKING:
+    from psycopg import abc
 
 #: Rows held back, at most, while some column has shown only NULLs and the driver gave no type for it.
 LOOKAHEAD_ROWS = 10_000
@@ -75,6 +82,7 @@ _POSTGRES: dict[str, tuple[pa.DataType, Convert | None]] = {
     "macaddr": (pa.string(), str),
     "json": (pa.string(), _json_text),
     "jsonb": (pa.string(), _json_text),
+    # Values Python cannot hold arrive as ints (see _far_time), which pyarrow takes as days or microseconds.
     "date": (pa.date32(), None),
     "time": (pa.time64("us"), None),
     "timestamp": (pa.timestamp("us"), None),
@@ -82,6 +90,85 @@ _POSTGRES: dict[str, tuple[pa.DataType, Convert | None]] = {
     "interval": (pa.duration("us"), None),
     "bytea": (pa.binary(), None),
 }
+
+
+# What DuckDB writes to Arrow for its 'infinity' and '-infinity' (the negated value): DuckDB, and with it the
+# preparer, reads them back as such.
+_INFINITY_MICROS = 2**63 - 1
+_INFINITY_DAYS = 2**31 - 1
+
+# PostgreSQL's text for a date, timestamp or timestamptz under DateStyle ISO (the default, and the only one psycopg
+# reads timestamptz in): '4713-01-01 BC', '294276-01-01 00:00:00', '4713-01-01 00:00:00.5+05:53:28 BC'.
+_ISO_TIME = re.compile(
+    rb"(\d+)-(\d\d)-(\d\d)(?: (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([-+])(\d\d)(?::(\d\d))?(?::(\d\d))?)?)?( BC)?"
+)
+_DAYS_IN_400_YEARS = 146_097
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _epoch_days(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a date of the proleptic Gregorian calendar in any year (1 BC is year 0)."""
+    # The calendar repeats every 400 years: count in a year Python holds, then move back by whole cycles.
+    cycles = (2000 - year) // 400
+    return date(year + 400 * cycles, month, day).toordinal() - _EPOCH_ORDINAL - cycles * _DAYS_IN_400_YEARS
+
+
+def _far_time(text: bytes, days: bool) -> int:
+    """Days (dates) or microseconds (timestamps) since 1970-01-01 of a PostgreSQL value Python cannot hold.
+
+    The exact value when Arrow holds it; DuckDB's infinity on that side otherwise (PostgreSQL's infinities,
+    timestamps past 294247, which DuckDB does not hold either, and values under a DateStyle other than ISO).
+    """
+    infinity = _INFINITY_DAYS if days else _INFINITY_MICROS
+    found = _ISO_TIME.fullmatch(text)
+    if found is None:
+        return -infinity if text == b"-infinity" or text.endswith(b" BC") else infinity
+    year, month, day, hour, minute, second, fraction, sign, off_hours, off_minutes, off_seconds, bc = found.groups()
+    count = _epoch_days(1 - int(year) if bc else int(year), int(month), int(day))
+    if days:
+        return count
+    seconds = count * 86_400 + int(hour or 0) * 3600 + int(minute or 0) * 60 + int(second or 0)
+    if sign:  # timestamptz: the text is in the session's zone; Arrow counts from UTC
+        offset = int(off_hours) * 3600 + int(off_minutes or 0) * 60 + int(off_seconds or 0)
+        seconds -= offset if sign == b"+" else -offset
+    micros = seconds * 1_000_000 + int((fraction or b"0").ljust(6, b"0"))
+    return max(-infinity, min(micros, infinity))
+
+
+def _far_time_loader(fast: type[abc.Loader], days: bool) -> type[abc.Loader]:
+    """A loader that gives what ``fast`` gives, and :func:`_far_time` for the values it raises DataError on."""
+    from psycopg import DataError
+    from psycopg.adapt import Loader
+
+    class FarTimeLoader(Loader):
+        def __init__(self, oid: int, context: abc.AdaptContext | None = None) -> None:
+            super().__init__(oid, context)
+            self._load = fast(oid, context).load
+
+        def load(self, data: abc.Buffer) -> Any:
+            try:
+                return self._load(data)
+            except DataError:
+                return _far_time(bytes(data), days)
+
+    return FarTimeLoader
+
+
+def _psycopg_far_times(dbapi_connection: Any, connection_record: Any) -> None:
+    """On each new psycopg 3 connection: date and timestamp loaders that do not fail the whole query over one value
+    Python cannot hold."""
+    import psycopg
+    from psycopg.pq import Format
+
+    if not isinstance(dbapi_connection, psycopg.Connection):  # psycopg2, pg8000: their own behaviour
+        return
+    adapters = dbapi_connection.adapters
+    for name in ("date", "timestamp", "timestamptz"):
+        oid = adapters.types[name].oid
+        # psycopg's C loaders cannot be subclassed: wrap one, so that good values keep its speed and its types.
+        fast = adapters.get_loader(oid, Format.TEXT)  # SQLAlchemy's cursors fetch text
+        if fast is not None:
+            adapters.register_loader(oid, _far_time_loader(fast, days=name == "date"))
 
 
 def _decimal_type(precision: object, scale: object) -> pa.DataType | None:
@@ -309,6 +396,8 @@ class SQLAlchemySource(Source):
             ) from None
         if self._backend == "sqlite":
             event.listen(self._engine, "connect", _sqlite_query_only)
+        if self._backend == "postgresql":
+            event.listen(self._engine, "connect", _psycopg_far_times)
 
     @staticmethod
     def _check_sqlite_file(url: URL) -> None:

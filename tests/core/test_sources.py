@@ -577,6 +577,52 @@ def test_a_password_in_the_url_never_shows_in_a_query_error(orders: str, monkeyp
     assert "pw-xxxxxxxx" not in str(error.value)
 
 
+def test_postgresql_dates_and_timestamps_python_cannot_hold_stream_as_counts_since_1970(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg raises on infinity, BC years and years after 9999; the batch streams anyway, in the column's type.
+
+    Good values keep their datetime. The others hold their days or microseconds since 1970-01-01: the exact value
+    where Arrow holds it (as PostgreSQL's own extract(epoch) counts it), DuckDB's -infinity or infinity otherwise
+    (PostgreSQL's infinities, timestamps past 294247). The session's zone is not UTC, so that timestamptz text
+    carries an offset (LMT's +05:53:28 for 4713 BC).
+    """
+    url = sa.engine.make_url(postgres_url)
+    options = f"{url.query['options']} -ctimezone=Asia/Kolkata"
+    monkeypatch.setenv("WAREHOUSE_URL", url.update_query_dict({"options": options}).render_as_string(False))
+    sql = """SELECT * FROM (VALUES
+        (1, TIMESTAMP '2026-01-02 03:04:05.25', TIMESTAMPTZ '2026-01-02 03:04:05+00', DATE '2026-01-02',
+         ARRAY[TIMESTAMP '2026-01-02 03:04:05', 'infinity', NULL]),
+        (2, 'infinity', '-infinity', 'infinity', NULL),
+        (3, '-infinity', 'infinity', '-infinity', NULL),
+        (4, '4713-01-01 00:00:00.5 BC', '4713-01-01 BC', '4713-01-01 BC', NULL),
+        (5, '12000-06-01 10:00:00', '12000-06-01 10:00:00+00', '5874897-12-31', NULL),
+        (6, '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', '0001-12-31 BC', NULL),
+        (7, NULL, NULL, NULL, NULL)
+    ) AS t (id, ts, tstz, d, list)"""
+    batches = read("env:WAREHOUSE_URL", sql, batch_rows=3)
+    assert [batch.num_rows for batch in batches] == [3, 3, 1]
+    table = pa.Table.from_batches(batches)
+    assert table.schema.types[1:] == [pa.timestamp("us"), pa.timestamp("us", tz="UTC"), pa.date32(),
+                                      pa.list_(pa.timestamp("us"))]  # fmt: skip
+    first = table.slice(0, 1).drop_columns(["list"]).to_pylist()[0]
+    assert first == {"id": 1, "ts": dt.datetime(2026, 1, 2, 3, 4, 5, 250000),
+                     "tstz": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "d": dt.date(2026, 1, 2)}  # fmt: skip
+    micros, days = 2**63 - 1, 2**31 - 1  # DuckDB's infinity in Arrow
+    expected = {
+        "ts": [1767323045250000, micros, -micros, -210863519999500000, 316529373600000000, micros, None],
+        "tstz": [1767323045000000, -micros, micros, -210863541208000000, 316529373600000000, micros, None],
+        "d": [20455, days, -days, -2440550, 2145042905, -719163, None],
+    }
+    counts = {name: table[name].cast(pa.int32() if name == "d" else pa.int64()).to_pylist() for name in expected}
+    assert counts == expected
+    assert table["list"].combine_chunks().flatten().cast(pa.int64()).to_pylist() == [1767323045000000, micros, None]
+    with duckdb.connect() as con:  # DuckDB reads them as the same values
+        con.register("odd", table)
+        found = con.sql("SELECT ts::VARCHAR, isinf(tstz), d::VARCHAR FROM odd WHERE id IN (2, 4)").fetchall()
+    assert found == [("infinity", True, "infinity"), ("4713-01-01 (BC) 00:00:00.5", False, "4713-01-01 (BC)")]
+
+
 # --- memory -----------------------------------------------------------------------------------------------------
 
 
