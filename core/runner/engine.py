@@ -30,6 +30,7 @@ from offramp.core.runner.types import RunRequest, RunStatus, RunSummary
 from offramp.core.services.context import Context
 from offramp.core.services.destinations import destination_settings
 from offramp.core.services.orchestrations import get_orchestration
+from offramp.core.services.runs import get_run
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.sources import SourceQueryError, check_read_only_query, open_source
 from offramp.core.state.models import Run, utcnow
@@ -55,6 +56,7 @@ class _State:
     started: float
     batch_number: int = 0
     stop_reason: tuple[RunStatus, str, str | None] | None = None  # (status, error, hint)
+    # Event ids read from the ledger are its keys (ledger.key): prepared events are compared by ledger.key(event_id).
     settled_before: set[str] = field(default_factory=set)  # resume: events the run already settled
     skip: set[str] = field(default_factory=set)  # mode new / replay
     skip_reason: str | None = None
@@ -93,6 +95,35 @@ def _resumable(ctx: Context, orchestration_id: int, name: str) -> str:
     )
 
 
+def _replayed(ctx: Context, request: RunRequest, orchestration_id: int) -> tuple[str, set[str]]:
+    """The run ``--replay-failed`` names (its full id) and the ledger keys of its failed events.
+
+    Checked before this run is started, so that a refused replay writes nothing (no run left running, holding the
+    orchestration's lease).
+    """
+    assert request.replay_failed is not None
+    name = request.orchestration
+    with ctx.store.session() as session:
+        replayed = get_run(session, request.replay_failed, get_workspace(session, request.workspace))
+        # Another orchestration's event ids mean nothing to this query; a run whose orchestration was deleted counts
+        # as this one's when the names match (the orchestration was removed and added again).
+        ours = replayed.orchestration_id == orchestration_id or (
+            replayed.orchestration_id is None and replayed.orchestration_name == name
+        )
+        if not ours:
+            raise ConfigError(
+                f"run {replayed.id} is a run of orchestration {replayed.orchestration_name!r}, not of {name!r}",
+                hint=f"replay it with its own orchestration: offramp run {replayed.orchestration_name} "
+                f"--replay-failed {replayed.id}",
+            )
+        if replayed.dry_run:
+            raise ConfigError(
+                f"run {replayed.id} was a dry run: nothing in it was sent, so nothing failed at the vendor",
+                hint=f"send the events with: offramp run {name}",
+            )
+        return replayed.id, ledger.event_ids(session, [replayed.id], ("failed",))
+
+
 def run_orchestration(
     ctx: Context, request: RunRequest, *, progress: Progress | None = None, stop: threading.Event | None = None
 ) -> RunSummary:
@@ -105,6 +136,10 @@ def run_orchestration(
             raise ConfigError(f"destination type {destination.type} cannot be run: it has no {hook}")
     mode = options.mode
     state = _State(RunSummary("", request.orchestration, "running", dry_run=request.dry_run), time.monotonic())
+    replayed_id: str | None = None
+    if request.replay_failed:
+        replayed_id, state.only = _replayed(ctx, request, orchestration_id)
+        state.skip_reason = "not_failed_in_replayed_run"
     if request.resume:
         run_id = _resumable(ctx, orchestration_id, request.orchestration)
         reopen_run(ctx, run_id)
@@ -118,19 +153,13 @@ def run_orchestration(
             "options": {
                 "limit": request.limit,
                 "test_event_code": request.test_event_code or options.test_event_code,
-                "replay_failed": request.replay_failed,
+                "replay_failed": replayed_id,
             },
         }
         run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
     state.summary.run_id = run_id
-    with ctx.store.session() as session:
-        if request.replay_failed:
-            from offramp.core.services.runs import get_run
-
-            replayed = get_run(session, request.replay_failed)
-            state.only = ledger.event_ids(session, [replayed.id], ("failed",))
-            state.skip_reason = "not_failed_in_replayed_run"
-        elif mode == "new":
+    if state.only is None and mode == "new":
+        with ctx.store.session() as session:
             state.skip = ledger.event_ids(session, ledger.earlier_runs(session, orchestration_id, run_id), ("sent",))
             state.skip_reason = "already_delivered"
     prepare_options = PrepareOptions(
@@ -157,7 +186,15 @@ def run_orchestration(
     except OfframpError as exc:
         state.stop_reason = ("failed", exc.message, exc.hint)
     except BaseException as exc:  # noqa: BLE001 - record the run's end, then let it propagate
-        state.stop_reason = ("failed", f"{type(exc).__name__}: {exc}", None)
+        # The exception's text may quote SQL parameters or warehouse values (an email in a failed INSERT): the store
+        # keeps only its type. The user sees it whole as it propagates, and with its traceback under --debug.
+        if isinstance(exc, KeyboardInterrupt):
+            error = "interrupted (Ctrl-C) at once, without waiting for the batches in flight"
+            hint = None
+        else:
+            error = f"the run stopped on an unexpected {type(exc).__name__} (its message is not stored)"
+            hint = f"run again with --debug to see the error and its traceback: offramp run {request.orchestration}"
+        state.stop_reason = ("failed", error, hint)
         _finish(ctx, state, request)
         raise
     return _finish(ctx, state, request)
@@ -280,9 +317,12 @@ class _Either(threading.Event):
 
 def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
     """Whether to send ``event``: not already settled by the run being resumed, not skipped by mode or replay."""
-    if event.event_id in state.settled_before:
+    if state.only is None and not state.settled_before and not state.skip:
+        return True  # a plain run: no id to compare, no key to compute
+    key = ledger.key(event.event_id)
+    if key in state.settled_before:
         return False
-    skipped = (state.only is not None and event.event_id not in state.only) or event.event_id in state.skip
+    skipped = (state.only is not None and key not in state.only) or key in state.skip
     if skipped:
         _record(ctx, state, [Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)])
         return False
@@ -293,7 +333,7 @@ def _record_rejections(ctx: Context, state: _State, prepared: PreparedBatch) -> 
     entries = [
         Entry(item.event_id, "rejected", item.rows, reason_code=item.reason, message=item.detail)
         for item in prepared.rejected
-        if item.event_id not in state.settled_before
+        if not state.settled_before or ledger.key(item.event_id) not in state.settled_before
     ]
     for event in prepared.events:
         for warning in event.warnings:
@@ -341,6 +381,7 @@ def _collect(
     for future in done:
         events = in_flight.pop(future)
         result = future.result()
+        # The sender answers with the events' own ids, so full ids map here; ledger.record writes their keys.
         rows = {event.event_id: event.rows for event in events}
         request_id = result.request_ids[-1] if result.request_ids else None
         entries = [

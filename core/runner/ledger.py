@@ -1,8 +1,16 @@
-"""The per-row ledger of a run: one entry per event, keyed by ``event_id``, never raw PII.
+"""The per-row ledger of a run: one entry per event, keyed by its ``event_id`` (see :func:`key`), never raw PII.
 
 An entry holds the event's outcome (``sent``, ``rejected``, ``failed``, ``skipped``), the reason code or the
 vendor's code and message, attempts, the batch and the vendor's request id, and how many source rows (line items)
 it holds. The run's counts are sums over the ledger, so they always add up.
+
+Keys. Users choose their event_id column, so an id may be of any length, but the ledger's key column holds 255
+characters (and no database index could hold a 1 MB id). So entries are keyed by :func:`key` of the event id: an
+id of at most 255 characters is its own key; a longer one is keyed by a stand-in of exactly 255 characters, readable
+and unique: the id's first 183 characters, then ``…sha256:``, then the SHA-256 of the whole id (UTF-8, 64 lower-case
+hex digits). The stand-in is what ``runs show --rejects/--failed`` lists; the event itself goes to the vendor with
+its id as given. Whatever compares prepared events with ids read from the ledger (resume, replay, mode ``new``)
+compares ``key(event_id)``.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
+from hashlib import sha256
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select
@@ -20,6 +29,19 @@ from offramp.core.state.models import RowOutcome, Run, utcnow
 from offramp.core.state.store import StateStore
 
 OUTCOMES = ("sent", "rejected", "failed", "skipped")
+
+KEY_LENGTH = 255  # RowOutcome.event_id's String(255)
+_DIGEST_MARK = "…sha256:"
+_PREFIX_LENGTH = KEY_LENGTH - len(_DIGEST_MARK) - 64  # 183: the stand-in fills the column exactly
+
+
+def key(event_id: str) -> str:
+    """The ledger's key of an event id: the id itself up to 255 characters, else its readable, unique stand-in."""
+    if len(event_id) <= KEY_LENGTH:
+        return event_id
+    # surrogatepass: an id with a lone surrogate still gets a stand-in instead of stopping the run.
+    digest = sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{event_id[:_PREFIX_LENGTH]}{_DIGEST_MARK}{digest}"
 
 
 class Entry(NamedTuple):
@@ -53,12 +75,15 @@ def _upsert_sql(paramstyle: str) -> str:
 
 
 def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
-    """Write entries; an event id seen again in the same run (line items that were not adjacent) adds its rows."""
+    """Write entries under :func:`key` of their event ids; an event id seen again in the same run (line items that
+    were not adjacent) adds its rows."""
     if not entries:
         return
     # One entry per event id per call: merge repeats here, the database merges across calls.
     merged: dict[str, Entry] = {}
     for entry in entries:
+        if len(entry.event_id) > KEY_LENGTH:
+            entry = entry._replace(event_id=key(entry.event_id))
         previous = merged.get(entry.event_id)
         merged[entry.event_id] = entry if previous is None else previous._replace(rows=previous.rows + entry.rows)
     connection = session.connection()
@@ -105,7 +130,7 @@ class Writer:
 
 
 def event_ids(session: Session, run_ids: Iterable[str], outcomes: Sequence[str]) -> set[str]:
-    """Event ids with one of ``outcomes`` in any of the runs."""
+    """Ledger keys (:func:`key` of the event ids) with one of ``outcomes`` in any of the runs."""
     ids = list(run_ids)
     if not ids:
         return set()
@@ -143,8 +168,8 @@ def totals(session: Session, run_id: str) -> dict[str, Any]:
         .where(RowOutcome.run_id == run_id, RowOutcome.outcome == "failed")
         .group_by(RowOutcome.vendor_code, RowOutcome.reason_code)
     ):
-        key = str(code) if code is not None else (reason or "unknown")
-        vendor[key] = vendor.get(key, 0) + int(rows or 0)
+        label = str(code) if code is not None else (reason or "unknown")
+        vendor[label] = vendor.get(label, 0) + int(rows or 0)
     return {"counts": counts, "reasons": reasons, "vendor_codes": vendor}
 
 
@@ -154,4 +179,15 @@ def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[s
     return list(session.scalars(query))
 
 
-__all__ = ["OUTCOMES", "Entry", "Writer", "earlier_runs", "event_ids", "forget", "record", "totals"]
+__all__ = [
+    "KEY_LENGTH",
+    "OUTCOMES",
+    "Entry",
+    "Writer",
+    "earlier_runs",
+    "event_ids",
+    "forget",
+    "key",
+    "record",
+    "totals",
+]

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+import stamina
 
 from offramp.plugins.tiktok.emulator import (
     ADMIN_AUTH_CODE,
@@ -116,3 +117,19 @@ def orchestration(cli: Any, initialized: Any, emulator: Emulator, orders_file: t
     """Orchestration `orders`: the orders file -> destination `stores` -> the emulator; returns its name."""
     monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
     return set_up(cli, emulator, f"duckdb:{orders_file[0]}")
+
+
+@pytest.fixture(autouse=True)
+def no_backoff_waits() -> Iterator[None]:
+    """Retries still happen (attempt counts are real); only the sleeping between them is skipped."""
+    stamina.set_testing(True, attempts=10)
+    yield
+    stamina.set_testing(False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The state store a test runs on: SQLite, then PostgreSQL when OFFRAMP_TEST_POSTGRES_URL is set."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("OFFRAMP_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)

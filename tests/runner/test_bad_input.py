@@ -458,13 +458,6 @@ def test_a_list_of_100_emails_and_a_1_mb_email_are_hashed_as_tiktok_expects(bad:
 # --- PostgreSQL: as the state store, and as the source -------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "postgresql":
-        monkeypatch.setenv("OFFRAMP_DATABASE_URL", request.getfixturevalue("postgres_url"))
-    return str(request.param)
-
-
 def test_a_long_event_id_is_accounted_for_whatever_the_store(store: str, bad: Bad) -> None:
     """The ledger keys rows by event_id: an id of 300 characters or of 1 MB must not break the run on either store."""
     ids = ["L" * 300, "M" * MB, "ok"]

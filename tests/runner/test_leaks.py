@@ -31,7 +31,6 @@ import duckdb
 import phonenumbers
 import pytest
 import sqlalchemy as sa
-import stamina
 from conftest import Emulator, set_up
 
 from offramp.core.bench import BENCH_SQL, write_orders
@@ -39,20 +38,6 @@ from offramp.core.environment import Environment
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
 ROWS = int(os.environ.get("OFFRAMP_LEAK_ROWS", "1500"))
-
-
-@pytest.fixture(autouse=True)
-def short_waits() -> Any:
-    stamina.set_testing(True, attempts=10)  # retries happen; the sleeping between them does not
-    yield
-    stamina.set_testing(False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "postgresql":
-        monkeypatch.setenv("OFFRAMP_DATABASE_URL", request.getfixturevalue("postgres_url"))
-    return str(request.param)
 
 
 def identifiers(path: Path) -> list[str]:

@@ -24,7 +24,6 @@ from typing import Any
 import duckdb
 import phonenumbers
 import pytest
-import stamina
 from conftest import Emulator, set_up
 
 from offramp.core.bench import BENCH_SQL, write_orders
@@ -33,13 +32,6 @@ from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 ROWS = int(os.environ.get("OFFRAMP_RELIABILITY_ROWS", "3000"))
 KILLS = int(os.environ.get("OFFRAMP_RELIABILITY_KILLS", "3"))
 TOKEN_TTL = int(os.environ.get("OFFRAMP_RELIABILITY_TOKEN_TTL", "2"))
-
-
-@pytest.fixture(autouse=True)
-def short_waits() -> Any:
-    stamina.set_testing(True, attempts=10)  # retries happen; the sleeping between them does not
-    yield
-    stamina.set_testing(False)
 
 
 def expected_event_ids(path: Path) -> set[str]:
@@ -115,10 +107,19 @@ def test_killed_again_and_again_then_resumed_nothing_is_missing(
         runs = json.loads(cli.ok("runs", "list", "--json").stdout)  # marks runs whose lease lapsed interrupted
         return bool(runs) and runs[0]["status"] in ("interrupted", "cancelled", "failed")
 
+    def started(before: int) -> bool:
+        runs = json.loads(cli.ok("runs", "list", "--json").stdout)
+        return len(runs) > before or (bool(runs) and runs[0]["status"] == "running")
+
     for _ in range(KILLS):
+        before = len(json.loads(cli.ok("runs", "list", "--json").stdout))
         process = subprocess.Popen([*command, *(["--resume"] if resumable() else [])], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(rng.uniform(0.8, 2.5))
+        # Kill at a random moment of the run, not of the interpreter's start (seconds on a busy machine).
+        deadline = time.monotonic() + 60
+        while process.poll() is None and not started(before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 1.5))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

@@ -11,18 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import stamina
 from conftest import Emulator
 
 ORDERS_WITH_IDENTIFIERS = 300 - 300 // 50  # every 50th order has no email: rejected
-
-
-@pytest.fixture(autouse=True)
-def no_backoff_waits() -> Any:
-    # Retries still happen (attempt counts are real); only the sleeping between them is skipped.
-    stamina.set_testing(True, attempts=10)
-    yield
-    stamina.set_testing(False)
 
 
 def run_json(cli: Any, *args: str, code: int = 0) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import stamina
 from conftest import Emulator
 from sqlalchemy.orm import Session
 
@@ -28,13 +27,6 @@ from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 COUNTS = ("queried", "sent", "rejected", "failed", "skipped")
 LEDGER_HEADER = ["event_id", "outcome", "reason", "vendor_code", "message", "rows", "attempts", "request_id"]
 REJECTED_ORDERS = {f"ORD-{order}" for order in range(50, 301, 50)}  # every 50th order of the file has no email
-
-
-@pytest.fixture(autouse=True)
-def no_backoff_waits() -> Iterator[None]:
-    stamina.set_testing(True, attempts=10)
-    yield
-    stamina.set_testing(False)
 
 
 @contextmanager
