@@ -134,6 +134,16 @@ def run_orchestration(
     for hook in ("open_preparer", "open_sender"):
         if not hasattr(implementation, hook):
             raise ConfigError(f"destination type {destination.type} cannot be run: it has no {hook}")
+    credential = destination.credential
+    if not request.dry_run and credential.status == "needs_reauth":
+        # Refused before anything is read or recorded: otherwise the run would query the source only to record
+        # every row as not sent. A dry run makes no call, so it goes on.
+        raise StateError(
+            f"credential {credential.name!r} of destination {destination.name!r} needs authorizing again "
+            f"({credential.status_reason or 'refused by the vendor'}); nothing was run",
+            hint=f"re-authorize with: offramp credentials authorize {credential.name} -w {request.workspace}, then "
+            f"run again (offramp run {request.orchestration} --resume sends what an earlier run left)",
+        )
     mode = options.mode
     state = _State(RunSummary("", request.orchestration, "running", dry_run=request.dry_run), time.monotonic())
     replayed_id: str | None = None

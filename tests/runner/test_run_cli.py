@@ -112,6 +112,14 @@ def test_a_revoked_grant_fails_the_run_and_resume_finishes_it(cli: Any, orchestr
     assert summary["sent"] == 0
     assert summary["vendor_codes"].get("not_sent", 0) == summary["failed"] > 0
 
+    # Until someone re-authorizes, a run is refused before it reads anything; a dry run (no call) still runs.
+    runs_before = cli.ok("runs", "list", "--json").stdout
+    refused = cli("run", orchestration)
+    assert refused.exit_code != 0 and "needs authorizing again" in refused.stderr
+    assert "offramp credentials authorize tt" in refused.stderr
+    assert cli.ok("runs", "list", "--json").stdout == runs_before
+    assert run_json(cli, orchestration, "--dry-run")["status"] == "succeeded"
+
     cli.ok("credentials", "authorize", "tt", input=f"{emulator.state.issue_auth_code('admin')}\n")
     resumed = run_json(cli, orchestration, "--resume")
     assert resumed["run_id"] == summary["run_id"]
