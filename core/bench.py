@@ -30,6 +30,7 @@ from offramp.core.secrets import create_key_file
 from offramp.core.services.context import Context
 from offramp.core.state.store import initialize
 
+SECRET_VARIABLE = "OFFRAMP_BENCH_APP_SECRET"  # where the bench credential's app secret is read from
 BENCH_SQL = """\
 SELECT order_id AS event_id, event_name AS event, ordered_at AS timestamp, email, phone, store_id AS shop_id,
        order_id, sku AS content_id, price, quantity
@@ -100,7 +101,7 @@ def emulator_process() -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def _write_orders_elsewhere(path: Path, rows: int) -> int:
+def write_orders_elsewhere(path: Path, rows: int) -> int:
     """``write_orders`` in a process of its own, so the peak memory reported is the runs', not the generator's
     (DuckDB building millions of rows takes more memory than offramp sending them)."""
     code = "import sys; from pathlib import Path; from offramp.core.bench import write_orders; "
@@ -143,7 +144,7 @@ def _configure(ctx: Context, base_url: str, orders: Path) -> None:
     document = {
         "workspace": "production",
         "credentials": [{"name": "bench", "type": "tiktok-offline-events", "settings": {
-            "app_id": DEFAULT_APP_ID, "app_secret": "env:OFFRAMP_BENCH_APP_SECRET", "api_base_url": base_url,
+            "app_id": DEFAULT_APP_ID, "app_secret": f"env:{SECRET_VARIABLE}", "api_base_url": base_url,
             "auth_url": f"{base_url}/portal/auth"}}],
         "destinations": [{"name": "bench", "type": "tiktok-ads-offline-events", "credential": "bench",
                           "settings": {"advertiser_id": DEFAULT_ADVERTISER_ID, "event_set_id": DEFAULT_EVENT_SET_ID}}],
@@ -155,6 +156,32 @@ def _configure(ctx: Context, base_url: str, orders: Path) -> None:
     TikTokCredentialSession(ctx, "production", "bench").complete_authorization(ADMIN_AUTH_CODE)
 
 
+@contextmanager
+def bench_home(home: Path, base_url: str, orders: Path) -> Iterator[Context]:
+    """A throw-away state store in ``home`` holding the ``bench`` orchestration over ``orders``, its credential
+    authorized at the emulator ``base_url``. The emulator's app secret is in the environment (where the credential
+    reads it) while the block runs, and the store is closed after it."""
+    from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
+
+    previous = os.environ.get(SECRET_VARIABLE)
+    os.environ[SECRET_VARIABLE] = DEFAULT_APP_SECRET
+    try:
+        env = Environment(home=home, database_url=None)
+        store = initialize(env)[0]
+        try:
+            create_key_file(env.key_file)
+            ctx = Context(env=env, store=store)
+            _configure(ctx, base_url, orders)
+            yield ctx
+        finally:
+            store.dispose()
+    finally:
+        if previous is None:
+            os.environ.pop(SECRET_VARIABLE, None)
+        else:
+            os.environ[SECRET_VARIABLE] = previous
+
+
 def _summary(summary: RunSummary) -> dict[str, Any]:
     keys = ("status", "queried", "sent", "rejected", "failed", "skipped", "seconds", "reason_counts")
     return {key: getattr(summary, key) for key in keys}
@@ -162,20 +189,12 @@ def _summary(summary: RunSummary) -> dict[str, Any]:
 
 def run_bench(rows: int) -> BenchResult:
     """Write ``rows`` synthetic rows, run a dry run and a real run against the emulator, measure both."""
-    from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
     from offramp.plugins.tiktok.identifiers import e164
 
     with tempfile.TemporaryDirectory(prefix="offramp-bench-") as home, emulator_process() as base_url:
-        previous = os.environ.get("OFFRAMP_BENCH_APP_SECRET")
-        os.environ["OFFRAMP_BENCH_APP_SECRET"] = DEFAULT_APP_SECRET
-        try:
-            env = Environment(home=Path(home), database_url=None)
-            store = initialize(env)[0]
-            create_key_file(env.key_file)
-            ctx = Context(env=env, store=store)
-            orders = Path(home) / "orders.duckdb"
-            written = _write_orders_elsewhere(orders, rows)
-            _configure(ctx, base_url, orders)
+        orders = Path(home) / "orders.duckdb"
+        written = write_orders_elsewhere(orders, rows)
+        with bench_home(Path(home), base_url, orders) as ctx:
             # A small run first, so that the measured ones do not pay for imports and DuckDB's first queries; then
             # each measured run starts with cold phone parsing, as a run in its own process would.
             run_orchestration(ctx, RunRequest(workspace="production", orchestration="bench", dry_run=True, limit=100))
@@ -184,12 +203,6 @@ def run_bench(rows: int) -> BenchResult:
             e164.cache_clear()
             real = run_orchestration(ctx, RunRequest(workspace="production", orchestration="bench"))
             stats = httpx.get(f"{base_url}/_emulator/stats", timeout=30).json()
-            store.dispose()
-        finally:
-            if previous is None:
-                os.environ.pop("OFFRAMP_BENCH_APP_SECRET", None)
-            else:
-                os.environ["OFFRAMP_BENCH_APP_SECRET"] = previous
     return BenchResult(
         rows=written,
         emulator_accepted=int(stats.get("events_accepted", 0)),
@@ -201,4 +214,13 @@ def run_bench(rows: int) -> BenchResult:
     )
 
 
-__all__ = ["BENCH_SQL", "BenchResult", "emulator_process", "run_bench", "write_orders"]
+__all__ = [
+    "BENCH_SQL",
+    "SECRET_VARIABLE",
+    "BenchResult",
+    "bench_home",
+    "emulator_process",
+    "run_bench",
+    "write_orders",
+    "write_orders_elsewhere",
+]

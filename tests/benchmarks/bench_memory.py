@@ -11,7 +11,7 @@ For each size, every measured process is a fresh ``.venv/bin/offramp`` process, 
   of the emulator it starts as a child). It covers the whole bench: DuckDB writing the synthetic orders in that
   process, the warm-up, the dry run and the real run.
 - ``run``: the orchestration alone, dry run and real run separately. This script writes the orders (``write_orders``),
-  starts the emulator (``emulator_process``) and configures a throw-away home (``_configure``), then runs
+  starts the emulator (``emulator_process``) and configures a throw-away home (``bench_home``), then runs
   ``offramp run bench --dry-run --json`` and ``offramp run bench --json`` with ``OFFRAMP_HOME`` pointing at it and
   takes each one's peak resident set from ``os.wait4`` (that process only: the emulator and this script are others).
 
@@ -38,11 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from offramp.core.bench import BENCH_SQL, _configure, emulator_process
-from offramp.core.environment import Environment
-from offramp.core.secrets import create_key_file
-from offramp.core.services.context import Context
-from offramp.core.state.store import initialize
+from offramp.core.bench import BENCH_SQL, SECRET_VARIABLE, bench_home, emulator_process, write_orders_elsewhere
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
 OFFRAMP = Path(sys.executable).with_name("offramp")  # the console script of this venv
@@ -56,7 +52,7 @@ class TimedOut(Exception):
 
 def _child_env(home: Path | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("OFFRAMP_")}
-    env["OFFRAMP_BENCH_APP_SECRET"] = DEFAULT_APP_SECRET
+    env[SECRET_VARIABLE] = DEFAULT_APP_SECRET
     if home is not None:
         env["OFFRAMP_HOME"] = str(home)
     return env
@@ -101,28 +97,9 @@ def measure_runs(rows: int, timeout: float) -> dict[str, Any]:
         orders = Path(folder) / "orders.duckdb"
         # In a process of its own: a child's peak as wait4 reports it starts from this process's size when it
         # forks, and DuckDB writing millions of rows here would make that 1.3 GB for every child measured after it.
-        writer = [
-            sys.executable,
-            "-c",
-            "import sys; from pathlib import Path; from offramp.core.bench import "
-            "write_orders; print(write_orders(Path(sys.argv[1]), int(sys.argv[2])))",
-            str(orders),
-            str(rows),
-        ]
-        written = int(subprocess.run(writer, check=True, capture_output=True, text=True).stdout)
-        previous = os.environ.get("OFFRAMP_BENCH_APP_SECRET")
-        os.environ["OFFRAMP_BENCH_APP_SECRET"] = DEFAULT_APP_SECRET
-        try:
-            env = Environment(home=home, database_url=None)
-            store = initialize(env)[0]
-            create_key_file(env.key_file)
-            _configure(Context(env=env, store=store), base_url, orders)
-            store.dispose()
-        finally:
-            if previous is None:
-                os.environ.pop("OFFRAMP_BENCH_APP_SECRET", None)
-            else:
-                os.environ["OFFRAMP_BENCH_APP_SECRET"] = previous
+        written = write_orders_elsewhere(orders, rows)
+        with bench_home(home, base_url, orders):
+            pass  # configured; the runs below are processes of their own
         # The same rows read without ORDER BY: write_orders stores them in order, so line items stay adjacent and
         # the events are the same; what is left is offramp's own memory, without DuckDB's sort of the result.
         stored_order = BENCH_SQL.replace("ORDER BY order_id, sku", "")

@@ -59,14 +59,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules,
 from bench_emulator import _send_all
 from peer_dlt import dlt_run
 
-from offramp.core.bench import BENCH_SQL, _configure, emulator_process, write_orders
-from offramp.core.environment import Environment
+from offramp.core.bench import BENCH_SQL, bench_home, emulator_process, write_orders
 from offramp.core.runner import RunRequest, run_orchestration
-from offramp.core.secrets import create_key_file
 from offramp.core.services.context import Context
-from offramp.core.state.store import initialize
 from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok.emulator import ADMIN_AUTH_CODE, DEFAULT_APP_SECRET, DEFAULT_EVENT_SET_ID
+from offramp.plugins.tiktok.emulator import ADMIN_AUTH_CODE, DEFAULT_EVENT_SET_ID
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import e164
 
@@ -311,25 +308,22 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     say: Callable[[str], None] = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    with tempfile.TemporaryDirectory(prefix="offramp-peers-") as home, emulator_process() as base_url:
-        os.environ["OFFRAMP_BENCH_APP_SECRET"] = DEFAULT_APP_SECRET
-        env = Environment(home=Path(home), database_url=None)
-        store = initialize(env)[0]
-        create_key_file(env.key_file)
-        ctx = Context(env=env, store=store)
+    with (
+        tempfile.TemporaryDirectory(prefix="offramp-peers-") as home,
+        emulator_process() as base_url,
+    ):
         orders = Path(home) / "orders.duckdb"
         rows = write_orders(orders, args.rows)
-        _configure(ctx, base_url, orders)
-        bench = Bench(ctx, base_url, orders, Path(home))
-        # Warm-ups, so that no measured run pays for imports or first queries.
-        run_orchestration(ctx, RunRequest("production", "bench", dry_run=True, limit=100))
-        small = Path(home) / "small.duckdb"
-        write_orders(small, 2_000)
-        script_run(small, None, "")
-        dlt_run(small, None, "", Path(home))
-        say(f"{rows:,} rows written; measuring...")
-        measured = measure(bench, max(1, args.repeat), args.connections, say)
-        store.dispose()
+        with bench_home(Path(home), base_url, orders) as ctx:
+            bench = Bench(ctx, base_url, orders, Path(home))
+            # Warm-ups, so that no measured run pays for imports or first queries.
+            run_orchestration(ctx, RunRequest("production", "bench", dry_run=True, limit=100))
+            small = Path(home) / "small.duckdb"
+            write_orders(small, 2_000)
+            script_run(small, None, "")
+            dlt_run(small, None, "", Path(home))
+            say(f"{rows:,} rows written; measuring...")
+            measured = measure(bench, max(1, args.repeat), args.connections, say)
     result = summarize(rows, max(1, args.repeat), args.connections, measured)
     if args.json:
         print(json.dumps(result, indent=2))
