@@ -62,7 +62,7 @@ class _State:
     skip_reason: str | None = None
     only: set[str] | None = None  # replay: the only events to send
     stored_error: str | None = None  # what the store keeps when the error may quote warehouse values
-    writer: ledger.Writer | None = None  # while the run goes on, the ledger is written on a thread of its own
+    writer: ledger.Writer | None = None  # set while the run executes: the ledger is written on a thread of its own
 
 
 def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str, str, Any, Any, Any, int]:
@@ -278,7 +278,7 @@ def _execute(
     finally:
         leftovers = outgoing[:]
         if leftovers:
-            _record(ctx, state, [_not_sent(event) for event in leftovers])
+            _record(state, [_not_sent(event) for event in leftovers])
         state.summary.unknown_columns = list(preparer.unknown_columns)
         preparer.close()
         sender.close()
@@ -334,7 +334,7 @@ def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
         return False
     skipped = (state.only is not None and key not in state.only) or key in state.skip
     if skipped:
-        _record(ctx, state, [Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)])
+        _record(state, [Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)])
         return False
     return True
 
@@ -348,18 +348,15 @@ def _record_rejections(ctx: Context, state: _State, prepared: PreparedBatch) -> 
     for event in prepared.events:
         for warning in event.warnings:
             state.summary.warnings[warning] = state.summary.warnings.get(warning, 0) + 1
-    _record(ctx, state, entries)
+    _record(state, entries)
 
 
-def _record(ctx: Context, state: _State, entries: Iterable[Entry]) -> None:
+def _record(state: _State, entries: Iterable[Entry]) -> None:
     items = list(entries)
     if not items:
         return
-    if state.writer is not None:
-        state.writer.write(items)
-    else:
-        with ctx.store.session() as session:
-            ledger.record(session, state.summary.run_id, items)
+    assert state.writer is not None, "entries are recorded only while the run executes"
+    state.writer.write(items)
     summary = state.summary
     for entry in items:
         setattr(summary, entry.outcome, getattr(summary, entry.outcome) + entry.rows)
@@ -406,7 +403,7 @@ def _collect(
             for item in result.failed
         ]  # fmt: skip
         entries += [_not_sent(event) for event in result.unsent]
-        _record(ctx, state, entries)
+        _record(state, entries)
         sample = state.summary.request_ids
         sample.extend(result.request_ids[: max(0, 20 - len(sample))])
         if result.terminal is not None and state.stop_reason is None:
@@ -441,7 +438,7 @@ def _dry_run_batch(ctx: Context, state: _State, sender: Sender, events: list[Pre
     if body is not None and len(state.summary.sample_requests) < 2:
         state.summary.sample_requests.append(body(events[:SAMPLE_EVENTS]).decode())
     message = "dry run: not sent"
-    _record(ctx, state, [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events])
+    _record(state, [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events])
 
 
 def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
