@@ -97,7 +97,9 @@ class Preparer(Protocol):
 
     Line items of one event may straddle two record batches, so the preparer keeps the trailing event until it
     sees the next batch or :meth:`finish`. Rows of one event must be adjacent in the query's result to be grouped
-    across batches (``ORDER BY`` the event id or order id); within a batch their order does not matter.
+    across batches (``ORDER BY`` the event id or order id); within a batch their order does not matter. An event id
+    that comes out of a later call again is not sent: the runner rejects it (``repeated_event_id``), so that an
+    event reaches the vendor whole or not at all.
     """
 
     @property

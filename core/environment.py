@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from offramp.core.url_passwords import refuse_password_in_url
 
 DEFAULT_WORKSPACE = "production"
 
@@ -20,6 +22,14 @@ class Environment(BaseSettings):
     secret_key: SecretStr | None = Field(default=None, description="Fernet keys, comma-separated, newest first.")
     workspace: str = Field(default=DEFAULT_WORKSPACE, description="Workspace used when a command names none.")
     auto_upgrade: bool = Field(default=True, description="Upgrade an older state store schema on first use.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        # Raised as offramp's own error (pydantic lets it through): a ValidationError would quote the URL whole.
+        if value is not None:
+            refuse_password_in_url(value, "OFFRAMP_DATABASE_URL")
+        return value
 
     @property
     def key_file(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from typing import Literal
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 from offramp.core.config import ENV_PREFIX
 from offramp.core.errors import ConfigError
+from offramp.core.url_passwords import refuse_password_in_url
 
 DUCKDB_MEMORY = "duckdb::memory:"
 DUCKDB_PREFIX = "duckdb:"
@@ -42,6 +44,22 @@ class OrchestrationOptions(BaseModel):
     )
     test_event_code: str | None = Field(default=None, description="Send to TikTok's Test Events view.")
     schedule: str | None = Field(default=None, description="Cron expression of scheduled runs.")
+    allowed_paths: list[str] = Field(
+        default_factory=list,
+        description="Files and directories the SQL of a DuckDB source may read (read_parquet, read_csv, ...), besides "
+        "its database file; stored as absolute paths. offramp's home, key and store and /proc are never allowed.",
+    )
+    accept_privileged_role: bool = Field(
+        default=False,
+        description="Run a PostgreSQL source's query even as a superuser or a role that may write or run server "
+        "files (pg_write_server_files, pg_execute_server_program, pg_read_server_files). Use a read-only role.",
+    )
+    statement_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        le=7 * 86400,
+        description="The longest one statement of a PostgreSQL source may run (its statement_timeout).",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -60,6 +78,14 @@ class OrchestrationOptions(BaseModel):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         return check_cron(value)
+
+    @field_validator("allowed_paths")
+    @classmethod
+    def _allowed_paths(cls, value: list[str]) -> list[str]:
+        # Imported here: the sources package imports this module.
+        from offramp.core.sources._allowed import check_allowed_paths
+
+        return [str(path) for path in check_allowed_paths(value)]
 
 
 def check_timezone(value: str) -> str:
@@ -82,7 +108,8 @@ def check_source(source: str) -> str:
     """Validate an orchestration's source reference and return it.
 
     Accepted: ``duckdb::memory:``, ``duckdb:PATH``, ``env:VAR`` (a variable holding any of these or a URL), or a
-    SQLAlchemy URL without a password, since configuration is exported and reviewed in git.
+    SQLAlchemy URL without a password (neither ``USER:PASSWORD@`` nor ``?password=``), since configuration is
+    exported and reviewed in git.
     """
     if source == DUCKDB_MEMORY:
         return source
@@ -97,17 +124,15 @@ def check_source(source: str) -> str:
     try:
         url = make_url(source)
     except ArgumentError:
+        # Echoed only when it cannot be a URL holding a password.
+        shown = "" if re.search(r"(?i)@|pass|pwd", source) else f" {source!r}"
         raise ConfigError(
-            f"source {source!r} is not duckdb::memory:, duckdb:PATH, env:VAR or a SQLAlchemy URL",
+            f"source{shown} is not duckdb::memory:, duckdb:PATH, env:VAR or a SQLAlchemy URL",
             hint="for example duckdb:warehouse.duckdb or postgresql+psycopg://reader@db/analytics",
         ) from None
     if url.get_backend_name() == "duckdb":
         raise ConfigError("source: read DuckDB files with duckdb:PATH", hint="write duckdb:PATH/TO/FILE.duckdb")
-    if url.password is not None:
-        raise ConfigError(
-            "source: the URL holds a password, which would be stored and exported in plain text",
-            hint="put the URL in an environment variable and pass --source env:VARIABLE",
-        )
+    refuse_password_in_url(source, "source: the URL")
     return source
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from offramp.core.config import PluginSettings
 from offramp.core.errors import PluginError
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# \A and \Z, not ^ and $: `$` also matches before a trailing newline, so "tiktok\n" would pass a `.match`.
+NAME_PATTERN = re.compile(r"\A[a-z][a-z0-9]*(-[a-z0-9]+)*\Z")
 
 
 def _load_implementation(reference: str | None, name: str) -> Any:
@@ -39,6 +40,9 @@ class CredentialType:
         authorization_fields: Secret fields of which at least one must hold a value before the credential can be
             used (for OAuth: the tokens an authorization produces). Without any, the credential's status is
             ``needs_authorization``.
+        endpoint_fields: Settings that say where the credential's secrets are sent (API and authorization URLs).
+            Changing one requires the secrets to be given again with the change, and drops the tokens not given
+            (authorize again): a secret is only ever sent to the host it was given for.
     """
 
     name: str
@@ -48,6 +52,7 @@ class CredentialType:
     description: str = ""
     implementation: str | None = None
     authorization_fields: tuple[str, ...] = ()
+    endpoint_fields: tuple[str, ...] = ()
 
     def load(self) -> Any:
         """Import and return the implementation."""
@@ -62,11 +67,15 @@ class DestinationCapabilities:
         max_batch_size: The most rows the vendor takes in one request.
         event_sources: The event sources the destination can send to (for TikTok: ``offline``, ``web``).
         supports_dedupe: Whether the vendor deduplicates on a stable event id, which makes resends harmless.
+        dedup_window_seconds: How long after an event's first delivery the vendor drops a resend of it (TikTok:
+            48 hours); None when it deduplicates for ever. After the window, the runner does not resend events
+            whose outcome is unknown (a run died with their request in flight) unless the user asks.
     """
 
     max_batch_size: int
     event_sources: tuple[str, ...] = ()
     supports_dedupe: bool = False
+    dedup_window_seconds: float | None = None
 
 
 @dataclass(frozen=True)

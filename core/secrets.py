@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -20,61 +23,123 @@ from offramp.core.errors import SecretKeyError
 GENERATE_HINT = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 
 
-def _parse_keys(text: str, origin: str) -> list[Fernet]:
-    parts = [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
+def _split_keys(text: str) -> list[str]:
+    return [part.strip() for line in text.splitlines() for part in line.split(",") if part.strip()]
+
+
+def _parse_keys(text: str, origin: str) -> list[str]:
+    """The keys in ``text``, newest first, each checked to be a Fernet key."""
+    parts = _split_keys(text)
     if not parts:
         raise SecretKeyError(f"{origin} holds no key", hint=f"generate one with {GENERATE_HINT}")
-    keys = []
     for position, part in enumerate(parts, start=1):
         try:
-            keys.append(Fernet(part.encode()))
+            Fernet(part.encode())
         except ValueError:
             raise SecretKeyError(
                 f"key {position} in {origin} is not a Fernet key (32 url-safe base64-encoded bytes)",
                 hint=f"generate one with {GENERATE_HINT}",
             ) from None
-    return keys
+    return parts
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """One consistent set of keys: swapped whole, since the threads of a run share a box another thread reloads."""
+
+    origin_keys: tuple[str, ...]  # what the origin holds, newest first
+    retired: tuple[str, ...]  # keys the origin no longer holds that this box still decrypts with
+    fernet: MultiFernet
+    newest: Fernet
+
+    @classmethod
+    def of(cls, origin_keys: list[str], retired: list[str]) -> _Keys:
+        every = [*origin_keys, *retired]
+        fernets = [Fernet(key.encode()) for key in every]
+        return cls(tuple(origin_keys), tuple(retired), MultiFernet(fernets), fernets[0])
+
+
+# Every box of this process that was loaded from a key file, so that a writer of secrets, once it holds the secrets
+# lock, can open what this process encrypted under a key that a rotation has since dropped from the file.
+_key_file_boxes: weakref.WeakSet[SecretBox] = weakref.WeakSet()
 
 
 class SecretBox:
-    """Encrypts under the newest key and decrypts under any of them."""
+    """Encrypts under the newest key and decrypts under any of them.
 
-    def __init__(self, keys: list[Fernet], origin: str) -> None:
-        self._fernet = MultiFernet(keys)
-        self._newest = keys[0]
-        self.key_count = len(keys)
+    A box loaded from the key file follows the file: when no key it holds opens a secret (a rotation in another
+    process replaced the key since), it reads the file again and retries once. It keeps the keys it held before,
+    for decrypting only, so that what this process encrypted before the rotation still opens.
+    """
+
+    def __init__(self, keys: list[str], origin: str, key_file: Path | None = None, retired: list[str] | None = None):
         self.origin = origin
+        self.key_file = key_file
+        self._lock = threading.Lock()
+        self._keys = _Keys.of(keys, retired or [])
+        if key_file is not None:
+            _key_file_boxes.add(self)
+
+    @property
+    def key_count(self) -> int:
+        """How many keys the origin holds (not counting retired ones this process still remembers)."""
+        return len(self._keys.origin_keys)
+
+    def reload(self) -> bool:
+        """Read the key file again (a rotation may have changed it); whether the keys changed."""
+        if self.key_file is None or not self.key_file.exists():
+            return False
+        fresh = _parse_keys(self.key_file.read_text(), str(self.key_file))
+        with self._lock:
+            current = self._keys
+            if tuple(fresh) == current.origin_keys:
+                return False
+            held = [*current.origin_keys, *current.retired]
+            self._keys = _Keys.of(fresh, [key for key in held if key not in fresh])
+            return True
 
     def encrypt(self, plaintext: str) -> str:
         """Encrypt ``plaintext`` under the newest key."""
-        return self._fernet.encrypt(plaintext.encode()).decode()
+        return self._keys.fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str, what: str) -> str:
         """Decrypt a token; ``what`` names the secret in the error if no key fits."""
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return self._keys.fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise SecretKeyError(
-                f"the secret key from {self.origin} cannot decrypt {what}",
-                hint="set OFFRAMP_SECRET_KEY (or the key file) to the key the store was written with; "
-                "while rotating, list the new key first and the old one after it, comma-separated",
-            ) from None
+            pass
+        # A rotation in another process may have re-encrypted the store under a key this process never read.
+        if self.reload():
+            try:
+                return self._keys.fernet.decrypt(token.encode()).decode()
+            except InvalidToken:
+                pass
+        raise SecretKeyError(
+            f"the secret key from {self.origin} cannot decrypt {what}",
+            hint="set OFFRAMP_SECRET_KEY (or the key file) to the key the store was written with; "
+            "while rotating, list the new key first and the old one after it, comma-separated",
+        )
 
     def rotate(self, token: str, what: str) -> str:
         """Re-encrypt a token under the newest key."""
         try:
-            return self._fernet.rotate(token.encode()).decode()
+            return self._keys.fernet.rotate(token.encode()).decode()
         except InvalidToken:
-            self.decrypt(token, what)  # raises with the explanation
-            raise
+            self.decrypt(token, what)  # raises with the explanation, or reloads the file so that it opens below
+            return self._keys.fernet.rotate(token.encode()).decode()
 
     def is_newest(self, token: str) -> bool:
         """Whether the newest key alone decrypts ``token``."""
         try:
-            self._newest.decrypt(token.encode())
+            self._keys.newest.decrypt(token.encode())
         except InvalidToken:
             return False
         return True
+
+    def held_keys(self) -> list[str]:
+        """Every key this box decrypts with, newest first (for the store's secrets lock; never shown)."""
+        keys = self._keys
+        return [*keys.origin_keys, *keys.retired]
 
 
 def load_secret_box(env: Environment) -> SecretBox:
@@ -91,7 +156,34 @@ def load_secret_box(env: Environment) -> SecretBox:
             f"no secret key: OFFRAMP_SECRET_KEY is not set and {path} does not exist",
             hint="restore the key file from your backup or set OFFRAMP_SECRET_KEY (a new store: run `offramp init`)",
         )
-    return SecretBox(_parse_keys(path.read_text(), str(path)), str(path))
+    return SecretBox(_parse_keys(path.read_text(), str(path)), str(path), key_file=path)
+
+
+def key_file_box(path: Path) -> SecretBox:
+    """The key file as it is now, for a writer that holds the secrets lock.
+
+    It encrypts under the file's newest key and also decrypts under every key this process's boxes of that file
+    hold, so that secrets this process encrypted before a rotation can be re-encrypted under the new key. Those
+    boxes move to the file's newest key as well.
+    """
+    fresh = _parse_keys(path.read_text(), str(path))
+    retired: list[str] = []
+    resolved = path.resolve()
+    for box in list(_key_file_boxes):
+        if box.key_file is None or box.key_file.resolve() != resolved:
+            continue
+        box.reload()
+        retired.extend(key for key in box.held_keys() if key not in fresh and key not in retired)
+    return SecretBox(fresh, str(path), retired=retired)
+
+
+def file_keys_open(path: Path, token: str) -> bool:
+    """Whether the key file's own keys (not keys this process remembers) decrypt ``token``."""
+    try:
+        MultiFernet([Fernet(key.encode()) for key in _parse_keys(path.read_text(), str(path))]).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:
@@ -107,7 +199,7 @@ def write_key_file(path: Path, keys: list[str]) -> None:
 
 def read_key_file(path: Path) -> list[str]:
     """The keys in a key file, newest first."""
-    return [part.strip() for line in path.read_text().splitlines() for part in line.split(",") if part.strip()]
+    return _split_keys(path.read_text())
 
 
 def create_key_file(path: Path) -> bool:
@@ -123,4 +215,13 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
-__all__ = ["SecretBox", "create_key_file", "load_secret_box", "new_key", "read_key_file", "write_key_file"]
+__all__ = [
+    "SecretBox",
+    "create_key_file",
+    "file_keys_open",
+    "key_file_box",
+    "load_secret_box",
+    "new_key",
+    "read_key_file",
+    "write_key_file",
+]

@@ -44,6 +44,8 @@ CREDENTIAL_TYPE = CredentialType(
     description="OAuth grant for TikTok API for Business; needs an Operator or Admin of the ad account.",
     implementation="offramp.credentials.tiktok_session:TikTokCredentialSession",
     authorization_fields=("access_token", "refresh_token"),
+    # The token endpoints and every API call use api_base_url; the consent page is auth_url.
+    endpoint_fields=("api_base_url", "auth_url"),
 )
 
 __all__ = [

@@ -117,6 +117,31 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def postgres_reader_url(postgres_url: str) -> Iterator[str]:
+    """``postgres_url`` as a read-only warehouse role, the way users should connect sources (docs/operations.md):
+    a login role with USAGE on the test's schema and SELECT on its tables, also on tables created later. Create the
+    tables through ``postgres_url``; query them as a source through this one. The role is dropped afterwards."""
+    url = make_url(postgres_url)
+    schema = str(url.query["options"]).removeprefix("-csearch_path=")
+    reader = f"offramp_reader_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{reader}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+        connection.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{reader}"')
+        connection.exec_driver_sql(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{reader}"')
+        connection.exec_driver_sql(
+            f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT SELECT ON TABLES TO "{reader}"'
+        )
+    try:
+        yield url.set(username=reader).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP OWNED BY "{reader}"')
+            connection.exec_driver_sql(f'DROP ROLE "{reader}"')
+        admin.dispose()
+
+
 def read_stored_secrets(name: str, workspace: str = "production") -> dict[str, str]:
     """A credential's secret values as the code that uses it reads them, with the current OFFRAMP_* settings."""
     env = Environment()

@@ -25,6 +25,7 @@ from offramp.core.cli import (
     cmd_run,
     cmd_runs,
     cmd_secrets,
+    cmd_sources,
     cmd_workspaces,
 )
 from offramp.core.cli.common import close_stores
@@ -55,11 +56,43 @@ class _ErrorReportingGroup(TyperGroup):
         except Exception as exc:
             if _debug(ctx):
                 raise
+            known = _known_store_problem(exc)
+            if known is not None:
+                sys.stderr.write(error_line(*known) + "\n")
+                raise typer.Exit(1) from None
             # Library errors (SQLAlchemy's) append the statement and a link on further lines; the first says what.
             first_line = next(iter(str(exc).splitlines()), "")
             message = f"unexpected {type(exc).__name__}: {first_line}"
             sys.stderr.write(error_line(message, "run again with --debug for the traceback, and report it") + "\n")
             raise typer.Exit(1) from None
+
+
+# What the state store's engines say when the disk is full or failing (SQLite, PostgreSQL, the OS).
+_DISK_PROBLEMS = ("database or disk is full", "disk i/o error", "no space left on device", "could not extend file")
+
+
+def _known_store_problem(exc: BaseException) -> tuple[str, str] | None:
+    """One line (what, what to do) for failures of the environment rather than of offramp; None for the rest.
+
+    These are not bugs to report: the transaction that hit them was rolled back, so the command's unfinished
+    change was not stored, and the fix is the user's (free space, remove a character).
+    """
+    text = str(getattr(exc, "orig", None) or exc)
+    first_line = next(iter(text.splitlines()), "").strip()
+    lowered = text.lower()
+    errno = getattr(getattr(exc, "orig", exc), "errno", None)
+    if any(problem in lowered for problem in _DISK_PROBLEMS) or errno == 28:  # 28: ENOSPC
+        return (
+            f"the state store cannot write: {first_line}",
+            "free space on the disk that holds the state store (or repair the disk), then run the command again; "
+            "its unfinished change was not stored",
+        )
+    if "nul (0x00)" in lowered:
+        return (
+            "a value holds a NUL character (\\x00), which the PostgreSQL state store cannot hold",
+            "remove the character and run the command again; its change was not stored",
+        )
+    return None
 
 
 def _debug(ctx: Any) -> bool:
@@ -114,6 +147,7 @@ app.add_typer(cmd_plugins.app, name="plugins")
 app.add_typer(cmd_credentials.app, name="credentials")
 app.add_typer(cmd_destinations.app, name="destinations")
 app.add_typer(cmd_orchestrations.app, name="orchestrations")
+app.add_typer(cmd_sources.app, name="sources")
 app.command("run")(cmd_run.run)
 app.add_typer(cmd_runs.app, name="runs")
 app.command("export")(cmd_config.export)

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import IntegrityError
 
 from offramp.core.cli.common import ActorOption, WorkspaceOption, build_context, transaction, workspace_name
 from offramp.core.cli.output import say
 from offramp.core.errors import ConfigError
 from offramp.core.services.config_io import apply_document, export_yaml, parse_document
+
+_APPLY_ATTEMPTS = 3
 
 
 def export(
@@ -44,10 +47,19 @@ def apply(
             raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
     document = parse_document(text, origin)
     ctx = build_context(actor)
-    with ctx.store.session() as session:
-        plan = apply_document(session, ctx, document, dry_run=dry_run)
-        if dry_run:
-            session.rollback()
+    for attempt in range(_APPLY_ATTEMPTS):
+        try:
+            with ctx.store.session() as session:
+                plan = apply_document(session, ctx, document, dry_run=dry_run)
+                if dry_run:
+                    session.rollback()
+            break
+        except IntegrityError:
+            # Another command created one of the file's objects between our read and our insert (applies of one
+            # workspace wait for each other; a `credentials add` does not). Everything was rolled back: apply
+            # again against what is stored now, which then has less (or nothing) to do.
+            if attempt == _APPLY_ATTEMPTS - 1:
+                raise
     say(f"Plan for workspace {plan.workspace}: {plan.summary}")
     for item in plan.items:
         say(f"  {item}")

@@ -72,6 +72,10 @@ def add(
         typer.Option("--attribution-window-days", help="Reject events older than this many days (default 28)."),
     ] = None,
     schedule: Annotated[str | None, typer.Option(help="Cron expression for scheduled runs.")] = None,
+    allow_path: Annotated[
+        list[str] | None,
+        typer.Option("--allow-path", help="A file or directory a DuckDB source's SQL may read. Repeatable."),
+    ] = None,
     workspace: WorkspaceOption = None,
     actor: ActorOption = None,
 ) -> None:
@@ -90,6 +94,8 @@ def add(
     }
     if event_map:
         options["event_name_map"] = _event_map(event_map)
+    if allow_path:
+        options["allowed_paths"] = allow_path
     text = _read_sql(sql, sql_file)
     ctx = build_context(actor)
     with transaction(ctx) as session:

@@ -49,7 +49,7 @@ def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
 def _lines(summary: RunSummary) -> list[str]:
     counts = (
         f"queried {summary.queried} = sent {summary.sent} + rejected {summary.rejected} + failed {summary.failed}"
-        f" + skipped {summary.skipped}"
+        f" + skipped {summary.skipped} + unknown {summary.unknown}"
     )
     verb = "dry run" if summary.dry_run else "run"
     lines = [f"{verb} {summary.run_id} {summary.status.replace('_', ' ')} in {summary.seconds:.1f} s", counts]
@@ -94,6 +94,14 @@ def run(
         typer.Option(min=0.0, max=1.0, help="Stop and fail once more than this share of rows is rejected."),
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Requests in flight (default 4).")] = None,
+    resend_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--resend-unknown",
+            help="Also send events a killed run had in flight longer ago than the destination's deduplication "
+            "window (counted 'unknown' otherwise); the vendor may count any it already had twice.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -112,6 +120,7 @@ def run(
         fail_on_empty=fail_on_empty,
         max_reject_rate=max_reject_rate,
         concurrency=concurrency,
+        resend_unknown=resend_unknown,
     )
     stop = threading.Event()
     interactive = sys.stdout.isatty() and not json_output

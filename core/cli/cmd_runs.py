@@ -84,6 +84,13 @@ def show(
     failed: Annotated[
         bool, typer.Option("--failed", help="List rows that failed (refused by the vendor, or not sent), with code.")
     ] = False,
+    unknown: Annotated[
+        bool,
+        typer.Option(
+            "--unknown",
+            help="List rows whose outcome is unknown: in flight when a run died, too long ago to resend safely.",
+        ),
+    ] = False,
     format_: Annotated[
         ExportFormat, typer.Option("--format", help="How --rejects/--failed rows are printed: table, csv or json.")
     ] = ExportFormat.TABLE,
@@ -98,13 +105,16 @@ def show(
 ) -> None:
     """Show a run: counts and whether they add up, reasons, vendor codes, timings, TikTok's request ids, error.
 
-    With --rejects and/or --failed, also the ledger rows of those outcomes by event_id (no raw values are kept),
-    as a table, or exported as CSV (with a header) or JSON to stdout or --output FILE.
+    With --rejects, --failed and/or --unknown, also the ledger rows of those outcomes by event_id (no raw values are
+    kept), as a table, or exported as CSV (with a header) or JSON to stdout or --output FILE.
     """
-    outcomes = [outcome for flag, outcome in zip((rejects, failed), service.LEDGER_OUTCOMES, strict=True) if flag]
+    flags = (rejects, failed, unknown)
+    outcomes = [outcome for flag, outcome in zip(flags, service.LEDGER_OUTCOMES, strict=True) if flag]
     exporting = format_ is not ExportFormat.TABLE or output is not None
     if exporting and not outcomes:
-        raise ConfigError("--format csv|json and --output export ledger rows", hint="add --rejects and/or --failed")
+        raise ConfigError(
+            "--format csv|json and --output export ledger rows", hint="add --rejects, --failed and/or --unknown"
+        )
     if exporting and json_output:
         raise ConfigError("--json prints the whole run; --format and --output export rows", hint="use one of them")
     if output is not None and format_ is ExportFormat.TABLE:
@@ -169,7 +179,7 @@ def _summary(data: dict[str, Any], listed: list[str]) -> dict[str, Any]:
             lines["sample requests"] = f"{len(data['sample_requests'])} kept (see --json)"
     if data["status"] == "running":
         lines["heartbeat"] = f"{_time(data['heartbeat_at'])} from {data['lease_owner']}"
-    for outcome, flag in zip(service.LEDGER_OUTCOMES, ("--rejects", "--failed"), strict=True):
+    for outcome, flag in zip(service.LEDGER_OUTCOMES, ("--rejects", "--failed", "--unknown"), strict=True):
         if counts[outcome] and outcome not in listed:
             lines[f"{outcome} rows"] = f"offramp runs show {data['id']} {flag}"
     return {key: value for key, value in lines.items() if value not in (None, "", {}, [])}

@@ -15,8 +15,9 @@ app = typer.Typer(help="Encryption keys of stored secrets.", no_args_is_help=Tru
 def rotate(actor: ActorOption = None) -> None:
     """Re-encrypt every stored secret under the newest key.
 
-    With the key file, a new key is generated and replaces the old one. With OFFRAMP_SECRET_KEY, put the new key
-    first and the old one after it (comma-separated), run this, then drop the old key.
+    With the key file, a new key is generated and replaces the old one; runs and other commands may go on meanwhile,
+    and a rotation interrupted at any point loses nothing (run it again). With OFFRAMP_SECRET_KEY, put the new key
+    first and the old one after it (comma-separated) in every process, run this, then drop the old key.
     """
     ctx = build_context(actor)
     result = rotate_key(ctx)

@@ -22,8 +22,9 @@ from sqlalchemy import select
 from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, Sender, SendOptions
 from offramp.core.errors import ConfigError, OfframpError, StateError
 from offramp.core.orchestration_options import OrchestrationOptions
-from offramp.core.runner import ledger
-from offramp.core.runner.lease import Heartbeat, expire_lapsed, reopen_run, start_run
+from offramp.core.runner import inflight, ledger, repeats
+from offramp.core.runner.fencing import Lease
+from offramp.core.runner.lease import RESUMABLE, Heartbeat, expire_lapsed, reopen_run, start_run
 from offramp.core.runner.ledger import Entry
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
 from offramp.core.runner.types import RunRequest, RunStatus, RunSummary
@@ -63,6 +64,8 @@ class _State:
     only: set[str] | None = None  # replay: the only events to send
     stored_error: str | None = None  # what the store keeps when the error may quote warehouse values
     writer: ledger.Writer | None = None  # set while the run executes: the ledger is written on a thread of its own
+    unknown: set[str] = field(default_factory=set)  # keys not sent again: their outcome is unknown (inflight.plan)
+    lease: Lease | None = None  # this process's hold on the run: fencing (offramp.core.runner.fencing)
 
 
 def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str, str, Any, Any, Any, int]:
@@ -77,7 +80,7 @@ def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str,
         return options, row.source, row.sql, destination, settings, kind.load(), row.id
 
 
-def _resumable(ctx: Context, orchestration_id: int, name: str) -> str:
+def _resumable(ctx: Context, orchestration_id: int, name: str, resend_unknown: bool = False) -> str:
     with ctx.store.session() as session:
         runs = list(
             session.scalars(select(Run).where(Run.orchestration_id == orchestration_id).order_by(Run.started_at.desc()))
@@ -86,8 +89,8 @@ def _resumable(ctx: Context, orchestration_id: int, name: str) -> str:
         for run in runs:
             if run.dry_run:
                 continue
-            if run.status in ("cancelled", "interrupted", "failed"):
-                return run.id
+            if run.status in RESUMABLE or (resend_unknown and run.unknown and run.status != "running"):
+                return run.id  # with --resend-unknown, also a finished run that held unknown events back
             break
     raise StateError(
         f"orchestration {name!r} has no cancelled, interrupted or failed run to resume",
@@ -151,11 +154,14 @@ def run_orchestration(
         replayed_id, state.only = _replayed(ctx, request, orchestration_id)
         state.skip_reason = "not_failed_in_replayed_run"
     if request.resume:
-        run_id = _resumable(ctx, orchestration_id, request.orchestration)
-        reopen_run(ctx, run_id)
+        run_id = _resumable(ctx, orchestration_id, request.orchestration, request.resend_unknown)
+        statuses = (*RESUMABLE, "succeeded", "partially_failed") if request.resend_unknown else RESUMABLE
+        state.lease = Lease(run_id, reopen_run(ctx, run_id, statuses))  # a takeover fences the previous holder out
         with ctx.store.session() as session:
             ledger.forget(session, run_id, "failed")
-            state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped"))
+            if request.resend_unknown:
+                ledger.forget(session, run_id, "unknown")
+            state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
     else:
         values = {
             "mode": mode,
@@ -167,11 +173,24 @@ def run_orchestration(
             },
         }
         run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
+        state.lease = Lease(run_id, 1)
     state.summary.run_id = run_id
     if state.only is None and mode == "new":
         with ctx.store.session() as session:
             state.skip = ledger.event_ids(session, ledger.earlier_runs(session, orchestration_id, run_id), ("sent",))
             state.skip_reason = "already_delivered"
+    if not request.dry_run:
+        # Events a killed run had in flight: resent within the vendor's deduplication window, held back after it.
+        window = inflight.dedup_window(ctx.registry.destination_type(destination.type).capabilities)
+        with ctx.store.session() as session:
+            new = mode == "new" and state.only is None
+            earlier = ledger.earlier_runs(session, orchestration_id, run_id) if new else []
+            state.unknown, said = inflight.plan(
+                session, run_id, resumed=request.resume, earlier=earlier, settled=state.settled_before,
+                delivered=state.skip, window=window, resend=request.resend_unknown,
+            )  # fmt: skip
+        if said:
+            log.warning(said)  # before anything is sent
     prepare_options = PrepareOptions(
         timezone=options.timezone,
         default_phone_region=options.default_phone_region,
@@ -180,9 +199,9 @@ def run_orchestration(
     )
     send_options = SendOptions(test_event_code=request.test_event_code or options.test_event_code)
     try:
-        with Heartbeat(ctx, run_id):
+        with Heartbeat(ctx, run_id, lease=state.lease):
             _execute(ctx, request, state, source_ref, sql, implementation, settings, destination, prepare_options,
-                     send_options, stop, progress)  # fmt: skip
+                     send_options, stop, progress, source_options=options)  # fmt: skip
     except SourceQueryError as exc:
         hint = f"fix the orchestration's SQL (offramp orchestrations show {request.orchestration}), then run again"
         state.stop_reason = ("failed", exc.message, hint)
@@ -223,6 +242,7 @@ def _execute(
     send_options: SendOptions,
     stop: threading.Event,
     progress: Progress | None,
+    source_options: OrchestrationOptions | None = None,  # what the source may read, its role and timeout
 ) -> None:
     preparer = implementation.open_preparer(settings, prepare_options)
     sender: Sender = implementation.open_sender(ctx, destination, settings, send_options)
@@ -232,8 +252,12 @@ def _execute(
     budget = RetryBudget(max(100, concurrency * 25))
     in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
     outgoing: list[PreparedEvent] = []
-    either = _Either(stop, halt)
-    state.writer = ledger.Writer(ctx.store, state.summary.run_id)
+    lease = state.lease
+    either = _Either(stop, halt, *([lease.lost] if lease else []))  # a lost lease stops the run, too
+    state.writer = ledger.Writer(ctx.store, state.summary.run_id, lease=lease)
+    # Check the lease, record the request, send: what a killed run had in flight is known (inflight).
+    gate = inflight.RequestLog(ctx.store, lease, ledger.key).open if lease and not request.dry_run else None
+    seen = repeats.SeenIndex()  # the ids prepared so far, on disk: an event is sent whole or not at all
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
 
@@ -245,13 +269,14 @@ def _execute(
                 budget.grow()
                 future = pool.submit(
                     deliver, sender, state.batch_number, events, bucket=bucket, budget=budget,
-                    stop=either, policy=RetryPolicy(),
+                    stop=either, policy=RetryPolicy(), gate=gate,
                 )  # fmt: skip
                 in_flight[future] = events
                 while len(in_flight) >= concurrency * 2:
                     _collect(ctx, state, in_flight, halt, block=True, progress=progress)
 
             def take(prepared: PreparedBatch) -> None:
+                prepared = repeats.screen(seen, prepared)  # before anything is recorded or sent
                 _record_rejections(ctx, state, prepared)
                 for event in prepared.events:
                     if not _keep(ctx, state, event):
@@ -261,7 +286,7 @@ def _execute(
                         submit(outgoing[:])
                         outgoing.clear()
 
-            with open_source(source_ref) as source:
+            with open_source(source_ref, source_options) as source:
                 for batch in source.batches(sql, request.batch_rows, request.limit):
                     state.summary.queried += batch.num_rows
                     take(preparer.prepare(batch))
@@ -276,6 +301,7 @@ def _execute(
             while in_flight:
                 _collect(ctx, state, in_flight, halt, block=True, progress=progress)
     finally:
+        seen.close()  # first: a failed ledger write below must not leave the run's ids on disk
         leftovers = outgoing[:]
         if leftovers:
             _record(state, [_not_sent(event) for event in leftovers])
@@ -307,9 +333,9 @@ def _bucket_of(workspace: str, credential: str, burst: int) -> TokenBucket:
 class _Either(threading.Event):
     """Set when either of two events is: the user's stop or the run's own halt."""
 
-    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+    def __init__(self, *events: threading.Event) -> None:
         super().__init__()
-        self._events = (first, second)
+        self._events = events
 
     def is_set(self) -> bool:
         return any(event.is_set() for event in self._events)
@@ -327,10 +353,14 @@ class _Either(threading.Event):
 
 def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
     """Whether to send ``event``: not already settled by the run being resumed, not skipped by mode or replay."""
-    if state.only is None and not state.settled_before and not state.skip:
+    if state.only is None and not state.settled_before and not state.skip and not state.unknown:
         return True  # a plain run: no id to compare, no key to compute
     key = ledger.key(event.event_id)
     if key in state.settled_before:
+        return False
+    if key in state.unknown:
+        reason, message = inflight.UNKNOWN_REASON, inflight.UNKNOWN_MESSAGE
+        _record(state, [Entry(event.event_id, "unknown", event.rows, reason_code=reason, message=message)])
         return False
     skipped = (state.only is not None and key not in state.only) or key in state.skip
     if skipped:
@@ -351,16 +381,16 @@ def _record_rejections(ctx: Context, state: _State, prepared: PreparedBatch) -> 
     _record(state, entries)
 
 
-def _record(state: _State, entries: Iterable[Entry]) -> None:
+def _record(state: _State, entries: Iterable[Entry], settles: list[int] | None = None) -> None:
     items = list(entries)
-    if not items:
+    if not items and not settles:
         return
     assert state.writer is not None, "entries are recorded only while the run executes"
-    state.writer.write(items)
+    state.writer.write(items, settles or ())  # settles: the requests these entries answer (inflight)
     summary = state.summary
     for entry in items:
         setattr(summary, entry.outcome, getattr(summary, entry.outcome) + entry.rows)
-        if entry.outcome in ("rejected", "skipped") and entry.reason_code:
+        if entry.outcome in ("rejected", "skipped", "unknown") and entry.reason_code:
             summary.reason_counts[entry.reason_code] = summary.reason_counts.get(entry.reason_code, 0) + entry.rows
         if entry.outcome == "failed":
             code = str(entry.vendor_code) if entry.vendor_code is not None else (entry.reason_code or "unknown")
@@ -403,7 +433,7 @@ def _collect(
             for item in result.failed
         ]  # fmt: skip
         entries += [_not_sent(event) for event in result.unsent]
-        _record(state, entries)
+        _record(state, entries, result.request_nos)
         sample = state.summary.request_ids
         sample.extend(result.request_ids[: max(0, 20 - len(sample))])
         if result.terminal is not None and state.stop_reason is None:
@@ -456,14 +486,21 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
             else (f"send what is left with: {resume}")
         )
     with ctx.store.session() as session:
+        if state.lease is not None and not state.lease.hold(session):
+            return state.lease.end(summary, request.orchestration, ledger.totals(session, summary.run_id))
+        if not summary.dry_run:
+            inflight.tidy(session, summary.run_id)  # requests of an earlier pass whose events are settled now
         totals = ledger.totals(session, summary.run_id)
         run = session.get(Run, summary.run_id)
         assert run is not None
         counts = totals["counts"]
+        if counts["unknown"] and not summary.dry_run:
+            inflight.report_unknown(summary, counts["unknown"], request.orchestration)
         run.status = summary.status
         run.finished_at = utcnow()
         run.queried = sum(counts.values())
         run.sent, run.rejected, run.failed, run.skipped = (counts[k] for k in ("sent", "rejected", "failed", "skipped"))
+        run.unknown = summary.unknown = counts["unknown"]
         run.reason_counts = totals["reasons"]
         run.error = state.stored_error or summary.error
         run.report = {

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import StateError
+from offramp.core.runner.fencing import Lease
 from offramp.core.services.context import Context
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.state.models import Orchestration, Run, utcnow
@@ -92,34 +93,58 @@ def start_run(ctx: Context, workspace_name: str, orchestration: str, values: dic
                 status="running",
                 heartbeat_at=utcnow(),
                 lease_owner=f"{socket.gethostname()}:{os.getpid()}",
+                lease_generation=1,
                 **values,
             )
             session.add(run)
             return run.id, row.id
 
 
-def reopen_run(ctx: Context, run_id: str) -> None:
-    """Take a cancelled or interrupted run back to running (``--resume``), with this process's lease."""
+RESUMABLE = ("cancelled", "interrupted", "failed")
+
+
+def reopen_run(ctx: Context, run_id: str, statuses: tuple[str, ...] = RESUMABLE) -> int:
+    """Take a run in one of ``statuses`` back to running (``--resume``), with this process's lease.
+
+    Returns the run's new lease generation: a takeover raises it, so the process that held the run before (one that
+    was only paused) finds its lease lost at its next write or send (offramp.core.runner.fencing). Refused when
+    another process resumed the run first.
+    """
     with ctx.store.session() as session:
-        session.execute(
+        result = session.execute(
             update(Run)
-            .where(Run.id == run_id)
+            .where(Run.id == run_id, Run.status.in_(statuses))
             .values(
                 status="running",
                 heartbeat_at=utcnow(),
                 finished_at=None,
                 error=None,
                 lease_owner=f"{socket.gethostname()}:{os.getpid()}",
+                lease_generation=Run.lease_generation + 1,
             )
+            .execution_options(synchronize_session=False)
         )
+        if getattr(result, "rowcount", 1) == 0:
+            raise RunInProgressError(
+                f"run {run_id} was resumed by another process a moment ago",
+                hint="wait for it to finish (offramp runs show " + run_id + ")",
+            )
+        generation = session.scalar(select(Run.lease_generation).where(Run.id == run_id))
+        assert generation is not None
+        return int(generation)
 
 
 class Heartbeat:
-    """Refreshes a run's lease from a background thread until stopped."""
+    """Refreshes a run's lease from a background thread until stopped.
 
-    def __init__(self, ctx: Context, run_id: str, every: float | None = None) -> None:
+    With a :class:`~offramp.core.runner.fencing.Lease`, a beat refreshes the lease only while this process still
+    holds it; once another process took the run over, the lease is marked lost and the beating stops.
+    """
+
+    def __init__(self, ctx: Context, run_id: str, every: float | None = None, *, lease: Lease | None = None) -> None:
         self._ctx = ctx
         self._run_id = run_id
+        self._lease = lease
         self._every = every if every is not None else max(0.5, lease_seconds() / 5)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
@@ -136,6 +161,10 @@ class Heartbeat:
         while not self._stop.wait(self._every):
             try:
                 with self._ctx.store.session() as session:
+                    if self._lease is not None:
+                        if not self._lease.hold(session):
+                            return  # taken over: the run's threads see lease.lost and stop
+                        continue
                     session.execute(update(Run).where(Run.id == self._run_id).values(heartbeat_at=utcnow()))
             except Exception:  # noqa: BLE001 - a missed beat is retried; the run itself must not die of it
                 continue
@@ -144,6 +173,7 @@ class Heartbeat:
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "LEASE_ENV",
+    "RESUMABLE",
     "Heartbeat",
     "RunInProgressError",
     "expire_lapsed",

@@ -11,6 +11,13 @@ and unique: the id's first 183 characters, then ``…sha256:``, then the SHA-256
 hex digits). The stand-in is what ``runs show --rejects/--failed`` lists; the event itself goes to the vendor with
 its id as given. Whatever compares prepared events with ids read from the ledger (resume, replay, mode ``new``)
 compares ``key(event_id)``.
+
+An id that a store cannot hold as it is (a NUL, which PostgreSQL refuses in text, or an unpaired surrogate, which
+is no UTF-8) is keyed by the same kind of stand-in, with those characters shown as U+FFFD, so that every store keys
+it alike; the runner rejects such events (``invalid_event_id``) rather than send an id it could not record. The
+later rows of an event id the run already prepared are kept under :func:`repeat_key` of the id, so the id's own
+entry says what the vendor received. Every other text an entry holds is made storable before it is written (NUL
+replaced, cut to its column's length), so that a ledger write never fails on a value after the vendor accepted.
 """
 
 from __future__ import annotations
@@ -23,25 +30,65 @@ from hashlib import sha256
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from offramp.core.errors import StateError
+from offramp.core.runner import inflight
+from offramp.core.runner.fencing import Lease
 from offramp.core.state.models import RowOutcome, Run, utcnow
 from offramp.core.state.store import StateStore
 
-OUTCOMES = ("sent", "rejected", "failed", "skipped")
+OUTCOMES = ("sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
 
 KEY_LENGTH = 255  # RowOutcome.event_id's String(255)
 _DIGEST_MARK = "…sha256:"
 _PREFIX_LENGTH = KEY_LENGTH - len(_DIGEST_MARK) - 64  # 183: the stand-in fills the column exactly
 
 
+def storable(text: str) -> bool:
+    """Whether every store holds ``text`` as it is: no NUL (PostgreSQL refuses it), valid UTF-8 (no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """``text`` with what a store cannot hold (NUL, unpaired surrogates) shown as U+FFFD."""
+    if storable(text):
+        return text
+    return "".join("\ufffd" if char == "\x00" or "\ud800" <= char <= "\udfff" else char for char in text)
+
+
 def key(event_id: str) -> str:
     """The ledger's key of an event id: the id itself up to 255 characters, else its readable, unique stand-in."""
-    if len(event_id) <= KEY_LENGTH:
+    if len(event_id) <= KEY_LENGTH and storable(event_id):
         return event_id
     # surrogatepass: an id with a lone surrogate still gets a stand-in instead of stopping the run.
     digest = sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{event_id[:_PREFIX_LENGTH]}{_DIGEST_MARK}{digest}"
+    return f"{_shown(event_id[:_PREFIX_LENGTH])}{_DIGEST_MARK}{digest}"
+
+
+_REPEAT_MARK = "…repeated"
+
+
+def repeat_key(event_id: str) -> str:
+    """The key of the later rows of an event id the run already prepared: ``key(event_id)`` then ``…repeated``.
+
+    When that would not fit, the id's first 174 characters, ``…sha256:``, its digest and ``…repeated`` (255).
+    """
+    own = key(event_id)
+    if len(own) + len(_REPEAT_MARK) <= KEY_LENGTH:
+        return own + _REPEAT_MARK
+    digest = sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+    prefix = KEY_LENGTH - len(_DIGEST_MARK) - 64 - len(_REPEAT_MARK)
+    return f"{_shown(event_id[:prefix])}{_DIGEST_MARK}{digest}{_REPEAT_MARK}"
 
 
 class Entry(NamedTuple):
@@ -82,8 +129,10 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     # One entry per event id per call: merge repeats here, the database merges across calls.
     merged: dict[str, Entry] = {}
     for entry in entries:
-        if len(entry.event_id) > KEY_LENGTH:
+        if len(entry.event_id) > KEY_LENGTH or not storable(entry.event_id):
             entry = entry._replace(event_id=key(entry.event_id))
+        if not _fits(entry):
+            entry = _fitted(entry)
         previous = merged.get(entry.event_id)
         merged[entry.event_id] = entry if previous is None else previous._replace(rows=previous.rows + entry.rows)
     connection = session.connection()
@@ -93,6 +142,35 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     stamp = process(utcnow()) if process is not None else utcnow()
     parameters = [(run_id, *entry, stamp) for entry in merged.values()]
     connection.exec_driver_sql(_upsert_sql(dialect.paramstyle), parameters)
+
+
+# What the columns hold (models.RowOutcome): a longer or unstorable value from a vendor would fail the write after
+# the vendor accepted the batch, and every --resume would send it again and fail again.
+_TEXT_LENGTH = 64  # reason_code, request_id
+_INT_RANGE = range(-(2**31), 2**31)  # vendor_code: INTEGER
+
+
+def _fits(entry: Entry) -> bool:
+    return (
+        (entry.reason_code is None or (len(entry.reason_code) <= _TEXT_LENGTH and storable(entry.reason_code)))
+        and (entry.request_id is None or (len(entry.request_id) <= _TEXT_LENGTH and storable(entry.request_id)))
+        and (entry.message is None or storable(entry.message))
+        and (entry.vendor_code is None or entry.vendor_code in _INT_RANGE)
+    )
+
+
+def _fitted(entry: Entry) -> Entry:
+    """``entry`` with each value made storable: NUL shown as U+FFFD, text cut to its column, an out-of-range vendor
+    code kept as text in reason_code."""
+    reason, vendor = entry.reason_code, entry.vendor_code
+    if vendor is not None and vendor not in _INT_RANGE:
+        reason, vendor = reason or str(vendor), None
+    return entry._replace(
+        reason_code=None if reason is None else _shown(reason)[:_TEXT_LENGTH],
+        vendor_code=vendor,
+        request_id=None if entry.request_id is None else _shown(entry.request_id)[:_TEXT_LENGTH],
+        message=None if entry.message is None else _shown(entry.message),
+    )
 
 
 class Writer:
@@ -105,20 +183,34 @@ class Writer:
     next call.
     """
 
-    def __init__(self, store: StateStore, run_id: str, depth: int = 4) -> None:
+    def __init__(self, store: StateStore, run_id: str, depth: int = 4, *, lease: Lease | None = None) -> None:
         self._store, self._run_id, self._depth = store, run_id, depth
+        self._lease = lease  # fencing: once another process took the run over, nothing more is written
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._pending: deque[Future[None]] = deque()
 
-    def write(self, entries: Sequence[Entry]) -> None:
-        """Queue entries (waiting while ``depth`` writes are already queued)."""
+    def write(self, entries: Sequence[Entry], settles: Sequence[int] = ()) -> None:
+        """Queue entries, and the requests (inflight.RequestLog numbers) they settle; waits while ``depth`` writes
+        are already queued."""
         while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._write, entries))
+        self._pending.append(self._pool.submit(self._write, entries, settles))
 
-    def _write(self, entries: Sequence[Entry]) -> None:
-        with self._store.session() as session:
-            record(session, self._run_id, entries)
+    def _write(self, entries: Sequence[Entry], settles: Sequence[int] = ()) -> None:
+        try:
+            with self._store.session() as session:
+                if self._lease is not None and not self._lease.hold(session):
+                    return  # lease.lost is set: the run's threads stop, and the run ends saying it was taken over
+                record(session, self._run_id, entries)
+                inflight.settle(session, self._run_id, settles)  # in the same checkpoint as their answers
+        except SQLAlchemyError as exc:
+            # Not a value (record makes every value storable): the store itself (disk full, connection lost). The
+            # run stops; what was in flight is known from its request records, so a resume does not lose it.
+            raise StateError(
+                f"cannot write the run's ledger to the state store ({type(exc).__name__}); the run stopped",
+                hint="fix the state store (disk space, connection; offramp --debug shows the error), then resume: "
+                "offramp run ORCHESTRATION --resume",
+            ) from exc
 
     def close(self) -> None:
         """Wait until everything queued is written; raise the first failed write."""
@@ -156,7 +248,7 @@ def totals(session: Session, run_id: str) -> dict[str, Any]:
         code: int(rows or 0)
         for code, rows in session.execute(
             select(RowOutcome.reason_code, func.sum(RowOutcome.rows))
-            .where(RowOutcome.run_id == run_id, RowOutcome.outcome.in_(("rejected", "skipped")))
+            .where(RowOutcome.run_id == run_id, RowOutcome.outcome.in_(("rejected", "skipped", "unknown")))
             .group_by(RowOutcome.reason_code)
         )
         if code is not None
@@ -189,5 +281,7 @@ __all__ = [
     "forget",
     "key",
     "record",
+    "repeat_key",
+    "storable",
     "totals",
 ]

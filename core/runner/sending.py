@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import stamina
@@ -98,6 +98,12 @@ class BatchResult:
     request_ids: list[str] = field(default_factory=list)
     last_error: str | None = None
     terminal: Exception | None = None  # the run must stop: retrying cannot help
+    request_nos: list[int] = field(default_factory=list)  # the requests the gate recorded (inflight.RequestLog)
+
+
+# Called with the events of a request just before it is sent: the request's number, once recorded, or None when the
+# request must not be sent (the run's lease was lost to another process).
+Gate = Callable[[Sequence[PreparedEvent]], int | None]
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,12 @@ def deliver(
     budget: RetryBudget,
     stop: threading.Event,
     policy: RetryPolicy,
+    gate: Gate | None = None,
 ) -> BatchResult:
     """Send ``events`` until each is sent or failed.
+
+    ``gate`` is asked before every request (check the lease, record the request, then send): when it answers None,
+    nothing more is sent and what is left comes back ``unsent``.
 
     ``policy.attempts`` bounds the attempts in a row that settle nothing. An attempt that settled some events (a
     batch split to isolate a refused event, interrupted by a transient answer) starts a fresh round for the rest:
@@ -132,7 +142,9 @@ def deliver(
     result = BatchResult(number, events)
     pending: list[PreparedEvent] = list(events)
     while pending and result.terminal is None and not stop.is_set():
-        progress_wait = _attempt_round(sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy)
+        progress_wait = _attempt_round(
+            sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy, gate=gate
+        )
         pending = result.unsent
         if progress_wait is None:
             break
@@ -152,6 +164,7 @@ def _attempt_round(
     budget: RetryBudget,
     stop: threading.Event,
     policy: RetryPolicy,
+    gate: Gate | None = None,
 ) -> float | None:
     """Up to ``policy.attempts`` attempts at ``pending``; leaves what is still unsent in ``result.unsent``.
 
@@ -166,6 +179,11 @@ def _attempt_round(
             with attempt:
                 if stop.is_set() or not bucket.acquire(stop):
                     break
+                if gate is not None:
+                    number = gate(pending)
+                    if number is None:
+                        break
+                    result.request_nos.append(number)
                 try:
                     answer = sender.send(pending)
                 except Terminal as exc:
@@ -208,4 +226,4 @@ def _attempt_round(
     return None
 
 
-__all__ = ["BatchResult", "RetryBudget", "RetryBudgetExhaustedError", "RetryPolicy", "TokenBucket", "deliver"]
+__all__ = ["BatchResult", "Gate", "RetryBudget", "RetryBudgetExhaustedError", "RetryPolicy", "TokenBucket", "deliver"]

@@ -31,6 +31,8 @@ class RunRequest:
         max_reject_rate: Stop and fail once the share of rejected rows exceeds this (after a minimum sample).
         concurrency: Requests in flight at once (None: the default).
         batch_rows: Rows per record batch read from the source.
+        resend_unknown: Send events whose outcome is unknown (their request was in flight when a run died) even
+            after the destination's deduplication window, when a resend may count them twice.
     """
 
     workspace: str
@@ -44,13 +46,18 @@ class RunRequest:
     max_reject_rate: float | None = None
     concurrency: int | None = None
     batch_rows: int = 50_000
+    resend_unknown: bool = False
 
 
 @dataclass
 class RunSummary:
-    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + pending), timings, reasons.
+    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + unknown + pending), timings,
+    reasons.
 
-    ``pending`` is non-zero only while the run is going (rows prepared or in flight, not yet settled).
+    ``unknown`` counts the rows of events that were in a request whose answer was never recorded (a run died with it
+    in flight), longer ago than the destination's deduplication window: the vendor may hold them, so they were not
+    sent again (reason ``unknown_past_dedup_window``). ``pending`` is non-zero only while the run is going (rows
+    prepared or in flight, not yet settled).
     """
 
     run_id: str
@@ -61,8 +68,9 @@ class RunSummary:
     rejected: int = 0
     failed: int = 0
     skipped: int = 0
+    unknown: int = 0
     pending: int = 0
-    reason_counts: dict[str, int] = field(default_factory=dict)  # rejected rows by reason code
+    reason_counts: dict[str, int] = field(default_factory=dict)  # rejected, skipped and unknown rows by reason code
     vendor_codes: dict[str, int] = field(default_factory=dict)  # failed rows by the vendor's code
     warnings: dict[str, int] = field(default_factory=dict)  # e.g. invalid_phone
     unknown_columns: list[str] = field(default_factory=list)
@@ -75,8 +83,8 @@ class RunSummary:
 
     @property
     def settled(self) -> int:
-        """Rows whose outcome is known."""
-        return self.sent + self.rejected + self.failed + self.skipped
+        """Rows the ledger accounts for (every outcome, unknown included)."""
+        return self.sent + self.rejected + self.failed + self.skipped + self.unknown
 
     @property
     def rows_per_second(self) -> float:

@@ -8,6 +8,7 @@ plan it prints is exactly what a real apply does.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from offramp.core.config import is_env_reference, secret_field_names
@@ -27,6 +28,7 @@ from offramp.core.services.credentials import (
     add_credential,
     delete_credential,
     list_credentials,
+    moved_endpoints,
     update_credential,
 )
 from offramp.core.services.destinations import (
@@ -35,6 +37,7 @@ from offramp.core.services.destinations import (
     list_destinations,
     update_destination,
 )
+from offramp.core.services.naming import check_object_name
 from offramp.core.services.orchestrations import (
     add_orchestration,
     delete_orchestration,
@@ -106,6 +109,9 @@ class ConfigDocument(_Doc):
     destinations: list[DestinationDoc] = Field(default_factory=list)
     orchestrations: list[OrchestrationDoc] = Field(default_factory=list)
     groups: list[GroupDoc] = Field(default_factory=list)
+    # Variables that feed more than one secret on purpose; any other variable feeds one secret only, so that a
+    # name collision can never silently make several secrets one.
+    shared_secret_variables: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -116,10 +122,16 @@ class PlanItem:
     kind: str
     name: str
     fields: tuple[str, ...] = ()
+    # Fields whose change moves where the object's secrets are sent: shown apart, never as a harmless change.
+    endpoints: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         sign = {"add": "+", "change": "~", "remove": "-"}[self.action]
-        detail = f" ({', '.join(self.fields)})" if self.fields else ""
+        parts = [f"{field}: secrets' destination changes" for field in self.endpoints]
+        others = [field for field in self.fields if field not in self.endpoints]
+        if others:
+            parts.append(", ".join(others))
+        detail = f" ({'; '.join(parts)})" if parts else ""
         return f"{sign} {self.kind} {self.name}{detail}"
 
 
@@ -140,35 +152,78 @@ class Plan:
 
 
 def default_secret_variable(object_name: str, field_name: str) -> str:
-    """The environment variable export names for a secret that was not read from one."""
+    """The environment variable export names for a secret that was not read from one.
+
+    Different names can give the same variable (``shop-token``, ``shop_token`` and ``shop.token``); export makes
+    the variables of one file unique (see `_SecretVariables`).
+    """
     return re.sub(r"[^A-Z0-9]+", "_", f"{object_name}_{field_name}".upper()).strip("_")
 
 
+SecretKey = tuple[str, str, str]  # (kind, object name, field) of one secret
+
+
+class _SecretVariables:
+    """The variable each secret of an exported file is written as, unique within the file.
+
+    A secret read from a variable keeps it (several secrets read from one variable share it, and the file lists
+    it under ``shared_secret_variables``). A derived name taken by another secret gets a suffix from a hash of
+    its kind, object and field, so the names depend only on the file's objects, never on their order.
+    """
+
+    def __init__(self, wanted: dict[SecretKey, str | None]) -> None:
+        sources = {key: source for key, source in wanted.items() if source}
+        derived = {key: default_secret_variable(key[1], key[2]) for key in wanted if not wanted[key]}
+        taken = set(sources.values())
+        counts: dict[str, int] = {}
+        for variable in derived.values():
+            counts[variable] = counts.get(variable, 0) + 1
+        self.variables: dict[SecretKey, str] = dict(sources)
+        for key, variable in derived.items():
+            if variable in taken or counts[variable] > 1:
+                digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:8].upper()
+                variable = f"{variable}_{digest}"
+            self.variables[key] = variable
+        readers: dict[str, int] = {}
+        for variable in self.variables.values():
+            readers[variable] = readers.get(variable, 0) + 1
+        self.shared = sorted(variable for variable, count in readers.items() if count > 1)
+
+
 def _settings_out(
-    model_fields: list[str], plain: dict[str, Any], secrets: dict[str, Any], owner: str
-) -> dict[str, Any]:
+    kind: str, owner: str, model_fields: list[str], plain: dict[str, Any], secrets: dict[str, Any],
+    variables: _SecretVariables,
+) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {}
     for name in model_fields:
         if name in plain:
             out[name] = plain[name]
         elif name in secrets:
-            variable = secrets[name].get("source") or default_secret_variable(owner, name)
-            out[name] = f"env:{variable}"
+            out[name] = f"env:{variables.variables[(kind, owner, name)]}"
     return out
 
 
 def build_document(session: Session, ctx: Context, workspace_name: str) -> ConfigDocument:
     """The workspace's configuration as a document; secrets only as ``env:`` references."""
     workspace = get_workspace(session, workspace_name)
+    credential_rows, destination_rows = list_credentials(session, workspace), list_destinations(session, workspace)
+    wanted: dict[SecretKey, str | None] = {}
+    for kind, rows in (("credential", credential_rows), ("destination", destination_rows)):
+        for typed in rows:
+            for field_name, record in typed.secrets.items():
+                wanted[(kind, typed.name, field_name)] = record.get("source")
+    variables = _SecretVariables(wanted)
     credentials = []
-    for row in list_credentials(session, workspace):
+    for row in credential_rows:
         model = ctx.registry.credential_type(row.type).settings
-        settings = _settings_out(list(model.model_fields), row.settings, row.secrets, row.name)
+        settings = _settings_out("credential", row.name, list(model.model_fields), row.settings, row.secrets, variables)
         credentials.append(CredentialDoc(name=row.name, type=row.type, settings=settings))
     destinations = []
-    for dest in list_destinations(session, workspace):
+    for dest in destination_rows:
         model = ctx.registry.destination_type(dest.type).settings
-        settings = _settings_out(list(model.model_fields), dest.settings, dest.secrets, dest.name)
+        settings = _settings_out(
+            "destination", dest.name, list(model.model_fields), dest.settings, dest.secrets, variables
+        )
         destinations.append(
             DestinationDoc(name=dest.name, type=dest.type, credential=dest.credential.name, settings=settings)
         )
@@ -197,6 +252,7 @@ def build_document(session: Session, ctx: Context, workspace_name: str) -> Confi
         destinations=destinations,
         orchestrations=orchestrations,
         groups=groups,
+        shared_secret_variables=variables.shared,
     )
 
 
@@ -219,6 +275,8 @@ def export_yaml(session: Session, ctx: Context, workspace_name: str) -> str:
     """The workspace as YAML text."""
     document = build_document(session, ctx, workspace_name)
     data = document.model_dump(mode="json", exclude_defaults=False)
+    if not data["shared_secret_variables"]:
+        del data["shared_secret_variables"]  # written only when some variable does feed several secrets
     for orchestration in data["orchestrations"]:
         if not orchestration["sql"].endswith("\n") and "\n" in orchestration["sql"]:
             orchestration["sql"] += "\n"
@@ -281,9 +339,76 @@ def _check_unique(document: ConfigDocument) -> None:
             raise ConfigError(f"{kind} names appear twice in the file: {', '.join(duplicates)}")
 
 
+def _nul_paths(value: Any, path: str) -> list[str]:
+    """Where a NUL character hides in a parsed document (keys included): PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        return [path or "the file"] if "\x00" in value else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found.extend([f"{where!r} (a key)"] if "\x00" in str(key) else _nul_paths(item, where))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            # Objects by name (credentials['tt'].settings.app_id), so the line says which one; else by position.
+            name = item.get("name") if isinstance(item, dict) else None
+            usable = isinstance(name, str) and "\x00" not in name
+            found.extend(_nul_paths(item, f"{path}[{name!r}]" if usable else f"{path}[{index}]"))
+    return found
+
+
+def _check_text(document: ConfigDocument) -> None:
+    paths = _nul_paths(document.model_dump(mode="python"), "")
+    if paths:
+        raise ConfigError(
+            f"{', '.join(paths)}: holds a NUL character (\\x00), which no configuration value can contain",
+            hint="remove it from the file and apply again; nothing was changed",
+        )
+
+
+def _check_secret_variables(document: ConfigDocument, ctx: Context) -> None:
+    """Refuse one variable feeding two different secrets, unless the file lists it as shared on purpose."""
+    readers: dict[str, list[str]] = {}
+    typed: list[tuple[str, CredentialDoc | DestinationDoc, Any]] = []
+    for credential in document.credentials:
+        if credential.type in ctx.registry.credentials:
+            typed.append(("credential", credential, ctx.registry.credential_type(credential.type).settings))
+    for dest in document.destinations:
+        if dest.type in ctx.registry.destinations:
+            typed.append(("destination", dest, ctx.registry.destination_type(dest.type).settings))
+    for kind, doc, model in typed:
+        for field_name in sorted(secret_field_names(model) & doc.settings.keys()):
+            value = doc.settings[field_name]
+            if is_env_reference(value):
+                readers.setdefault(value.split(":", 1)[1], []).append(f"{kind} {doc.name!r} {field_name}")
+    shared = set(document.shared_secret_variables)
+    clashes = {variable: who for variable, who in sorted(readers.items()) if len(who) > 1 and variable not in shared}
+    if clashes:
+        problems = "; ".join(f"env:{variable} feeds {', '.join(who)}" for variable, who in clashes.items())
+        raise ConfigError(
+            f"one variable would set several secrets to one value: {problems}",
+            hint="give each secret its own variable, or list the variable under shared_secret_variables if "
+            "those secrets are meant to be the same; nothing was changed",
+        )
+
+
+def _lock_workspace(session: Session, name: str) -> None:
+    """Serialize applies to one workspace on PostgreSQL, so two applies of one file at once both succeed.
+
+    Without it both would see no workspace (or no credential) and insert it, and the second would fail on the
+    unique name. The lock is held until the transaction ends; the second apply then sees the first's rows and
+    has nothing (or only the rest) to do. SQLite's write lock serializes the applies already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"offramp apply {name}"})
+
+
 def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, dry_run: bool) -> Plan:
     """Make the workspace match ``document``. Every error is collected; any error rolls everything back."""
+    _check_text(document)
     _check_unique(document)
+    _check_secret_variables(document, ctx)
+    _lock_workspace(session, document.workspace)
     plan = Plan(workspace=document.workspace)
     errors: list[str] = []
     workspace = session.scalar(select(Workspace).where(Workspace.name == document.workspace))
@@ -315,9 +440,11 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
             if attempt(add_credential, session, ctx, workspace.name, item.name, item.type, raw) is not None:
                 plan.items.append(PlanItem("add", "credential", item.name))
         else:
+            before = dict(existing_row.settings)
             changed = attempt(update_credential, session, ctx, existing_row, raw)
             if changed:
-                plan.items.append(PlanItem("change", "credential", item.name, tuple(changed)))
+                moved = moved_endpoints(ctx, item.type, before, existing_row.settings)
+                plan.items.append(PlanItem("change", "credential", item.name, tuple(changed), tuple(moved)))
 
     destinations = {row.name: row for row in list_destinations(session, workspace)}
     for d in document.destinations:
@@ -404,6 +531,13 @@ def _has_literal_secrets(
 def _apply_group(
     session: Session, ctx: Context, workspace: Workspace, group: OrchestrationGroup | None, doc: GroupDoc
 ) -> PlanItem | None:
+    check_object_name("group", doc.name)
+    repeated = sorted({name for name in doc.orchestrations if doc.orchestrations.count(name) > 1})
+    if repeated:
+        raise ConfigError(
+            f"group {doc.name!r} lists orchestration(s) {', '.join(repeated)} more than once",
+            hint="list each orchestration once; a group runs its orchestrations in the order listed",
+        )
     members = [get_orchestration(session, workspace, name) for name in doc.orchestrations]
     if group is None:
         group = OrchestrationGroup(workspace=workspace, name=doc.name, schedule=doc.schedule, timezone=doc.timezone)

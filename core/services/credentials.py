@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
-from offramp.core.errors import ObjectInUseError
+from offramp.core.errors import ConfigError, ObjectInUseError
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.lookup import ensure_absent, get_named, list_named
@@ -66,11 +66,52 @@ def add_credential(
     return row
 
 
+def moved_endpoints(ctx: Context, type_name: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The endpoint fields (where secrets are sent) whose effective value differs between two plain settings."""
+    kind = ctx.registry.credential_type(type_name)
+    old, new = effective_settings(kind.settings, before), effective_settings(kind.settings, after)
+    return [field for field in kind.endpoint_fields if old.get(field) != new.get(field)]
+
+
+def _secrets_given_again(ctx: Context, row: Credential, raw: dict[str, Any], moved: list[str]) -> set[str]:
+    """The fields ``raw`` gives again, after checking they include every secret a change of endpoint needs.
+
+    A secret was given for one host; sending it to another needs the user to give it again. The app's own
+    secrets (every stored secret that is not an authorization token) must be given with the change; tokens not
+    given again are dropped, so the credential must be authorized again at its new host.
+    """
+    kind = ctx.registry.credential_type(row.type)
+    given = {field for field, value in raw.items() if value is not None}
+    must_give = sorted(field for field in row.secrets if field not in kind.authorization_fields and field not in given)
+    if must_give:
+        fields = " and ".join(moved)
+        verb = "changes" if len(moved) == 1 else "change"
+        raise ConfigError(
+            f"credential {row.name!r}: {fields} {verb} where its secrets are sent, and {', '.join(must_give)} "
+            f"{'was' if len(must_give) == 1 else 'were'} not given again",
+            hint=f"give {', '.join(must_give)} again with the change (its env: variable set), then run "
+            f"`offramp credentials authorize {row.name} -w {row.workspace.name}`",
+            fields=moved,
+        )
+    return given
+
+
 def update_credential(session: Session, ctx: Context, row: Credential, raw: dict[str, Any]) -> list[str]:
-    """Replace a credential's settings (secrets not mentioned are kept); return the fields that changed."""
+    """Replace a credential's settings (secrets not mentioned are kept); return the fields that changed.
+
+    A change of an endpoint field (``CredentialType.endpoint_fields``: where the secrets are sent) is refused
+    unless the app's secrets are given again in ``raw``; stored tokens not given again are dropped, so that the
+    credential needs a new authorization and nothing issued for the old host reaches the new one.
+    """
     kind = ctx.registry.credential_type(row.type)
     subject = f"credential {row.name!r} ({row.type})"
     current = decrypt_secrets(ctx.secret_box, row.secrets, subject)
+    resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
+    moved = moved_endpoints(ctx, row.type, row.settings, resolved.plain)
+    if moved:
+        # Only what was given again goes on; the stored tokens, issued by the old host, are dropped.
+        given = _secrets_given_again(ctx, row, raw, moved)
+        current = {field: value for field, value in current.items() if field in given}
     resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
     records, changed_secrets = encrypt_secrets(ctx.secret_box, resolved, row.secrets, current)
     changed = sorted(
@@ -211,6 +252,7 @@ __all__ = [
     "authorization_status",
     "locked_credential",
     "mark_needs_reauth",
+    "moved_endpoints",
     "save_tokens",
     "update_credential",
     "users_of",

@@ -19,9 +19,9 @@ from offramp.core.errors import ConfigError, ObjectNotFoundError
 from offramp.core.log_redaction import MASK, redact
 from offramp.core.state.models import RowOutcome, Run, Workspace, utcnow
 
-COUNTS = ("queried", "sent", "rejected", "failed", "skipped")
+COUNTS = ("queried", "sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
 UNFINISHED = ("running", "interrupted")  # statuses whose counts the run row does not hold yet: read the ledger
-LEDGER_OUTCOMES = ("rejected", "failed")  # what `runs show --rejects/--failed` lists
+LEDGER_OUTCOMES = ("rejected", "failed", "unknown")  # what `runs show --rejects/--failed/--unknown` lists
 LEDGER_FIELDS = ("event_id", "outcome", "reason", "vendor_code", "message", "rows", "attempts", "request_id")
 
 # scheme://user:password@host -> scheme://user:***@host
@@ -123,7 +123,7 @@ def describe_run(session: Session, run: Run, *, details: bool = False) -> dict[s
 
 
 def accounting(counts: dict[str, int]) -> str:
-    """The line saying whether queried = sent + rejected + failed + skipped holds."""
+    """The line saying whether queried = sent + rejected + failed + skipped + unknown holds."""
     parts = " + ".join(f"{name} {counts[name]}" for name in COUNTS[1:])
     holds = counts["queried"] == sum(counts[name] for name in COUNTS[1:])
     return f"queried {counts['queried']} = {parts}: {'holds' if holds else 'does NOT hold'}"

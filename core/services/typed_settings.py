@@ -46,17 +46,35 @@ def resolve_settings(
 ) -> ResolvedSettings:
     """Turn user input into validated settings.
 
-    ``env:VAR`` values are read from the environment. ``kept_secrets`` are current secret values used for
-    secret fields the input does not mention (so an update need not repeat them).
+    ``env:VAR`` values of secret fields are read from the environment. ``kept_secrets`` are current secret values
+    used for secret fields the input does not mention (so an update need not repeat them).
+
+    ``env:`` in a field that is not secret is refused rather than resolved: the value would be stored and exported
+    as plain text (``app_id: env:APP_SECRET`` would put a secret in the clear), and keeping it as a reference
+    resolved at each use would let the environment, not the reviewed configuration, decide a setting such as the
+    host the secrets are sent to.
 
     Raises:
-        ConfigError: for an unset variable or, with ``allow_literal_secrets=False``, a secret written as a value.
+        ConfigError: for an unset variable, ``env:`` in a field that is not secret, a NUL character, or, with
+            ``allow_literal_secrets=False``, a secret written as a value.
         SettingsValidationError: naming every invalid field at once.
     """
     secrets = secret_field_names(model)
     values: dict[str, Any] = {}
     sources: dict[str, str | None] = {}
     for field, value in raw.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ConfigError(
+                f"{subject}: {field} holds a NUL character (\\x00), which no setting can contain",
+                hint=f"remove it from {field} and try again",
+            )
+        if is_env_reference(value) and field not in secrets and field in model.model_fields:
+            listed = ", ".join(sorted(secrets)) or "none"
+            raise ConfigError(
+                f"{subject}: {field} is not a secret, so `env:` is not read for it "
+                "(its value would be stored and exported as plain text)",
+                hint=f"write {field}'s value itself; env:VARIABLE is only for the secret fields ({listed})",
+            )
         if is_env_reference(value):
             values[field] = resolve_env_reference(value, f"{subject}: {field}")
             if field in secrets:

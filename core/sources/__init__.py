@@ -5,14 +5,23 @@ Source references (validated for storage by ``orchestration_options.check_source
 - ``duckdb::memory:``: an in-memory DuckDB; the SQL reads Parquet, CSV or JSON files
   (``SELECT * FROM read_parquet('orders/*.parquet')``, ``FROM 'orders.csv'``);
 - ``duckdb:PATH``: a DuckDB database file, opened read-only (a missing file is an error, never a new database);
-- ``env:VAR``: the environment variable ``VAR`` holds one of the other forms, or a URL with a password;
+- ``env:VAR``: the environment variable ``VAR`` holds one of the other forms;
 - a SQLAlchemy URL (``postgresql+psycopg://reader@db/analytics``, ``sqlite:///orders.db``): any database with an
   installed dialect and driver, read through a server-side cursor where the driver has one.
 
 Only one read query runs (:func:`check_read_only_query`: SELECT, WITH ... SELECT, VALUES, DuckDB's FROM-first,
 TABLE t); anything else is refused before it reaches the engine, and the engines refuse writes too (DuckDB files
 read-only, PostgreSQL in a read-only transaction, SQLite with ``query_only``). An engine's error about the SQL is
-a :class:`SourceQueryError` quoting the line it points at. No message ever holds a URL's password.
+a :class:`SourceQueryError` quoting the line it points at. A URL holding a password (``USER:PASSWORD@`` or
+``?password=``) is refused, wherever it comes from: the driver takes the password from its own mechanisms
+(``PGPASSWORD``, ``~/.pgpass``, ``PGSERVICE``).
+
+What a query may reach beyond its rows: a DuckDB source reads its database file and the orchestration's
+``allowed_paths`` only (no other file, URL or extension; ``_allowed`` and ``_duckdb``); a PostgreSQL source refuses
+a superuser or a role holding pg_write_server_files, pg_execute_server_program or pg_read_server_files unless
+``accept_privileged_role``, and bounds each statement by ``statement_timeout_seconds``. An engine's message that
+may quote a source row is masked (``_query.mask_row_values``); ``--debug`` logs it whole. :func:`inspect_source`
+reports all of this for ``offramp sources check``.
 
 Arrow types
 -----------
@@ -67,9 +76,11 @@ from sqlalchemy.exc import ArgumentError
 
 from offramp.core.config import ENV_PREFIX
 from offramp.core.errors import ConfigError
-from offramp.core.orchestration_options import DUCKDB_MEMORY, DUCKDB_PREFIX
+from offramp.core.orchestration_options import DUCKDB_MEMORY, DUCKDB_PREFIX, OrchestrationOptions
 from offramp.core.sources._base import Source
+from offramp.core.sources._check import SourceReport, inspect_source
 from offramp.core.sources._query import SourceQueryError, check_read_only_query
+from offramp.core.url_passwords import refuse_password_in_url
 
 _FORMS = "duckdb::memory:, duckdb:PATH or a SQLAlchemy URL"
 
@@ -86,7 +97,7 @@ def _resolve(reference: str) -> tuple[str, str]:
         state = "is not set" if value is None else "is empty"
         raise ConfigError(
             f"source: environment variable {name} (named by the orchestration's source) {state}",
-            hint=f"export {name}=duckdb:PATH/TO/FILE.duckdb (or {name}=postgresql+psycopg://USER:PASSWORD@HOST/DB)"
+            hint=f"export {name}=duckdb:PATH/TO/FILE.duckdb (or {name}=postgresql+psycopg://USER@HOST/DB)"
             " in the environment offramp runs in",
         )
     if value.startswith(ENV_PREFIX):
@@ -97,29 +108,33 @@ def _resolve(reference: str) -> tuple[str, str]:
     return value.strip(), f"environment variable {name}"
 
 
-def open_source(reference: str) -> Source:
+def open_source(reference: str, options: OrchestrationOptions | None = None) -> Source:
     """Open an orchestration's source.
 
     Args:
         reference: ``duckdb::memory:``, ``duckdb:PATH``, ``env:VAR`` or a SQLAlchemy URL (module docstring).
+        options: The orchestration's options: what a DuckDB source may read (``allowed_paths``), whether a
+            PostgreSQL source may run as a privileged role (``accept_privileged_role``) and its
+            ``statement_timeout_seconds``. ``None``: the defaults (nothing but the database; no privileged role).
 
     Raises:
         ConfigError: a missing or empty variable, a missing DuckDB or SQLite file, a reference of no known form,
             a dialect or driver that is not installed. The message never shows a password.
     """
     target, origin = _resolve(reference)
+    options = options or OrchestrationOptions()
     # Each engine's module is imported when a source of its kind opens: a run needs one of them.
     if target == DUCKDB_MEMORY:
         from offramp.core.sources._duckdb import DuckDBSource
 
-        return DuckDBSource(None)
+        return DuckDBSource(None, options.allowed_paths)
     if target.startswith(DUCKDB_PREFIX) and not target.startswith("duckdb://"):
         path = target[len(DUCKDB_PREFIX) :]
         if not path:
             raise ConfigError(f"source: {origin} says duckdb: without a path", hint="write duckdb:PATH/TO/FILE.duckdb")
         from offramp.core.sources._duckdb import DuckDBSource
 
-        return DuckDBSource(Path(path).expanduser())
+        return DuckDBSource(Path(path).expanduser(), options.allowed_paths)
     try:
         url = make_url(target)
     except ArgumentError:
@@ -127,9 +142,14 @@ def open_source(reference: str) -> Source:
         raise ConfigError(f"source: {origin} is not {_FORMS}", hint="e.g. duckdb:warehouse.duckdb") from None
     if url.get_backend_name() == "duckdb":
         raise ConfigError("source: read DuckDB files with duckdb:PATH", hint="write duckdb:PATH/TO/FILE.duckdb")
+    refuse_password_in_url(target, "source: the URL" if origin == "the source" else f"source: {origin}")
     from offramp.core.sources._sqlalchemy import SQLAlchemySource
 
-    return SQLAlchemySource(url)
+    return SQLAlchemySource(
+        url,
+        accept_privileged_role=options.accept_privileged_role,
+        statement_timeout_seconds=options.statement_timeout_seconds,
+    )
 
 
-__all__ = ["Source", "SourceQueryError", "check_read_only_query", "open_source"]
+__all__ = ["Source", "SourceQueryError", "SourceReport", "check_read_only_query", "inspect_source", "open_source"]

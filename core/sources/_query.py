@@ -27,9 +27,12 @@ engines are the second guard (DuckDB files are opened read-only and every DuckDB
 
 from __future__ import annotations
 
+import logging
 import re
 
 from offramp.core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 _ACCEPTED_STARTS = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE"})
 _WRITING_WORDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "INTO"})
@@ -215,6 +218,61 @@ def check_read_only_query(sql: str) -> str:
 
 
 _LINE_CONTEXT = re.compile(r"^LINE (\d+):")
+# Words after which a quoted text names something in the SQL or the schema (kept), not a value from a row (masked).
+_NAMING_WORDS = frozenset(
+    "column columns table tables relation function functions type types to as schema database catalog extension "
+    "view sequence index operator role name named field macro setting option parameter collation file directory "
+    "alias key constraint trigger near bindings mean specifier".split()
+)
+_QUOTED = re.compile(r"""(?P<before>[\w.]*)(?P<gap>[\s(:]*)(?P<quoted>"[^"\n]*"|'[^'\n]*')""")
+_ROW_ECHO = re.compile(r"(?i)^(\s*(?:original line|failing row contains|key \([^)]*\)=)\s*:?)\s*.*$")
+_EMAIL = re.compile(r"[^\s\"'(),;<>]+@[^\s\"'(),;<>]+\.[^\s\"'(),;<>]+")
+_PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
+_MASKED = "***"
+
+
+def _mask_line(line: str) -> str:
+    """One line of an engine's message with what may be a row's value masked: text quoted after anything but a
+    naming word (``column "email"`` stays, ``string "bob@example.com"`` does not), lines that echo a source row
+    (DuckDB's ``Original Line:``, PostgreSQL's ``Failing row contains``), and anything shaped like an email or a
+    phone number."""
+    echo = _ROW_ECHO.match(line)
+    if echo:
+        return f"{echo.group(1)} {_MASKED}"
+
+    pieces: list[str] = []
+    end, kept_end = 0, -1
+    for found in _QUOTED.finditer(line):
+        word = found.group("before").rsplit(".", 1)[-1].lower()
+        # A list of names ("a", "b") goes on after a kept name with a comma.
+        listed = kept_end >= 0 and line[kept_end : found.start()].strip() == ","
+        pieces.append(line[end : found.start()])
+        if word in _NAMING_WORDS or listed:
+            pieces.append(found.group(0))
+            kept_end = found.end()
+        else:
+            mark = found.group("quoted")[0]
+            pieces.append(f"{found.group('before')}{found.group('gap')}{mark}{_MASKED}{mark}")
+            kept_end = -1
+        end = found.end()
+    line = "".join(pieces) + line[end:]
+    line = _EMAIL.sub(_MASKED, line)
+    return _PHONE.sub(_MASKED, line)
+
+
+def mask_row_values(text: str) -> str:
+    """An engine's message with the values it may quote from source rows masked (see :func:`_mask_line`); a line
+    the engine points at with a caret (the value itself, for DuckDB's strptime) is dropped."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        follows_caret = index + 1 < len(lines) and _CARET.match(lines[index + 1])
+        if follows_caret and not _LINE_CONTEXT.match(line):
+            continue
+        kept.append(line if _LINE_CONTEXT.match(line) else _mask_line(line))
+    return "\n".join(kept)
+
+
 _CARET = re.compile(r"^\s*\^+\s*$")
 _NAMED = re.compile(r'Referenced (?:column|table) "([^"]+)"')
 
@@ -225,11 +283,17 @@ def query_error(exc: BaseException, sql: str, engine: str, *, secrets: tuple[str
     The line comes from the ``LINE n:`` context DuckDB's parser and libpq (PostgreSQL) print; for DuckDB's binder,
     which gives no position, from the first line naming the column or table the message quotes. The engine's own
     context line is not shown: for PostgreSQL it quotes the server-side cursor's DECLARE, not the user's SQL.
+
+    The engine's message may quote a source row (DuckDB's CSV reader quotes the line, with its emails and phones;
+    a failed cast quotes the value): such values are masked (:func:`mask_row_values`) in the error, which is
+    printed and logged. The engine's own words are logged at DEBUG, so ``offramp --debug`` shows them.
     """
     text = str(exc)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    logger.debug("%s's own message: %s", engine, text)
+    text = mask_row_values(text)
     message_lines: list[str] = []
     number: int | None = None
     for line in text.splitlines():
@@ -262,4 +326,4 @@ def query_error(exc: BaseException, sql: str, engine: str, *, secrets: tuple[str
     return SourceQueryError(full, hint=HINT, engine_message=message, line=number, line_text=line_text)
 
 
-__all__ = ["HINT", "SourceQueryError", "check_read_only_query", "query_error"]
+__all__ = ["HINT", "SourceQueryError", "check_read_only_query", "mask_row_values", "query_error"]

@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 from sqlalchemy import create_engine, event
@@ -374,13 +375,17 @@ def _columns(description: Sequence[Sequence[Any]], dialect: str) -> list[_Column
 class SQLAlchemySource(Source):
     """Any database SQLAlchemy reaches through an installed dialect and driver."""
 
-    def __init__(self, url: URL) -> None:
+    def __init__(
+        self, url: URL, *, accept_privileged_role: bool = False, statement_timeout_seconds: int = 3600
+    ) -> None:
         super().__init__()
+        self._accept_privileged_role = accept_privileged_role
+        self._statement_timeout_ms = int(statement_timeout_seconds) * 1000
         self._secrets = tuple(secret for secret in (url.password,) if secret)
         self._backend = url.get_backend_name()
         self._engine_name = _ENGINE_NAMES.get(self._backend, self._backend)
         if self._backend == "sqlite":
-            self._check_sqlite_file(url)
+            url = self._check_sqlite_file(url)
         try:
             # No pool: one connection per stream, closed with it; nothing idles on the customer's database.
             self._engine = create_engine(url, poolclass=NullPool)
@@ -400,14 +405,30 @@ class SQLAlchemySource(Source):
             event.listen(self._engine, "connect", _psycopg_far_times)
 
     @staticmethod
-    def _check_sqlite_file(url: URL) -> None:
-        # SQLite would create a missing file and then report "no such table": say what is wrong instead.
+    def _check_sqlite_file(url: URL) -> URL:
+        """Refuse a missing file (SQLite would create it, and then report "no such table"); a URI filename
+        (``sqlite:///file:PATH?uri=true``) is also opened with ``mode=ro``, so that SQLite itself never creates one."""
         database = url.database or ""
-        if database in ("", ":memory:") or database.startswith("file:") or url.query.get("uri"):
-            return
-        path = Path(database)
-        if not path.exists():
-            raise ConfigError(f"source: SQLite file {path} does not exist", hint="check the path in the source URL")
+        uri = str(url.query.get("uri", "")).lower() in ("true", "1", "yes", "on")
+        if uri and database.startswith("file:"):
+            if url.query.get("mode") == "memory" or database.startswith("file::memory:"):
+                return url
+            path_text = unquote(database[len("file:") :])
+            if path_text.startswith("//"):  # file://HOST/PATH: SQLite takes only an empty host or localhost
+                path_text = "/" + path_text[2:].partition("/")[2]
+            # Read-only whatever the URL says (mode=rwc would create the file): offramp only reads sources.
+            url = url.update_query_dict({"mode": "ro"})
+        elif database in ("", ":memory:") or database.startswith("file:"):
+            return url
+        else:
+            path_text = database
+        path = Path(path_text)
+        if not path_text or not path.exists():
+            raise ConfigError(
+                f"source: SQLite file {path_text or '(no path)'} does not exist (relative paths start at {Path.cwd()})",
+                hint="check the path in the source URL; offramp never creates a source database",
+            )
+        return url
 
     def _close_connection(self) -> None:
         self._engine.dispose()
@@ -434,13 +455,82 @@ class SQLAlchemySource(Source):
                 f"source: lost the connection to the {self._engine_name} database: {self._redacted(exc.orig or exc)}",
                 hint="check the database and resume the run: offramp run NAME --resume",
             )
-        return query_error(exc.orig or exc, query, self._engine_name, secrets=self._secrets)
+        error = query_error(exc.orig or exc, query, self._engine_name, secrets=self._secrets)
+        if "statement timeout" in error.engine_message:
+            seconds = self._statement_timeout_ms // 1000
+            error.hint = (
+                f"the query ran longer than the orchestration's statement_timeout_seconds ({seconds}): make it faster, "
+                "or raise statement_timeout_seconds in the orchestration's options"
+            )
+        return error
+
+    @property
+    def engine_name(self) -> str:
+        """The database's name for messages: PostgreSQL, SQLite, MySQL, ..."""
+        return self._engine_name
+
+    def role(self, connection: Connection) -> PostgresRole:
+        """Who a PostgreSQL query runs as, and what that role may do beyond reading."""
+        rows = connection.exec_driver_sql(_ROLE_SQL).all()
+        privileges: set[str] = set()
+        names: list[str] = []
+        for name, superuser, *memberships in rows:
+            names.append(str(name))
+            if superuser:
+                privileges.add("superuser")
+            privileges.update(
+                held_role for held_role, held in zip(_SERVER_FILE_ROLES, memberships, strict=True) if held
+            )
+        if "superuser" in privileges:
+            privileges = {"superuser"}  # a superuser holds every role: saying so is enough
+        return PostgresRole(names=tuple(names), privileges=tuple(sorted(privileges)))
+
+    def inspect(self) -> tuple[PostgresRole | None, list[str]]:
+        """For `offramp sources check`: the PostgreSQL role (None for other databases) and the tables, views and
+        foreign tables that role may change (INSERT, UPDATE, DELETE or TRUNCATE, or it owns them)."""
+        with self._connect() as connection:
+            if self._backend != "postgresql":
+                return None, []
+            connection.execution_options(postgresql_readonly=True, no_parameters=True)
+            try:
+                role = self.role(connection)
+                tables = [str(name) for (name,) in connection.exec_driver_sql(_WRITABLE_SQL)]
+            except DBAPIError as exc:
+                raise ConfigError(
+                    f"source: cannot read the PostgreSQL role's privileges: {self._redacted(exc.orig or exc)}",
+                    hint="check that the source is PostgreSQL 11 or newer",
+                ) from None
+            return role, tables
+
+    def _prepare_postgres(self, connection: Connection) -> None:
+        """Bound every statement of this session, and refuse a role a read-only transaction does not bind."""
+        # In the query's own read-only transaction: a session-wide SET, so that each FETCH of the cursor is bound.
+        connection.exec_driver_sql(f"SET statement_timeout = {self._statement_timeout_ms}")
+        if self._accept_privileged_role:
+            return
+        role = self.role(connection)
+        if role.privileges:
+            raise ConfigError(
+                f"source: the query would run as PostgreSQL role {role.describe()}: a read-only transaction does not "
+                "bind such a role (dblink_exec, lo_export, COPY ... PROGRAM reach past it)",
+                hint="connect as a read-only role (the SQL to create one: docs/operations.md, 'A read-only warehouse "
+                "role'), or accept the risk with accept_privileged_role: true in the orchestration's options",
+            )
 
     def _stream(self, query: str, fetch_rows: int, limit: int | None) -> Generator[pa.RecordBatch, None, None]:
         with self._connect() as connection:
             options: dict[str, Any] = {"stream_results": True, "no_parameters": True}
             if self._backend == "postgresql":
-                options["postgresql_readonly"] = True
+                connection.execution_options(postgresql_readonly=True, no_parameters=True)
+                try:
+                    self._prepare_postgres(connection)
+                except DBAPIError as exc:
+                    reason = self._redacted(exc.orig or exc)
+                    raise ConfigError(
+                        f"source: cannot check the PostgreSQL role offramp connects as: {reason}",
+                        hint="check that the source is PostgreSQL 11 or newer, or accept the risk with "
+                        "accept_privileged_role: true in the orchestration's options",
+                    ) from None
             connection.execution_options(**options)
             try:
                 result = connection.exec_driver_sql(query)
@@ -464,8 +554,42 @@ class SQLAlchemySource(Source):
                 result.close()
 
 
+_SERVER_FILE_ROLES = ("pg_write_server_files", "pg_execute_server_program", "pg_read_server_files")
+# session_user too: a role that may SET ROLE back to a privileged one (set_config('role', ...) is a SELECT) is as
+# privileged as that one.
+_ROLE_SQL = (
+    "SELECT r.rolname, r.rolsuper, "
+    + ", ".join(f"pg_has_role(r.oid, '{role}', 'MEMBER')" for role in _SERVER_FILE_ROLES)
+    + " FROM pg_roles r WHERE r.rolname IN (session_user, current_user) ORDER BY r.rolname = current_user DESC"
+)
+
+
+_WRITABLE_SQL = (
+    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND n.nspname <> 'information_schema' "
+    "AND n.nspname NOT LIKE 'pg\\_%' "
+    "AND (pg_has_role(c.relowner, 'USAGE') OR has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) "
+    "ORDER BY 1"
+)
+
+
+@dataclass(frozen=True)
+class PostgresRole:
+    """The roles a PostgreSQL query runs as (current_user first, then session_user when it differs), and what of
+    superuser, pg_write_server_files, pg_execute_server_program and pg_read_server_files they hold."""
+
+    names: tuple[str, ...]
+    privileges: tuple[str, ...]
+
+    def describe(self) -> str:
+        who = " (session user " + self.names[1] + ")" if len(self.names) > 1 else ""
+        held = ", ".join("a superuser" if p == "superuser" else f"a member of {p}" for p in self.privileges)
+        return f"{self.names[0] if self.names else '?'!r}{who}" + (f", {held}" if held else "")
+
+
 def _sqlite_query_only(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.execute("PRAGMA query_only = ON")
 
 
-__all__ = ["LOOKAHEAD_ROWS", "SQLAlchemySource"]
+__all__ = ["LOOKAHEAD_ROWS", "PostgresRole", "SQLAlchemySource"]

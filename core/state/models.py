@@ -190,11 +190,16 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     lease_owner: Mapped[str | None] = mapped_column(String(255))
+    # Raised by every takeover (--resume): a process whose generation is no longer the run's lost its lease and may
+    # neither send nor write (offramp.core.runner.fencing).
+    lease_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     queried: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # Events whose request was in flight when a run died, too long ago to resend (docs/reliability.md, item 13).
+    unknown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reason_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
@@ -218,11 +223,26 @@ class RowOutcome(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))  # the vendor's id of the settling request
 
 
+class InFlightRequest(Base):
+    """One request of a run, recorded before it is sent: which events it carries, and whether its answer was
+    recorded. The events of an unsettled request of a dead run may be at the vendor without being in the ledger."""
+
+    __tablename__ = "run_requests"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    request_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The ledger keys of the request's events, as a JSON list (one row per request, not per event).
+    event_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    settled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
 __all__ = [
     "AuditEvent",
     "Base",
     "Credential",
     "Destination",
+    "InFlightRequest",
     "Orchestration",
     "OrchestrationGroup",
     "OrchestrationGroupMember",

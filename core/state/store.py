@@ -7,6 +7,8 @@ processes may share one store: SQLite runs in WAL mode with a busy timeout, Post
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,12 +19,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from offramp.core.environment import DEFAULT_WORKSPACE, Environment
 from offramp.core.errors import ConfigError, SchemaTooNewError, StateError, StoreNotInitializedError
+from offramp.core.state.locks import IMMEDIATE_MARK, KEY_FILE_OPTION
 from offramp.core.state.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -45,11 +48,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    # BEGIN IMMEDIATE takes SQLite's write lock at once (waiting up to busy_timeout): the cross-process lock that
-    # PostgreSQL gives with SELECT ... FOR UPDATE, asked for with execution_options(sqlite_immediate=True).
-    immediate = connection.get_execution_options().get("sqlite_immediate", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+class _SqliteWriteLock:
+    """Which threads of this process hold a store's SQLite write lock, so that none waits for itself.
+
+    BEGIN IMMEDIATE takes SQLite's write lock at once, waiting for it up to busy_timeout: the cross-process lock
+    that PostgreSQL gives with SELECT ... FOR UPDATE. A deferred BEGIN that reads and then writes must upgrade its
+    lock, and SQLite answers that upgrade with "database is locked" at once, whatever the busy timeout, when
+    another process wrote meanwhile; so every write transaction is IMMEDIATE (StateStore.session(), or
+    execution_options(sqlite_immediate=True)). A transaction begun while the same thread already holds the lock (a
+    check that reads, inside a command's transaction) would wait for that thread itself: it stays deferred.
+    """
+
+    def __init__(self) -> None:
+        self._held = threading.local()  # .connection: a weak reference to this thread's IMMEDIATE transaction
+
+    def _holder(self) -> Connection | None:
+        reference = getattr(self._held, "connection", None)
+        holder = reference() if reference is not None else None
+        # A connection that was invalidated or closed without a commit or rollback event holds nothing any more.
+        return holder if holder is not None and not holder.closed and holder.in_transaction() else None
+
+    def begin(self, connection: Connection) -> None:
+        wanted = connection.get_execution_options().get("sqlite_immediate", False)
+        if wanted and self._holder() is None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            self._held.connection = weakref.ref(connection)
+            connection.info[IMMEDIATE_MARK] = True
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+    def end(self, connection: Connection) -> None:
+        connection.info.pop(IMMEDIATE_MARK, None)
+        reference = getattr(self._held, "connection", None)
+        if reference is not None and reference() is connection:
+            self._held.connection = None
 
 
 def create_store_engine(url: str) -> Engine:
@@ -65,8 +97,11 @@ def create_store_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
+        lock = _SqliteWriteLock()
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", lock.begin)
+        event.listen(engine, "commit", lock.end)
+        event.listen(engine, "rollback", lock.end)
     return engine
 
 
@@ -87,15 +122,23 @@ def head_revision() -> str:
 class StateStore:
     """The state store of one deployment."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key_file: Path | None = None) -> None:
         self.url = url
         self.engine = create_store_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if key_file is not None:
+            # Writers of secrets re-read this file under the secrets lock (offramp.core.state.locks).
+            self.engine.update_execution_options(**{KEY_FILE_OPTION: str(key_file)})
+        # Writers take the write lock up front on SQLite (ignored by PostgreSQL, which keeps its row locks).
+        self._sessions = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def display_url(self) -> str:
-        """The URL with any password masked, for messages."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        """The URL with any password masked (the user part and query parameters such as ``?password=``), for
+        messages."""
+        from offramp.core.url_passwords import masked_url  # here: this property is all of store.py it concerns
+
+        return masked_url(self.url)
 
     def current_revision(self) -> str | None:
         """The schema revision the database is at, or None for a blank database."""
@@ -152,13 +195,28 @@ class StateStore:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on error."""
+        """A session in a transaction: committed on success, rolled back on error.
+
+        On SQLite the transaction holds the database's write lock from its start (BEGIN IMMEDIATE, waiting for it
+        up to the busy timeout), so that concurrent processes queue instead of failing with "database is locked".
+        """
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite a deferred transaction, which in WAL mode never waits for a writer."""
+        with self._read_sessions.begin() as session:
             yield session
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _key_file(env: Environment) -> Path | None:
+    """The key file the store's secrets are under, or None when the keys come from OFFRAMP_SECRET_KEY."""
+    return None if env.secret_key is not None else Path(env.key_file)
 
 
 def initialize(env: Environment) -> tuple[StateStore, str | None, bool]:
@@ -168,7 +226,7 @@ def initialize(env: Environment) -> tuple[StateStore, str | None, bool]:
     if env.database_url is None:
         # The store holds ciphertext and ledgers: keep it readable by its owner only.
         Path(env.home).mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = StateStore(env.store_url)
+    store = StateStore(env.store_url, _key_file(env))
     try:
         before, _ = store.upgrade()
     except BaseException:
@@ -196,7 +254,7 @@ def open_store(env: Environment) -> StateStore:
             f"no state store in {Path(env.home).resolve()}",
             hint="run `offramp init` (or set OFFRAMP_HOME / OFFRAMP_DATABASE_URL to an existing store)",
         )
-    store = StateStore(env.store_url)
+    store = StateStore(env.store_url, _key_file(env))
     try:
         store.ensure_current(auto_upgrade=env.auto_upgrade)
     except BaseException:

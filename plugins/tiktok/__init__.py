@@ -13,7 +13,11 @@ DESTINATION_TYPE = DestinationType(
     version=__version__,
     settings=TikTokOfflineEventsDestinationSettings,
     capabilities=DestinationCapabilities(
-        max_batch_size=MAX_EVENTS_PER_REQUEST, event_sources=("offline", "web"), supports_dedupe=True
+        max_batch_size=MAX_EVENTS_PER_REQUEST,
+        event_sources=("offline", "web"),
+        supports_dedupe=True,
+        # Same event source, event name and event_id within 48 hours of the first (reference/tiktok-api.md).
+        dedup_window_seconds=48 * 3600,
     ),
     credential_types=("tiktok-offline-events",),
     description="Sends conversions to a TikTok offline event set (or pixel) through the Events API 2.0.",

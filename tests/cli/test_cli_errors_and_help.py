@@ -11,9 +11,10 @@ from offramp.core.errors import ObjectNotFoundError, OfframpError, StoreNotIniti
 
 COMMANDS = [
     "demo", "init", "plugins", "credentials", "destinations", "orchestrations", "run", "runs", "emulator", "bench",
-    "export", "apply", "secrets", "audit", "workspaces",
+    "export", "apply", "secrets", "audit", "workspaces", "sources",
 ]  # fmt: skip
-GROUPS = ["plugins", "credentials", "destinations", "orchestrations", "runs", "emulator", "secrets", "workspaces"]
+GROUPS = ["plugins", "credentials", "destinations", "orchestrations", "runs", "emulator", "secrets", "workspaces",
+          "sources"]  # fmt: skip
 
 
 def listed_commands(help_text: str) -> list[str]:

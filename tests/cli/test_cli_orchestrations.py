@@ -37,6 +37,9 @@ def test_add_with_every_option_then_show(cli, cli_json, sink):
         "attribution_window_days": 14,
         "test_event_code": "TEST123",
         "schedule": "0 6 * * *",
+        "allowed_paths": [],
+        "accept_privileged_role": False,
+        "statement_timeout_seconds": 3600,
     }
     assert "Order Completed: CompletePayment" in cli.ok("orchestrations", "show", "orders").stdout
 
@@ -55,6 +58,9 @@ def test_defaults_source_is_embedded_duckdb_and_options_are_shown(cli, cli_json,
         "attribution_window_days": 28,
         "test_event_code": None,
         "schedule": None,
+        "allowed_paths": [],
+        "accept_privileged_role": False,
+        "statement_timeout_seconds": 3600,
     }
 
 
@@ -101,14 +107,14 @@ def test_accepted_sources_are_stored_as_given(cli, cli_json, sink, source):
     assert cli_json("orchestrations", "list")[0]["source"] == source
 
 
-def test_a_url_with_a_password_is_refused_with_a_hint_to_use_an_environment_variable(cli, cli_error, sink):
+def test_a_url_with_a_password_is_refused_naming_where_the_password_goes_instead(cli, cli_error, sink):
     line = cli_error(
         "orchestrations", "add", "orders", "--destination", sink, "--sql", SQL,
         "--source", "postgresql://reader:hunter2@db.internal/analytics",
     )  # fmt: skip
 
     assert "password" in line
-    assert "env:" in line.split(" - ", 1)[1]
+    assert "PGPASSWORD" in line.split(" - ", 1)[1]
     assert "hunter2" not in line
     assert cli.ok("orchestrations", "list", "--json").stdout.strip() == "[]"
 

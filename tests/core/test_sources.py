@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import offramp.core.sources._base as sources_base
 import offramp.core.sources._sqlalchemy as sqlalchemy_source
 from offramp.core.errors import ConfigError, OfframpError
+from offramp.core.orchestration_options import OrchestrationOptions
 from offramp.core.sources import Source, SourceQueryError, check_read_only_query, open_source
 
 UTC = dt.UTC
@@ -39,8 +40,14 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
-def read(reference: str, sql: str, batch_rows: int = 1000, limit: int | None = None) -> list[pa.RecordBatch]:
-    with open_source(reference) as source:
+def read(
+    reference: str,
+    sql: str,
+    batch_rows: int = 1000,
+    limit: int | None = None,
+    options: OrchestrationOptions | None = None,
+) -> list[pa.RecordBatch]:
+    with open_source(reference, options) as source:
         return list(source.batches(sql, batch_rows, limit))
 
 
@@ -117,7 +124,7 @@ def test_limit_does_not_read_the_rest() -> None:
     # Row 100,000 onwards would fail the cast: with a limit the engine never gets there.
     sql = "SELECT CAST(CASE WHEN i < 100000 THEN '1' ELSE 'x' END AS INT) AS v FROM range(10000000) r(i)"
     assert sum(batch.num_rows for batch in read("duckdb::memory:", sql, batch_rows=10, limit=10)) == 10
-    with pytest.raises(SourceQueryError, match="Could not convert string 'x'"):
+    with pytest.raises(SourceQueryError, match=r"Could not convert string '\*\*\*'"):  # the value is masked
         read("duckdb::memory:", sql, batch_rows=100_000)
 
 
@@ -147,6 +154,10 @@ def test_streams_on_one_source_do_not_collide() -> None:
 
 
 def test_in_memory_duckdb_reads_parquet_csv_and_json_files(tmp_path: Path) -> None:
+    data = tmp_path / "exports"
+    data.mkdir()
+    # The SQL reads files only in the directories the orchestration allows (issue 11, item 6).
+    allowed = OrchestrationOptions(allowed_paths=[str(data)])
     pq.write_table(
         pa.table(
             {
@@ -155,19 +166,19 @@ def test_in_memory_duckdb_reads_parquet_csv_and_json_files(tmp_path: Path) -> No
                 "tags": pa.array([["x"], []], pa.list_(pa.string())),
             }
         ),
-        tmp_path / "orders.parquet",
+        data / "orders.parquet",
     )
-    (tmp_path / "orders.csv").write_text("email,ordered_on\nx@y.z,2026-11-18\n")
-    (tmp_path / "orders.json").write_text(json.dumps([{"email": "j@k.l"}]))
-    parquet = rows_of(read("duckdb::memory:", f"SELECT * FROM read_parquet('{tmp_path}/orders.parquet')"))
+    (data / "orders.csv").write_text("email,ordered_on\nx@y.z,2026-11-18\n")
+    (data / "orders.json").write_text(json.dumps([{"email": "j@k.l"}]))
+    parquet = rows_of(read("duckdb::memory:", f"SELECT * FROM read_parquet('{data}/orders.parquet')", options=allowed))
     assert parquet == [
         {"email": "a@b.c", "at": dt.datetime(2026, 11, 19, 9, 30), "tags": ["x"]},
         {"email": "d@e.f", "at": None, "tags": []},
     ]
-    (csv,) = read("duckdb::memory:", f"FROM '{tmp_path}/orders.csv' SELECT email, ordered_on")
+    (csv,) = read("duckdb::memory:", f"FROM '{data}/orders.csv' SELECT email, ordered_on", options=allowed)
     assert csv.schema.field("ordered_on").type == pa.date32()  # DuckDB's CSV sniffer typed the column
     assert csv.to_pylist() == [{"email": "x@y.z", "ordered_on": dt.date(2026, 11, 18)}]
-    assert rows_of(read("duckdb::memory:", f"SELECT email FROM read_json('{tmp_path}/orders.json')")) == [
+    assert rows_of(read("duckdb::memory:", f"SELECT email FROM read_json('{data}/orders.json')", options=allowed)) == [
         {"email": "j@k.l"}
     ]
 
@@ -176,7 +187,7 @@ def test_a_failure_while_rows_stream_is_a_query_error() -> None:
     sql = "SELECT CAST(CASE WHEN i < 50000 THEN '1' ELSE 'x' END AS INT) AS v\nFROM range(100000) r(i)"
     with pytest.raises(SourceQueryError) as error:
         read("duckdb::memory:", sql, batch_rows=1000)
-    assert "Could not convert string 'x' to INT32" in str(error.value)
+    assert "Could not convert string '***' to INT32" in str(error.value)  # the value is masked (issue 11, item 16)
 
 
 # --- references -------------------------------------------------------------------------------------------------
@@ -250,7 +261,9 @@ def test_a_file_that_is_not_a_duckdb_database_says_so(tmp_path: Path) -> None:
         ("warehouse", "is not duckdb::memory:, duckdb:PATH or a SQLAlchemy URL"),
         ("duckdb:///w.duckdb", "read DuckDB files with duckdb:PATH"),
         ("nosuchdialect://u@h/db", "no SQLAlchemy dialect"),
-        ("mysql+pymysql://u:hunter2@h/db", "driver for 'mysql+pymysql' is not installed"),
+        ("mysql+pymysql://u@h/db", "driver for 'mysql+pymysql' is not installed"),
+        ("mysql+pymysql://u:hunter2@h/db", "the URL holds a password (USER:PASSWORD@)"),
+        ("postgresql+psycopg://u@h/db?password=hunter2", "the URL holds a password (?password=)"),
         ("sqlite:///nowhere.db", "SQLite file nowhere.db does not exist"),
     ],
 )
@@ -264,10 +277,28 @@ def test_references_of_no_known_form_are_clear_errors(reference: str, expected: 
 def test_a_database_that_cannot_be_reached_is_one_clear_error_without_the_password(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("WAREHOUSE_URL", "postgresql+psycopg://reader:s3cret-pw@127.0.0.1:1/analytics")
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql+psycopg://reader@127.0.0.1:1/analytics?sslmode=disable")
     with open_source("env:WAREHOUSE_URL") as source, pytest.raises(ConfigError) as error:
         list(source.batches("SELECT 1", 10))
     assert "cannot connect to the PostgreSQL database" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://reader:s3cret-pw@127.0.0.1:1/analytics",
+        "postgresql+psycopg://reader@127.0.0.1:1/analytics?password=s3cret-pw",
+        "postgresql+psycopg://reader@127.0.0.1:1/analytics?sslpassword=s3cret-pw",
+    ],
+)
+def test_a_variable_holding_a_url_with_a_password_is_refused_naming_libpq_mechanisms(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    with pytest.raises(ConfigError) as error:
+        open_source("env:WAREHOUSE_URL")
+    assert "environment variable WAREHOUSE_URL holds a password" in str(error.value)
+    assert "PGPASSWORD" in str(error.value) and "~/.pgpass" in str(error.value)
     assert "s3cret-pw" not in str(error.value) and "s3cret-pw" not in repr(error.value.fields)
 
 
@@ -402,7 +433,8 @@ def test_an_unknown_column_quotes_the_line_that_names_it(warehouse: Path) -> Non
 
 def test_an_error_without_a_position_carries_the_message_alone(tmp_path: Path) -> None:
     with pytest.raises(SourceQueryError, match="No files found") as error:
-        read("duckdb::memory:", f"SELECT * FROM read_parquet('{tmp_path}/missing.parquet')")
+        read("duckdb::memory:", f"SELECT * FROM read_parquet('{tmp_path}/data/missing.parquet')",
+             options=OrchestrationOptions(allowed_paths=[str(tmp_path / "data")]))  # fmt: skip
     assert error.value.line is None
 
 
@@ -490,7 +522,7 @@ def test_percent_signs_and_colons_reach_the_database_as_written(sqlite_file: Pat
 
 
 @pytest.fixture
-def orders(postgres_url: str) -> str:
+def orders(postgres_url: str, postgres_reader_url: str) -> str:
     """50 rows of every type the TikTok path reads; `late` and `arrives` are NULL until row 45."""
     engine = sa.create_engine(postgres_url)
     with engine.begin() as connection:
@@ -506,8 +538,10 @@ def orders(postgres_url: str) -> str:
             "FROM generate_series(1, 50) AS i"
         )
         connection.exec_driver_sql("CREATE SEQUENCE serial")
+        reader = sa.engine.make_url(postgres_reader_url).username
+        connection.exec_driver_sql(f"GRANT USAGE ON SEQUENCE serial TO {reader}")
     engine.dispose()
-    return postgres_url
+    return postgres_reader_url  # queried as a read-only role, as users should (a superuser is refused)
 
 
 def test_postgresql_streams_in_small_batches_with_its_types(orders: str) -> None:
@@ -578,7 +612,7 @@ def test_a_password_in_the_url_never_shows_in_a_query_error(orders: str, monkeyp
 
 
 def test_postgresql_dates_and_timestamps_python_cannot_hold_stream_as_counts_since_1970(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_reader_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """psycopg raises on infinity, BC years and years after 9999; the batch streams anyway, in the column's type.
 
@@ -587,7 +621,7 @@ def test_postgresql_dates_and_timestamps_python_cannot_hold_stream_as_counts_sin
     (PostgreSQL's infinities, timestamps past 294247). The session's zone is not UTC, so that timestamptz text
     carries an offset (LMT's +05:53:28 for 4713 BC).
     """
-    url = sa.engine.make_url(postgres_url)
+    url = sa.engine.make_url(postgres_reader_url)
     options = f"{url.query['options']} -ctimezone=Asia/Kolkata"
     monkeypatch.setenv("WAREHOUSE_URL", url.update_query_dict({"options": options}).render_as_string(False))
     sql = """SELECT * FROM (VALUES
@@ -675,7 +709,9 @@ def test_sqlalchemy_batches_hold_arrow_memory_for_one_batch_at_a_time(tmp_path: 
 def test_the_public_surface_is_small_sorted_and_resolvable() -> None:
     import offramp.core.sources as sources
 
-    assert sources.__all__ == ["Source", "SourceQueryError", "check_read_only_query", "open_source"]
+    assert sources.__all__ == [
+        "Source", "SourceQueryError", "SourceReport", "check_read_only_query", "inspect_source", "open_source"
+    ]  # fmt: skip
     assert all(hasattr(sources, name) for name in sources.__all__)
     assert issubclass(SourceQueryError, ConfigError)
 
@@ -684,3 +720,29 @@ def test_source_is_the_public_interface() -> None:
     with open_source("duckdb::memory:") as source:
         assert isinstance(source, Source)
     source.close()  # closing twice is harmless
+
+
+# --- issue 11: masked engine messages, privileged roles, statement_timeout -------------------------------------
+
+
+def test_a_postgresql_error_quoting_a_value_is_masked_but_names_stay(orders: str) -> None:
+    with pytest.raises(SourceQueryError) as error:
+        read(orders, "SELECT email::integer AS n\nFROM orders")
+    message = str(error.value)
+    assert "invalid input syntax for type integer" in message and "@example.com" not in message
+    with pytest.raises(SourceQueryError, match='column "nosuch" does not exist'):
+        read(orders, "SELECT nosuch FROM orders")
+
+
+def test_a_superuser_is_refused_unless_the_options_accept_it(postgres_url: str) -> None:
+    with pytest.raises(ConfigError, match="a superuser: a read-only transaction does not bind such a role"):
+        read(postgres_url, "SELECT 1 AS x")
+    accepted = OrchestrationOptions(accept_privileged_role=True)
+    assert rows_of(read(postgres_url, "SELECT 1 AS x", options=accepted)) == [{"x": 1}]
+
+
+def test_statement_timeout_seconds_bounds_a_postgresql_query(orders: str) -> None:
+    quick = OrchestrationOptions(statement_timeout_seconds=1)
+    with pytest.raises(SourceQueryError, match="statement timeout"):
+        read(orders, "SELECT pg_sleep(30) AS slept", options=quick)
+    assert rows_of(read(orders, "SELECT current_setting('statement_timeout') AS t", options=quick)) == [{"t": "1s"}]

@@ -195,7 +195,7 @@ REFUSED: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("orchestration: a duckdb:/// URL", [*ORCHESTRATION, "--source", "duckdb:///data.duckdb"], ("duckdb:PATH",)),
     ("orchestration: a password in the source URL",
      [*ORCHESTRATION, "--source", "postgresql+psycopg://reader:pw@db.internal/analytics"],
-     ("password", "--source env:VARIABLE")),
+     ("holds a password", "PGPASSWORD")),
     ("orchestration: empty SQL", ["orchestrations", "add", "o2", "--destination", "stores", "--sql", " \n "],
      ("SQL is empty", "--sql")),
     ("orchestration: name taken", ["orchestrations", "add", "orders", "--destination", "stores", "--sql", "SELECT 1"],

@@ -50,7 +50,7 @@ MB = 1_000_000
 DOCUMENTED_REASONS = frozenset({
     "conflicting_line_items", "missing_event_name", "unknown_event_name", "missing_timestamp", "invalid_timestamp",
     "event_too_old", "event_in_future", "invalid_value", "unsupported_currency", "invalid_content_type",
-    "invalid_event_channel", "missing_identifiers",
+    "invalid_event_channel", "missing_identifiers", "invalid_event_id", "repeated_event_id",
 })  # fmt: skip
 
 # Generated emails look like this, so that a leak of one is easy to spot in any output.
@@ -481,7 +481,7 @@ def test_a_long_event_id_is_accounted_for_whatever_the_store(store: str, bad: Ba
     ],
 )  # fmt: skip
 def test_odd_postgresql_values_are_each_sent_or_rejected(
-    bad: Bad, cli: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch, columns: str
+    bad: Bad, cli: Any, postgres_url: str, postgres_reader_url: str, monkeypatch: pytest.MonkeyPatch, columns: str
 ) -> None:
     """PostgreSQL has values DuckDB files rarely hold: NaN numerics, +-Infinity floats, 'infinity' timestamps and
     dates, years beyond 9999 and BC, arrays with NULLs, jsonb, intervals. Each row is sent or rejected."""
@@ -502,7 +502,7 @@ def test_odd_postgresql_values_are_each_sent_or_rejected(
             " ('D', 'Purchase', '-infinity', 'infinity', '-infinity', 'd@example.com', NULL, 1, 1, 1, NULL, NULL, NULL)"
         )
     engine.dispose()
-    monkeypatch.setenv("WAREHOUSE_URL", postgres_url)
+    monkeypatch.setenv("WAREHOUSE_URL", postgres_reader_url)  # a read-only role: a superuser is refused
     cli.ok("orchestrations", "add", "pg", "--destination", "stores", "--source", "env:WAREHOUSE_URL",
            "--sql", f"SELECT event_id, event, {columns} FROM t")  # fmt: skip
     result = cli("run", "pg", "--dry-run", "--json")

@@ -39,7 +39,7 @@ def test_a_run_sends_every_event_once_and_accounts_for_every_row(
     assert summary["sent"] + summary["rejected"] == rows
     shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json", "--rejects").stdout)
     assert shown["status"] == "succeeded"
-    assert shown["counts"] == {k: summary[k] for k in ("queried", "sent", "rejected", "failed", "skipped")}
+    assert shown["counts"] == {k: summary[k] for k in ("queried", "sent", "rejected", "failed", "skipped", "unknown")}
     assert {row["reason"] for row in shown["rejected_rows"]} == {"missing_identifiers"}
     assert shown["counts_add_up"] is True
     assert shown["request_ids"] and all(len(request_id) == 34 for request_id in shown["request_ids"])
@@ -155,7 +155,12 @@ def test_only_a_read_query_runs(cli: Any, orchestration: str) -> None:
 
 
 def test_postgresql_source_and_store(
-    cli: Any, emulator: Emulator, postgres_url: str, orders_file: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+    cli: Any,
+    emulator: Emulator,
+    postgres_url: str,
+    postgres_reader_url: str,
+    orders_file: tuple[Path, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The warehouse and the state store both on PostgreSQL: the same rows, the same events."""
     import duckdb
@@ -177,7 +182,7 @@ def test_postgresql_source_and_store(
         )
     engine.dispose()
     monkeypatch.setenv("OFFRAMP_DATABASE_URL", postgres_url)
-    monkeypatch.setenv("WAREHOUSE_URL", postgres_url)
+    monkeypatch.setenv("WAREHOUSE_URL", postgres_reader_url)  # a read-only role: a superuser is refused
     monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
     cli.ok("init")
     set_up(cli, emulator, "env:WAREHOUSE_URL")
@@ -203,7 +208,9 @@ def test_a_failing_cast_is_reported_to_the_user_but_its_value_is_not_stored(
     result = cli("run", "casting", "--json")
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
-    assert "@Example.com" in summary["error"]  # the user sees what failed
+    assert "Could not convert string '***'" in summary["error"]  # the user sees what failed, the value masked
+    assert "@Example.com" not in summary["error"]
+    assert "@Example.com" in cli("--debug", "run", "casting").stderr  # the engine's own words under --debug
     assert "offramp orchestrations show casting" in summary["hint"]
     store = b"".join(path.read_bytes() for path in offramp_home.glob("offramp.db*"))
     assert b"@Example.com" not in store  # the warehouse's value is not kept

@@ -24,7 +24,7 @@ from offramp.core.state.models import RowOutcome, Run, utcnow
 from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
-COUNTS = ("queried", "sent", "rejected", "failed", "skipped")
+COUNTS = ("queried", "sent", "rejected", "failed", "skipped", "unknown")
 LEDGER_HEADER = ["event_id", "outcome", "reason", "vendor_code", "message", "rows", "attempts", "request_id"]
 REJECTED_ORDERS = {f"ORD-{order}" for order in range(50, 301, 50)}  # every 50th order of the file has no email
 

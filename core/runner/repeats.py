@@ -1,0 +1,139 @@
+"""Whole events: an ``event_id`` the run already prepared is not sent again, and an id the ledger cannot hold is not
+sent at all.
+
+The preparer groups the rows of one event when they are adjacent (within a record batch, or across two), so an
+``event_id`` that comes back later in the query's result is a second event with the same id. TikTok keeps the first
+event it receives with an id (48 hours) and drops the next, so sending the repeat would report the order without
+its late line items while the run said ``sent``. The runner rejects those later rows instead, with
+:data:`REPEATED_EVENT_ID`, under a ledger key of their own (:func:`offramp.core.runner.ledger.repeat_key`), so
+the event's own entry keeps what the vendor received.
+
+Which ids a run has prepared is kept on disk, not in memory: a run of 50 million events would otherwise hold 50
+million strings. :class:`SeenIndex` is a SQLite file in a private temporary directory (mode 0700, removed when the
+run ends), checked a batch at a time: one ``INSERT OR IGNORE`` of the batch's keys, and a second query only when
+the count of rows it added shows that some key was there before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from offramp.core.destination_api import PreparedBatch, RejectedEvent
+from offramp.core.runner import ledger
+
+REPEATED_EVENT_ID: Final = "repeated_event_id"
+INVALID_EVENT_ID: Final = "invalid_event_id"
+
+# Details name the field and the fix, never the row's values (see plugins/tiktok/rules.py).
+REASONS: Final[dict[str, str]] = {
+    REPEATED_EVENT_ID: "rows with this event_id came after other events' rows, once its event had been prepared "
+    "(the ledger's entry for the event_id says what became of it); an event is sent whole or not at all: make "
+    "its rows adjacent with ORDER BY event_id (or the order id) in the query",
+    INVALID_EVENT_ID: "the event_id holds a character the run ledger cannot store (NUL, or an unpaired "
+    "surrogate); remove it in the query, e.g. replace(event_id, chr(0), '')",
+}
+
+
+class SeenIndex:
+    """The ledger keys a run has prepared so far, in a SQLite file of its own (bounded memory, any run size)."""
+
+    def __init__(self) -> None:
+        _remove_orphans()
+        # mkdtemp makes the directory 0700: event ids may be order numbers or customer ids. The pid in the name lets
+        # a later run remove the index of a process that was killed (SIGKILL runs no cleanup).
+        self._directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+        self._db = sqlite3.connect(self._directory / "seen.sqlite", isolation_level=None, check_same_thread=False)
+        # A scratch file: nothing to recover after a crash, so no journal and no syncs. 16 MB of page cache.
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "locking_mode = EXCLUSIVE", "cache_size = -16384"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE seen (k TEXT PRIMARY KEY, call INTEGER NOT NULL) WITHOUT ROWID")
+        self._calls = 0
+
+    def repeats(self, keys: Sequence[str]) -> set[int]:
+        """Add ``keys``; return the positions of those added before (by an earlier call, or earlier in ``keys``)."""
+        if not keys:
+            return set()
+        self._calls += 1
+        call = self._calls
+        before = self._db.total_changes
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", ((k, call) for k in keys))
+        finally:
+            self._db.execute("COMMIT")
+        if self._db.total_changes - before == len(keys):
+            return set()  # every key was new: the common case costs one statement
+        query = "SELECT k FROM seen WHERE call < ? AND k IN (SELECT value FROM json_each(?))"
+        earlier = {row[0] for row in self._db.execute(query, (call, json.dumps(list(keys))))}
+        positions: set[int] = set()
+        first: set[str] = set()
+        for position, k in enumerate(keys):
+            if k in earlier or k in first:
+                positions.add(position)
+            else:
+                first.add(k)
+        return positions
+
+    def close(self) -> None:
+        """Drop the index and its directory."""
+        self._db.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+_PREFIX = "offramp-run-ids-"
+
+
+def _remove_orphans() -> None:
+    """Remove the indexes of runs whose process no longer exists (killed before it could remove its own)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = path.name[len(_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # alive, or another user's: not ours to judge
+
+
+def screen(index: SeenIndex, prepared: PreparedBatch) -> PreparedBatch:
+    """``prepared`` with repeated event ids and ids the ledger cannot hold moved to its rejected events.
+
+    A repeat is rejected under :func:`ledger.repeat_key` of its id, whatever the preparer made of its rows, so that
+    the ledger's entry of the id itself stays the first event's (sent, failed or rejected) and the repeat's rows are
+    counted, once, under :data:`REPEATED_EVENT_ID`.
+    """
+    events, rejected = prepared.events, prepared.rejected
+    keys = [ledger.key(event.event_id) for event in events]
+    keys += [ledger.key(item.event_id) for item in rejected]
+    repeated = index.repeats(keys)
+    if not repeated and all(ledger.storable(event.event_id) for event in events):
+        return prepared
+    result = PreparedBatch()
+    for position, event in enumerate(events):
+        if position in repeated:
+            result.rejected.append(_repeat(event.event_id, event.rows))
+        elif not ledger.storable(event.event_id):
+            result.rejected.append(
+                RejectedEvent(event.event_id, INVALID_EVENT_ID, REASONS[INVALID_EVENT_ID], event.rows)
+            )
+        else:
+            result.events.append(event)
+    for position, item in enumerate(rejected, start=len(events)):
+        result.rejected.append(_repeat(item.event_id, item.rows) if position in repeated else item)
+    return result
+
+
+def _repeat(event_id: str, rows: int) -> RejectedEvent:
+    return RejectedEvent(ledger.repeat_key(event_id), REPEATED_EVENT_ID, REASONS[REPEATED_EVENT_ID], rows)
+
+
+__all__ = ["INVALID_EVENT_ID", "REASONS", "REPEATED_EVENT_ID", "SeenIndex", "screen"]

@@ -1,0 +1,137 @@
+"""One process per run: a run paused past its lease and taken over by `--resume` stops when it continues.
+
+Real processes: the first `offramp run` is paused with SIGSTOP (a suspended VM), its lease lapses, a second process
+resumes the run, then the first continues (SIGCONT). Before the fix both drove the run to the end, both exited 0,
+and the ledger counted the rows both sent (`sent 58000` for a 30,000-row query).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import Emulator, set_up, write_orders
+
+from offramp.core.environment import Environment
+from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
+
+ORDERS = 1200  # 1,200 events (2,400 rows) in 24 batches of 50: long enough to pause and take over half-way
+BATCH = 50
+LEASE = 3  # seconds: a short lease, so the test waits only a little past it
+
+
+def start_run(*args: str) -> subprocess.Popen[str]:
+    """`offramp run` in its own process (the test's OFFRAMP_HOME, store URL and secrets are in the environment)."""
+    command = [sys.executable, "-m", "offramp.core.cli", "run", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition: Any, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def store_is_free(url: str) -> bool:
+    """Whether the store's write lock (SQLite) or the runs' row locks (PostgreSQL) are free right now.
+
+    A process paused inside a write transaction would hold them for as long as it is paused, and then nobody can
+    take the run over (what any database does with a stopped client); the test pauses the run between writes.
+    """
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(str(parsed.database), timeout=0.5)
+        try:
+            connection.isolation_level = None
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            connection.close()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql("SET LOCAL lock_timeout = '500ms'")
+            connection.exec_driver_sql("SELECT id FROM runs FOR UPDATE")
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def pause_between_writes(process: subprocess.Popen[str], url: str) -> None:
+    for _ in range(50):
+        process.send_signal(signal.SIGSTOP)
+        if store_is_free(url):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("the run never paused outside a write transaction")
+
+
+@pytest.fixture
+def long_orchestration(
+    store: str, cli: Any, initialized: Any, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, int]:
+    monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
+    monkeypatch.setenv("OFFRAMP_RUN_LEASE_SECONDS", str(LEASE))
+    path = tmp_path / "orders.duckdb"
+    rows = write_orders(path, ORDERS)
+    return set_up(cli, emulator, f"duckdb:{path}"), rows
+
+
+def test_a_run_taken_over_while_paused_stops_when_it_continues_and_counts_never_exceed_the_query(
+    store: str, cli: Any, long_orchestration: tuple[str, int], emulator: Emulator
+) -> None:
+    name, rows = long_orchestration
+    url = Environment().store_url
+    emulator.faults(latency_ms=150)  # every request takes a while, so the run lasts long enough to pause
+    first = start_run(name, "--concurrency", "1")
+    try:
+        wait_until(lambda: len(emulator.accepted_ids()) >= 3 * BATCH, "the first run sent three batches")
+        pause_between_writes(first, url)
+        received_when_paused = len(emulator.events())
+
+        # The lease lapses: the paused run is taken for dead, and --resume takes it over in a second process.
+        wait_until(
+            lambda: json.loads(cli.ok("runs", "list", "--json").stdout)[0]["status"] == "interrupted",
+            "the paused run's lease lapsed",
+        )
+        second = start_run(name, "--resume", "--json")
+        wait_until(lambda: len(emulator.events()) > received_when_paused, "the second process sent")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    first_out, first_err = first.communicate(timeout=300)
+    second_out, second_err = second.communicate(timeout=300)
+
+    # The first process stopped at its next send or write, saying why, with a non-zero exit.
+    assert first.returncode == 1, first_out + first_err
+    assert "this run" in first_out and "was taken over by another process" in first_out, first_out + first_err
+    assert "Traceback" not in first_err
+    # The second finished the run.
+    assert second.returncode == 0, second_out + second_err
+    summary = json.loads(second_out)
+    assert summary["status"] == "succeeded"
+    assert summary["queried"] == rows, summary
+    assert summary["sent"] == rows and summary["sent"] + summary["rejected"] + summary["failed"] == rows
+    [run] = json.loads(cli.ok("runs", "list", "--json").stdout)
+    assert run["id"] == summary["run_id"] and run["status"] == "succeeded"
+    assert run["counts"]["queried"] == rows and run["counts"]["sent"] <= rows and run["counts_add_up"]
+
+    # TikTok received every event; the requests in flight at the takeover may have arrived twice (within its
+    # deduplication window, so they count once).
+    expected = {f"ORD-{order}" for order in range(1, ORDERS + 1)}
+    accepted = emulator.accepted_ids()
+    assert set(accepted) == expected and len(accepted) == len(expected)
