@@ -136,7 +136,8 @@ def authorize(
         raise ConfigError(f"credential type {row.type} does not use an authorization", hint="set its secrets instead")
     credential = implementation(ctx, ws, name)
     state = new_state()
-    listener = LoopbackListener(port) if listen else None
+    # The listener knows the state: a callback with none or another one is refused and the real redirect awaited.
+    listener = LoopbackListener(port, state=state) if listen else None
     try:
         uri = listener.redirect_uri if listener is not None else redirect_uri
         say("Open this URL, sign in with an Admin or Operator of the ad account, and approve:")

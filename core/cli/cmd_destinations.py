@@ -42,10 +42,12 @@ def add(
     ctx = build_context(actor)
     values = parse_settings(settings)
     prompt_missing_secrets(ctx.registry.destination_type(type_name).settings, values)
+    target = workspace_name(ctx, workspace)
+    if not no_test:
+        # Before the write transaction: the test may refresh the credential, which writes in a transaction of its own.
+        service.test_new_destination(ctx, target, name, type_name, credential, values)
     with transaction(ctx) as session:
-        row = service.add_destination(
-            session, ctx, workspace_name(ctx, workspace), name, type_name, credential, values, test=not no_test
-        )
+        row = service.add_destination(session, ctx, target, name, type_name, credential, values)
         say(f"Added destination {row.name} ({row.type}, credential {row.credential.name}).")
 
 
@@ -123,9 +125,7 @@ def test(
 def ensure_event_set(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOption = None) -> None:
     """Create the destination's event set (with its name and auto tracking) when no event set ID is set."""
     ctx = build_context(actor)
-    with transaction(ctx) as session:
-        row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
-        event_set_id, created = service.ensure_event_set(session, ctx, row)
+    event_set_id, created = service.ensure_event_set(ctx, workspace_name(ctx, workspace), name)
     if created:
         say(f"Created event set {event_set_id} and stored it on destination {name}.")
     else:

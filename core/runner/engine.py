@@ -397,6 +397,11 @@ def _record(state: _State, entries: Iterable[Entry], settles: list[int] | None =
             summary.vendor_codes[code] = summary.vendor_codes.get(code, 0) + entry.rows
 
 
+def _numeric(code: str) -> int | None:
+    """A vendor's code as a number when it is one in ASCII digits ("²".isdigit() is true, but int() refuses it)."""
+    return int(code) if code.isascii() and code.isdigit() else None
+
+
 def _not_sent(event: PreparedEvent) -> Entry:
     message = "the run stopped before this event was sent; resume the run to send it"
     return Entry(event.event_id, "failed", event.rows, reason_code=NOT_SENT, message=message)
@@ -427,8 +432,8 @@ def _collect(
             for event_id in result.sent
         ]  # fmt: skip
         entries += [
-            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=int(item.code) if item.code.isdigit()
-                  else None, reason_code=None if item.code.isdigit() else item.code, message=item.message,
+            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=_numeric(item.code),
+                  reason_code=None if _numeric(item.code) is not None else item.code, message=item.message,
                   attempts=result.attempts, batch=result.number, request_id=request_id)
             for item in result.failed
         ]  # fmt: skip

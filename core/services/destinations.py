@@ -17,6 +17,7 @@ from offramp.core.services.credentials import get_credential
 from offramp.core.services.lookup import ensure_absent, get_named, list_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
+    ResolvedSettings,
     decrypt_secrets,
     effective_settings,
     encrypt_secrets,
@@ -47,21 +48,11 @@ def _check_binding(kind: DestinationType, credential: Credential, name: str) -> 
         )
 
 
-def add_destination(
-    session: Session,
-    ctx: Context,
-    workspace_name: str,
-    name: str,
-    type_name: str,
-    credential_name: str,
+def _new_row(
+    session: Session, ctx: Context, workspace_name: str, name: str, type_name: str, credential_name: str,
     raw: dict[str, Any],
-    *,
-    test: bool = False,
-) -> Destination:
-    """Validate and store a new destination; with ``test``, only if its connection test has no failure.
-
-    The test runs before anything is written, so a credential refresh it needs can take the credential's lock.
-    """
+) -> tuple[Destination, ResolvedSettings]:
+    """A validated destination row, not yet added to the session, and its resolved settings."""
     check_object_name("destination", name)
     workspace = get_workspace(session, workspace_name)
     kind = ctx.registry.destination_type(type_name)
@@ -71,28 +62,50 @@ def add_destination(
     resolved = resolve_settings(kind.settings, raw, f"destination {name!r} ({type_name})")
     records, _ = encrypt_secrets(ctx.secret_box, resolved, {}, {}) if resolved.secret_values else ({}, [])
     row = Destination(
-        workspace=workspace,
-        name=name,
-        type=type_name,
-        credential=credential,
-        settings=resolved.plain,
-        secrets=records,
+        workspace=workspace, name=name, type=type_name, credential=credential, settings=resolved.plain, secrets=records
     )
-    if test:
-        steps = test_connection(ctx, row, resolved.settings)
-        failed = [step for step in steps if step.verdict == "failed"]
-        if failed:
-            raise ConfigError(
-                f"destination {name!r} failed its connection test: "
-                + "; ".join(f"{step.name}: {step.detail}" for step in failed),
-                hint="fix it, or add it anyway with --no-test",
-                steps=steps,
-            )
+    return row, resolved
+
+
+def test_new_destination(
+    ctx: Context, workspace_name: str, name: str, type_name: str, credential_name: str, raw: dict[str, Any]
+) -> list[CheckStep]:
+    """Validate a destination that is not stored yet and run its connection test; raise if a step failed.
+
+    Runs in a read-only session and outside any write transaction: the test may refresh the credential, which
+    writes the rotated tokens in a transaction of its own (on SQLite it would otherwise wait for the caller's).
+    """
+    with ctx.store.read_session() as session:
+        row, resolved = _new_row(session, ctx, workspace_name, name, type_name, credential_name, raw)
+        _loaded = (row.workspace.name, row.credential.name)  # loaded while the session is open
+    steps = test_connection(ctx, row, resolved.settings)
+    failed = [step for step in steps if step.verdict == "failed"]
+    if failed:
+        raise ConfigError(
+            f"destination {name!r} failed its connection test: "
+            + "; ".join(f"{step.name}: {step.detail}" for step in failed),
+            hint="fix it, or add it anyway with --no-test",
+            steps=steps,
+        )
+    return steps
+
+
+def add_destination(
+    session: Session,
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    type_name: str,
+    credential_name: str,
+    raw: dict[str, Any],
+) -> Destination:
+    """Validate and store a new destination (its connection test, when wanted, is test_new_destination, run first)."""
+    row, resolved = _new_row(session, ctx, workspace_name, name, type_name, credential_name, raw)
     session.add(row)
     session.flush()
     audit.record(
-        session, ctx.actor, "create", "destination", name, workspace.name,
-        {"type": type_name, "credential": credential.name, "settings": resolved.plain},
+        session, ctx.actor, "create", "destination", name, row.workspace.name,
+        {"type": type_name, "credential": row.credential.name, "settings": resolved.plain},
     )  # fmt: skip
     return row
 
@@ -136,9 +149,16 @@ def test_connection(ctx: Context, row: Destination, settings: PluginSettings, *,
     return steps
 
 
-def ensure_event_set(session: Session, ctx: Context, row: Destination) -> tuple[str, bool]:
-    """The destination's event set ID, creating the event set first when none is set; (id, created)."""
-    settings = destination_settings(ctx, row)
+def ensure_event_set(ctx: Context, workspace_name: str, name: str) -> tuple[str, bool]:
+    """The destination's event set ID, creating the event set first when none is set; (id, created).
+
+    The vendor is called outside any write transaction (it may refresh the credential, which writes on its own);
+    the new ID is stored afterwards.
+    """
+    with ctx.store.read_session() as session:
+        row = get_destination(session, get_workspace(session, workspace_name), name)
+        settings = destination_settings(ctx, row)
+        _loaded = (row.workspace.name, row.credential.name)
     current = getattr(settings, "event_set_id", None)
     if current is not None:
         return str(current), False
@@ -147,8 +167,10 @@ def ensure_event_set(session: Session, ctx: Context, row: Destination) -> tuple[
     if create is None:
         raise ConfigError(f"destination type {row.type} has no event sets to create")
     event_set_id = str(create(ctx, row, settings))
-    # Keep the stored secrets as they are; only the event set ID is new.
-    update_destination(session, ctx, row, row.credential.name, {**row.settings, "event_set_id": event_set_id})
+    with ctx.store.session() as session:
+        row = get_destination(session, get_workspace(session, workspace_name), name)
+        # Keep the stored secrets as they are; only the event set ID is new.
+        update_destination(session, ctx, row, row.credential.name, {**row.settings, "event_set_id": event_set_id})
     return event_set_id, True
 
 
@@ -204,5 +226,6 @@ __all__ = [
     "get_destination",
     "list_destinations",
     "test_connection",
+    "test_new_destination",
     "update_destination",
 ]

@@ -82,6 +82,10 @@ def test_a_callback_without_state_is_refused_and_the_real_redirect_still_lands_p
             forged = httpx.get(redirect_uri, params={"auth_code": ADMIN_AUTH_CODE}, timeout=30)
             assert forged.status_code == 400
             assert process.poll() is None, "the listener keeps waiting for the real redirect"
+            # And with a state that is not this authorization's: refused the same way.
+            wrong = httpx.get(redirect_uri, params={"auth_code": ADMIN_AUTH_CODE, "state": "forged"}, timeout=30)
+            assert wrong.status_code == 400
+            assert process.poll() is None, "the listener keeps waiting for the real redirect"
             assert grants(emulator_url) == []
             # The emulator's consent page approves as its admin and redirects the "browser" with the right state.
             page = httpx.get(url, follow_redirects=True, timeout=30)

@@ -101,3 +101,25 @@ def test_an_unauthorized_credential_fails_the_first_step_saying_how_to_authorize
     assert code == 1
     assert list(steps) == ["token"]
     assert "offramp credentials authorize tt" in steps["token"][1]
+
+
+def test_add_and_ensure_event_set_refresh_an_expired_token_without_waiting_for_their_own_transaction(
+    cli, tiktok_credential, emulator, stored_tokens
+):
+    # The connection test and the event set creation may need a token refresh, which writes the rotated tokens
+    # in a transaction of its own: it must not wait for the command's own write transaction (on SQLite that wait
+    # ended in "database is locked" after the busy timeout).
+    cli.ok("credentials", "authorize", "tt", input=f"{ADMIN_AUTH_CODE}\n")
+    before = stored_tokens()["refresh_token"]
+    emulator.advance_clock(3 * 24 * 3600)  # the access token (a day) has expired; the refresh token has not
+
+    cli.ok(*ADD, "--set", f"event_set_id={DEFAULT_EVENT_SET_ID}", "--set", "event_set_name=Emulator stores")
+
+    after_add = stored_tokens()["refresh_token"]
+    assert after_add != before  # refreshed and kept
+    assert after_add == emulator.current_refresh_token()
+    emulator.advance_clock(3 * 24 * 3600)
+    cli.ok(ADD[0], ADD[1], "second", *ADD[3:], "--set", "event_set_name=Second stores", "--no-test")
+    created = cli.ok("destinations", "ensure-event-set", "second").stdout
+    assert "Created event set" in created
+    assert stored_tokens()["refresh_token"] == emulator.current_refresh_token() != after_add
