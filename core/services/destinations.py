@@ -49,7 +49,12 @@ def _check_binding(kind: DestinationType, credential: Credential, name: str) -> 
 
 
 def _new_row(
-    session: Session, ctx: Context, workspace_name: str, name: str, type_name: str, credential_name: str,
+    session: Session,
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    type_name: str,
+    credential_name: str,
     raw: dict[str, Any],
 ) -> tuple[Destination, ResolvedSettings]:
     """A validated destination row, not yet added to the session, and its resolved settings."""
