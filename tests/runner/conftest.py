@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,6 +112,20 @@ def set_up(cli: Any, emulator: Emulator, source: str, sql: str = ORDERS_SQL) -> 
         "--sql", sql, "--map", "Order Completed=Purchase",
     )  # fmt: skip
     return "orders"
+
+
+def start_run(*args: str) -> subprocess.Popen[str]:
+    """`offramp run` in its own process (the test's OFFRAMP_HOME, store URL and secrets are in the environment)."""
+    command = [sys.executable, "-m", "offramp.core.cli", "run", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after a generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ORDERS_SQL, Emulator, set_up, write_orders
+from conftest import ORDERS_SQL, Emulator, set_up, start_run, wait_until, write_orders
 from sqlalchemy import select
 
 from offramp.core.environment import Environment
@@ -38,18 +35,6 @@ ORDERS = 1000  # 1,000 events, 2,000 rows, in batches of 50: the run lasts long 
 BATCH = 50
 WINDOW = timedelta(hours=48)  # TikTok's, as its destination type declares
 LATE = timedelta(hours=49)
-
-
-def start_run(*args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "offramp.core.cli", "run", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_until(condition: Any, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -11,14 +11,13 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Emulator, set_up, write_orders
+from conftest import Emulator, set_up, start_run, wait_until, write_orders
 
 from offramp.core.environment import Environment
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
@@ -26,19 +25,6 @@ from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 ORDERS = 1200  # 1,200 events (2,400 rows) in 24 batches of 50: long enough to pause and take over half-way
 BATCH = 50
 LEASE = 3  # seconds: a short lease, so the test waits only a little past it
-
-
-def start_run(*args: str) -> subprocess.Popen[str]:
-    """`offramp run` in its own process (the test's OFFRAMP_HOME, store URL and secrets are in the environment)."""
-    command = [sys.executable, "-m", "offramp.core.cli", "run", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_until(condition: Any, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 def store_is_free(url: str) -> bool:

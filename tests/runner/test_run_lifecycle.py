@@ -11,16 +11,10 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Emulator
+from conftest import Emulator, start_run
 
 ORDERS_WITH_IDENTIFIERS = 300 - 300 // 50
 BATCH = 50  # the destination's batch_size in conftest
-
-
-def start_run(*args: str) -> subprocess.Popen[str]:
-    """`offramp run` in its own process (the test's OFFRAMP_HOME and secrets are in the environment)."""
-    command = [sys.executable, "-m", "offramp.core.cli", "run", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_accepted(emulator: Emulator, count: int, timeout: float = 30.0) -> None:
