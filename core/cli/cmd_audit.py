@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from offramp.core.cli.common import JsonOption, build_context, transaction
+from offramp.core.cli.common import JsonOption, build_context, reading
 from offramp.core.cli.output import print_json, print_table, when
 from offramp.core.services.audit import list_events
 
@@ -19,7 +19,7 @@ def audit(
 ) -> None:
     """List audit events, newest first: who changed what, and when."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         events = [
             {
                 "at": e.at,

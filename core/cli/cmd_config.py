@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import IntegrityError
 
-from offramp.core.cli.common import ActorOption, WorkspaceOption, build_context, transaction, workspace_name
+from offramp.core.cli.common import ActorOption, WorkspaceOption, build_context, reading, workspace_name
 from offramp.core.cli.output import say
 from offramp.core.errors import ConfigError
 from offramp.core.services.config_io import apply_document, export_yaml, parse_document
@@ -23,7 +23,7 @@ def export(
 ) -> None:
     """Write every object of a workspace as YAML; secrets appear only as env: references."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         text = export_yaml(session, ctx, workspace_name(ctx, workspace))
     if output is None:
         sys.stdout.write(text)

@@ -15,6 +15,7 @@ from offramp.core.cli.common import (
     build_context,
     parse_settings,
     prompt_missing_secrets,
+    reading,
     transaction,
     workspace_name,
 )
@@ -50,7 +51,7 @@ def add(
 def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
     """List credentials."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         rows = service.list_credentials(session, get_workspace(session, workspace_name(ctx, workspace)))
         data: list[dict[str, Any]] = [
             {
@@ -88,7 +89,7 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
 def show(name: NameArgument, workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
     """Show a credential's settings; secrets only as set / not set, with when they last changed."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         row = service.get_credential(session, get_workspace(session, workspace_name(ctx, workspace)), name)
         data = service.describe_credential(session, ctx, row)
     if json_output:
@@ -127,7 +128,7 @@ def authorize(
     """
     ctx = build_context(actor)
     ws = workspace_name(ctx, workspace)
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         row = service.get_credential(session, get_workspace(session, ws), name)
         kind = ctx.registry.credential_type(row.type)
         settings = service.credential_settings(ctx, row)
@@ -164,7 +165,7 @@ def test(name: NameArgument, workspace: WorkspaceOption = None, json_output: Jso
     """Check the credential's token against the API: which advertisers it reaches, and with which role."""
     ctx = build_context()
     ws = workspace_name(ctx, workspace)
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         row = service.get_credential(session, get_workspace(session, ws), name)
         kind = ctx.registry.credential_type(row.type)
     implementation = kind.load() if kind.implementation else None

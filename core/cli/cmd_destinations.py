@@ -15,6 +15,7 @@ from offramp.core.cli.common import (
     build_context,
     parse_settings,
     prompt_missing_secrets,
+    reading,
     transaction,
     workspace_name,
 )
@@ -55,7 +56,7 @@ def add(
 def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
     """List destinations."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         rows = service.list_destinations(session, get_workspace(session, workspace_name(ctx, workspace)))
         data = [
             {"name": r.name, "type": r.type, "credential": r.credential.name, "updated_at": r.updated_at} for r in rows
@@ -74,7 +75,7 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
 def show(name: NameArgument, workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
     """Show a destination's settings (with defaults) and the orchestrations that use it."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
         data = service.describe_destination(session, ctx, row)
     if json_output:
@@ -104,7 +105,7 @@ def test(
 ) -> None:
     """Check the destination against the vendor step by step; exit 1 when a step fails."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
         settings = service.destination_settings(ctx, row)
         _loaded = (row.workspace.name, row.credential.name)  # load them now: the test runs after this session

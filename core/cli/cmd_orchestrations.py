@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from offramp.core.cli.common import ActorOption, JsonOption, WorkspaceOption, build_context, transaction, workspace_name
+from offramp.core.cli.common import (
+    ActorOption,
+    JsonOption,
+    WorkspaceOption,
+    build_context,
+    reading,
+    transaction,
+    workspace_name,
+)
 from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
 from offramp.core.errors import ConfigError
 from offramp.core.orchestration_options import DUCKDB_MEMORY
@@ -109,7 +117,7 @@ def add(
 def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
     """List orchestrations."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         rows = service.list_orchestrations(session, get_workspace(session, workspace_name(ctx, workspace)))
         data = [
             {"name": r.name, "destination": r.destination.name, "source": r.source, "updated_at": r.updated_at}
@@ -129,7 +137,7 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
 def show(name: NameArgument, workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
     """Show an orchestration: its query, source, destination and options."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         row = service.get_orchestration(session, get_workspace(session, workspace_name(ctx, workspace)), name)
         data = service.describe_orchestration(session, row)
     if json_output:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, transaction, workspace_name
+from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, reading, workspace_name
 from offramp.core.cli.output import print_json, say, warn
 from offramp.core.orchestration_options import DUCKDB_PREFIX, OrchestrationOptions
 from offramp.core.services.orchestrations import get_orchestration
@@ -39,7 +39,7 @@ def check(
         reference, options = target, OrchestrationOptions()
     else:
         ctx = build_context()
-        with transaction(ctx) as session:
+        with reading(ctx) as session:
             row = get_orchestration(session, get_workspace(session, workspace_name(ctx, workspace)), target)
             reference, options = row.source, OrchestrationOptions(**row.options)
     report = inspect_source(reference, options)

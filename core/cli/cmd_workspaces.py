@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from offramp.core.cli.common import ActorOption, JsonOption, build_context, transaction
+from offramp.core.cli.common import ActorOption, JsonOption, build_context, reading, transaction
 from offramp.core.cli.output import print_json, print_table, say, when
 from offramp.core.services import workspaces as service
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Workspaces: production and named sandboxes.", no_args_is
 def list_(json_output: JsonOption = False) -> None:
     """List workspaces."""
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         data = [
             {"name": w.name, "description": w.description, "created_at": w.created_at}
             for w in service.list_workspaces(session)

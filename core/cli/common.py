@@ -60,8 +60,15 @@ def workspace_name(ctx: Context, option: str | None) -> str:
 
 @contextmanager
 def transaction(ctx: Context) -> Iterator[Session]:
-    """A session committed when the block succeeds."""
+    """A session committed when the block succeeds (on SQLite it holds the write lock from its start)."""
     with ctx.store.session() as session:
+        yield session
+
+
+@contextmanager
+def reading(ctx: Context) -> Iterator[Session]:
+    """A session for a command that only reads: it never waits for a writer (a run, an apply, a key rotation)."""
+    with ctx.store.read_session() as session:
         yield session
 
 
@@ -109,6 +116,7 @@ __all__ = [
     "close_stores",
     "parse_settings",
     "prompt_missing_secrets",
+    "reading",
     "transaction",
     "workspace_name",
 ]
