@@ -25,7 +25,7 @@ from offramp.core.state.models import Run, utcnow
 
 
 class LeaseLostError(StateError):
-    """Another process took the run over while this one was paused."""
+    """The run was taken over, or marked interrupted, while this process was paused past its lease."""
 
 
 @dataclass
@@ -46,7 +46,9 @@ class Lease:
             return False
         result = session.execute(
             update(Run)
-            .where(Run.id == self.run_id, Run.lease_generation == self.generation)
+            # A lapsed lease is lost too: once another process marked the run interrupted (any `runs list` does),
+            # `run --resume` or a new run may start, so this one must not go on beside it.
+            .where(Run.id == self.run_id, Run.lease_generation == self.generation, Run.status == "running")
             .values(heartbeat_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -71,11 +73,12 @@ class Lease:
     def error(self, orchestration: str) -> LeaseLostError:
         """The one line a process that lost its lease ends with."""
         return LeaseLostError(
-            f"this run ({self.run_id}) was taken over by another process (offramp run {orchestration} --resume) "
-            "while this one was paused for longer than its lease; this process stopped before sending or recording "
-            "anything more",
-            hint=f"nothing to do here: the other process continues the run (see offramp runs show {self.run_id}); "
-            "if pauses are expected (a suspended VM), give runs a longer lease with OFFRAMP_RUN_LEASE_SECONDS",
+            f"this run ({self.run_id}) lost its lease while this process was paused for longer than the lease: "
+            f"another process took it over (offramp run {orchestration} --resume) or marked it interrupted; this "
+            "process stopped before sending or recording anything more",
+            hint=f"see offramp runs show {self.run_id}: if no other process continues it, send what is left with "
+            f"offramp run {orchestration} --resume; if pauses are expected (a suspended VM), give runs a longer "
+            "lease with OFFRAMP_RUN_LEASE_SECONDS",
         )
 
 

@@ -104,7 +104,7 @@ def test_a_run_taken_over_while_paused_stops_when_it_continues_and_counts_never_
 
     # The first process stopped at its next send or write, saying why, with a non-zero exit.
     assert first.returncode == 1, first_out + first_err
-    assert "this run" in first_out and "was taken over by another process" in first_out, first_out + first_err
+    assert "this run" in first_out and "lost its lease" in first_out, first_out + first_err
     assert "Traceback" not in first_err
     # The second finished the run.
     assert second.returncode == 0, second_out + second_err
@@ -121,3 +121,33 @@ def test_a_run_taken_over_while_paused_stops_when_it_continues_and_counts_never_
     expected = {f"ORD-{order}" for order in range(1, ORDERS + 1)}
     accepted = emulator.accepted_ids()
     assert set(accepted) == expected and len(accepted) == len(expected)
+
+
+def test_a_run_marked_interrupted_while_paused_stops_when_it_continues_and_a_new_run_is_alone(
+    store: str, cli: Any, long_orchestration: tuple[str, int], emulator: Emulator
+) -> None:
+    # Nobody resumes it: a `runs list` marks the paused run interrupted once its lease lapsed, so a new run of the
+    # orchestration may start. The paused process, when it continues, must not go on beside that new run.
+    name, rows = long_orchestration
+    url = Environment().store_url
+    emulator.faults(latency_ms=150)
+    first = start_run(name, "--concurrency", "1")
+    try:
+        wait_until(lambda: len(emulator.accepted_ids()) >= 3 * BATCH, "the first run sent three batches")
+        pause_between_writes(first, url)
+        wait_until(
+            lambda: json.loads(cli.ok("runs", "list", "--json").stdout)[0]["status"] == "interrupted",
+            "the paused run's lease lapsed",
+        )
+    finally:
+        first.send_signal(signal.SIGCONT)
+    first_out, first_err = first.communicate(timeout=300)
+
+    assert first.returncode == 1, first_out + first_err
+    assert "lost its lease" in first_out and "--resume" in first_out, first_out + first_err
+    [run] = json.loads(cli.ok("runs", "list", "--json").stdout)
+    assert run["status"] == "interrupted" and run["counts"]["queried"] < rows and run["counts_add_up"], run
+    # What it left is sent by a resume, each event once at TikTok (in-flight requests may repeat within the window).
+    resumed = json.loads(cli.ok("run", name, "--resume", "--json").stdout)
+    assert resumed["status"] == "succeeded" and resumed["queried"] == rows, resumed
+    assert set(emulator.accepted_ids()) == {f"ORD-{order}" for order in range(1, ORDERS + 1)}
