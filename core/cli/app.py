@@ -87,6 +87,13 @@ def _known_store_problem(exc: BaseException) -> tuple[str, str] | None:
             "free space on the disk that holds the state store (or repair the disk), then run the command again; "
             "its unfinished change was not stored",
         )
+    if "database is locked" in lowered:
+        # SQLite waited its whole busy timeout for the write lock: another process held it that long.
+        return (
+            "the state store stayed locked by another process for longer than the busy timeout (30 s)",
+            "see what holds it (a long `apply` or `secrets rotate-key`, or a paused offramp process) and run the "
+            "command again once it has finished; this command's change was not stored",
+        )
     if "nul (0x00)" in lowered:
         return (
             "a value holds a NUL character (\\x00), which the PostgreSQL state store cannot hold",

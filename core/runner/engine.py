@@ -132,6 +132,14 @@ def run_orchestration(
 ) -> RunSummary:
     """Run an orchestration to the end (or until ``stop`` is set) and return its summary."""
     stop = stop or threading.Event()
+    if request.resume and request.dry_run:
+        # A dry pass would record its would-be sends in the real run being resumed: the run would then say succeeded,
+        # with every event sent, and nothing left for a real resume to deliver.
+        raise ConfigError(
+            "--resume cannot be a dry run: it continues a real run, and what it records is what was delivered",
+            hint=f"preview what the query prepares with: offramp run {request.orchestration} --dry-run; then "
+            f"continue the run with: offramp run {request.orchestration} --resume",
+        )
     options, source_ref, sql, destination, settings, implementation, orchestration_id = _plan(ctx, request)
     check_read_only_query(sql)
     for hook in ("open_preparer", "open_sender"):
@@ -254,7 +262,7 @@ def _execute(
     outgoing: list[PreparedEvent] = []
     lease = state.lease
     either = _Either(stop, halt, *([lease.lost] if lease else []))  # a lost lease stops the run, too
-    state.writer = ledger.Writer(ctx.store, state.summary.run_id, lease=lease)
+    state.writer = ledger.Writer(ctx.store, state.summary.run_id, lease=lease, orchestration=request.orchestration)
     # Check the lease, record the request, send: what a killed run had in flight is known (inflight).
     gate = inflight.RequestLog(ctx.store, lease, ledger.key).open if lease and not request.dry_run else None
     seen = repeats.SeenIndex()  # the ids prepared so far, on disk: an event is sent whole or not at all

@@ -173,6 +173,16 @@ def _fitted(entry: Entry) -> Entry:
     )
 
 
+def _what_failed(exc: BaseException) -> str:
+    """The kind of a failed ledger write, and the driver's words only where they are known to quote no value (the
+    run's error is stored, and a driver's message may quote an event id)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    for known in ("database is locked", "database or disk is full", "disk i/o error", "no space left on device"):
+        if known in text:
+            return f"{type(exc).__name__}: {known}"
+    return type(exc).__name__
+
+
 class Writer:
     """Writes one run's entries on a thread of its own, in order, a few writes behind the caller at most.
 
@@ -183,8 +193,11 @@ class Writer:
     next call.
     """
 
-    def __init__(self, store: StateStore, run_id: str, depth: int = 4, *, lease: Lease | None = None) -> None:
+    def __init__(
+        self, store: StateStore, run_id: str, depth: int = 4, *, lease: Lease | None = None, orchestration: str = ""
+    ) -> None:
         self._store, self._run_id, self._depth = store, run_id, depth
+        self._orchestration = orchestration or "ORCHESTRATION"  # named in the resume hint
         self._lease = lease  # fencing: once another process took the run over, nothing more is written
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._pending: deque[Future[None]] = deque()
@@ -207,9 +220,9 @@ class Writer:
             # Not a value (record makes every value storable): the store itself (disk full, connection lost). The
             # run stops; what was in flight is known from its request records, so a resume does not lose it.
             raise StateError(
-                f"cannot write the run's ledger to the state store ({type(exc).__name__}); the run stopped",
-                hint="fix the state store (disk space, connection; offramp --debug shows the error), then resume: "
-                "offramp run ORCHESTRATION --resume",
+                f"cannot write the run's ledger to the state store ({_what_failed(exc)}); the run stopped",
+                hint="fix the state store (disk space, a connection, or another process holding SQLite's write lock "
+                f"for longer than the busy timeout), then resume: offramp run {self._orchestration} --resume",
             ) from exc
 
     def close(self) -> None:

@@ -228,6 +228,34 @@ def test_a_full_disk_is_one_line_and_stores_nothing(
     assert snapshot() == before
 
 
+def test_a_store_locked_past_the_busy_timeout_is_one_line_and_stores_nothing(
+    cli: Any, offramp_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds SQLite's write lock for longer than the busy timeout (30 s): found by review, this was
+    `unexpected OperationalError: database is locked ... report it`."""
+    monkeypatch.setenv("SHOP_TOKEN", "shop-token-value-1")
+    cli.ok("init")
+    cli.ok("apply", "-f", write(tmp_path / "base.yaml", BASE))
+    before = snapshot()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\n"
+         "print('locked', flush=True)\ntime.sleep(600)", str(offramp_home / "offramp.db")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = offramp("credentials", "add", "extra", "--type", "static-token", "--set", "token=env:SHOP_TOKEN")
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("offramp: error: the state store stayed locked"), result.stderr
+    assert "report it" not in lines[0] and "run the command again" in lines[0]
+    assert snapshot() == before
+
+
 # --- Two applies of one file at once on PostgreSQL -------------------------------------------------------------
 
 

@@ -124,6 +124,12 @@ def test_inside_the_window_a_resume_resends_what_was_in_flight(
 ) -> None:
     name, rows = orders
     flying = kill_with_requests_in_flight(cli, emulator, state_store, name)
+    # A dry resume is refused, writing nothing: it would record its would-be sends in the real run (found by review:
+    # the run then said succeeded with every event sent, and a real resume found nothing left).
+    interrupted = runs(cli)
+    line = cli("run", name, "--resume", "--dry-run").one_line_error("--dry-run")
+    assert "--resume cannot be a dry run" in line
+    assert runs(cli) == interrupted
 
     result = cli("run", name, "--resume", "--json")
     assert result.exit_code == 0, result.output
