@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, workspace_name
 from offramp.core.cli.output import print_json, say
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
+from offramp.core.runner.types import reasons_by_outcome
 
 
 @contextmanager
@@ -55,8 +56,9 @@ def _lines(summary: RunSummary) -> list[str]:
     lines = [f"{verb} {summary.run_id} {summary.status.replace('_', ' ')} in {summary.seconds:.1f} s", counts]
     if summary.dry_run:
         lines.append("dry run: nothing was sent; 'sent' counts the events that would have been")
+    by_outcome = reasons_by_outcome(summary.reason_counts)
     for title, data in (
-        ("rejected by reason", summary.reason_counts),
+        *((f"{outcome} by reason", by_outcome.get(outcome, {})) for outcome in ("rejected", "skipped", "unknown")),
         ("failed by code", summary.vendor_codes),
         ("warnings", summary.warnings),
     ):

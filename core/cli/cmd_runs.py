@@ -15,6 +15,7 @@ import typer
 from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, transaction, workspace_name
 from offramp.core.cli.output import print_json, print_mapping, print_table, say
 from offramp.core.errors import ConfigError
+from offramp.core.runner.types import reasons_by_outcome
 from offramp.core.services import runs as service
 from offramp.core.services.workspaces import get_workspace
 
@@ -160,7 +161,7 @@ def _summary(data: dict[str, Any], listed: list[str]) -> dict[str, Any]:
         "mode": data["mode"],
         "counts": service.accounting(counts)
         + (" (so far, from the ledger)" if data["counted_from"] == "ledger" else ""),
-        "rejected by reason": data["reason_counts"],
+        **{f"{outcome} by reason": reasons for outcome, reasons in reasons_by_outcome(data["reason_counts"]).items()},
         "failed by code": data["vendor_codes"],
         "warnings": data["warnings"],
         "columns not used": ", ".join(data["unknown_columns"]),

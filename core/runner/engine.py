@@ -27,7 +27,7 @@ from offramp.core.runner.fencing import Lease
 from offramp.core.runner.lease import RESUMABLE, Heartbeat, expire_lapsed, reopen_run, start_run
 from offramp.core.runner.ledger import Entry
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
-from offramp.core.runner.types import RunRequest, RunStatus, RunSummary
+from offramp.core.runner.types import ALREADY_DELIVERED, NOT_FAILED_IN_REPLAYED_RUN, RunRequest, RunStatus, RunSummary
 from offramp.core.services.context import Context
 from offramp.core.services.destinations import destination_settings
 from offramp.core.services.orchestrations import get_orchestration
@@ -160,7 +160,7 @@ def run_orchestration(
     replayed_id: str | None = None
     if request.replay_failed:
         replayed_id, state.only = _replayed(ctx, request, orchestration_id)
-        state.skip_reason = "not_failed_in_replayed_run"
+        state.skip_reason = NOT_FAILED_IN_REPLAYED_RUN
     if request.resume:
         run_id = _resumable(ctx, orchestration_id, request.orchestration, request.resend_unknown)
         statuses = (*RESUMABLE, "succeeded", "partially_failed") if request.resend_unknown else RESUMABLE
@@ -186,7 +186,7 @@ def run_orchestration(
     if state.only is None and mode == "new":
         with ctx.store.session() as session:
             state.skip = ledger.event_ids(session, ledger.earlier_runs(session, orchestration_id, run_id), ("sent",))
-            state.skip_reason = "already_delivered"
+            state.skip_reason = ALREADY_DELIVERED
     if not request.dry_run:
         # Events a killed run had in flight: resent within the vendor's deduplication window, held back after it.
         window = inflight.dedup_window(ctx.registry.destination_type(destination.type).capabilities)

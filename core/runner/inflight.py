@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 from offramp.core.destination_api import PreparedEvent
 from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner.fencing import Lease
-from offramp.core.runner.types import RunSummary
+from offramp.core.runner.types import UNKNOWN_PAST_DEDUP_WINDOW, RunSummary
 from offramp.core.state.models import InFlightRequest, RowOutcome, utcnow
 from offramp.core.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_REASON = "unknown_past_dedup_window"
+UNKNOWN_REASON = UNKNOWN_PAST_DEDUP_WINDOW
 UNKNOWN_MESSAGE = (
     "this event was in a request whose answer was never recorded (the run stopped), longer ago than the "
     "destination's deduplication window: the vendor may hold it, and a resend could count it twice; send it anyway "

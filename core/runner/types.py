@@ -92,4 +92,29 @@ class RunSummary:
         return self.settled / self.seconds if self.seconds > 0 else 0.0
 
 
-__all__ = ["FINAL_STATUSES", "RunRequest", "RunStatus", "RunSummary"]
+# The runner's own reasons for rows that are not rejections; every other reason code is a destination's rejection.
+ALREADY_DELIVERED = "already_delivered"  # mode new: sent by an earlier run
+NOT_FAILED_IN_REPLAYED_RUN = "not_failed_in_replayed_run"  # --replay-failed: not among the replayed run's failures
+UNKNOWN_PAST_DEDUP_WINDOW = "unknown_past_dedup_window"  # in flight when a run died, longer ago than the window
+_OUTCOME_OF_REASON = {ALREADY_DELIVERED: "skipped", NOT_FAILED_IN_REPLAYED_RUN: "skipped",
+                      UNKNOWN_PAST_DEDUP_WINDOW: "unknown"}  # fmt: skip
+
+
+def reasons_by_outcome(reason_counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """A run's rows by reason code, split by the outcome the reason belongs to (rejected, skipped, unknown)."""
+    split: dict[str, dict[str, int]] = {}
+    for code, rows in reason_counts.items():
+        split.setdefault(_OUTCOME_OF_REASON.get(code, "rejected"), {})[code] = rows
+    return split
+
+
+__all__ = [
+    "ALREADY_DELIVERED",
+    "FINAL_STATUSES",
+    "NOT_FAILED_IN_REPLAYED_RUN",
+    "UNKNOWN_PAST_DEDUP_WINDOW",
+    "RunRequest",
+    "RunStatus",
+    "RunSummary",
+    "reasons_by_outcome",
+]

@@ -171,6 +171,9 @@ def test_after_the_window_a_resume_holds_back_what_was_in_flight_until_asked(
     assert shown["counts"]["unknown"] == unknown_rows and shown["counts_add_up"]
     text = cli.ok("runs", "show", summary["run_id"]).stdout
     assert f"unknown {unknown_rows}: holds" in text
+    # Listed under unknown, not as rejections (found by review: they were under "rejected by reason").
+    assert "unknown by reason" in text and f"unknown_past_dedup_window: {unknown_rows}" in text, text
+    assert "rejected by reason" not in text, text
     listed = json.loads(cli.ok("runs", "show", summary["run_id"], "--unknown", "--format", "json").stdout)
     assert {row["event_id"] for row in listed} == flying
     assert {row["reason"] for row in listed} == {"unknown_past_dedup_window"}
