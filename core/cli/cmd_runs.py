@@ -15,6 +15,7 @@ import typer
 from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, transaction, workspace_name
 from offramp.core.cli.output import print_json, print_mapping, print_table, say
 from offramp.core.errors import ConfigError
+from offramp.core.runner import ledger
 from offramp.core.runner.types import reasons_by_outcome
 from offramp.core.services import runs as service
 from offramp.core.services.workspaces import get_workspace
@@ -128,6 +129,9 @@ def show(
         run = service.get_run(session, run_id, scope)
         data = service.describe_run(session, run, details=True)
         listed = {outcome: service.ledger_rows(session, run, outcome) for outcome in outcomes}
+    for rows in listed.values():
+        for row in rows:
+            row["event_id"] = ledger.shown_key(row["event_id"])
     if exporting:
         rows = [row for outcome in outcomes for row in listed[outcome]]
         text = _as_csv(rows) if format_ is ExportFormat.CSV else json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

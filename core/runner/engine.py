@@ -381,7 +381,7 @@ def _record_rejections(ctx: Context, state: _State, prepared: PreparedBatch) -> 
     entries = [
         Entry(item.event_id, "rejected", item.rows, reason_code=item.reason, message=item.detail)
         for item in prepared.rejected
-        if not state.settled_before or ledger.key(item.event_id) not in state.settled_before
+        if not state.settled_before or ledger.entry_key(item.event_id, item.reason) not in state.settled_before
     ]
     for event in prepared.events:
         for warning in event.warnings:

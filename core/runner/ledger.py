@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from hashlib import sha256
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -68,14 +68,30 @@ def _shown(text: str) -> str:
 
 def key(event_id: str) -> str:
     """The ledger's key of an event id: the id itself up to 255 characters, else its readable, unique stand-in."""
-    if len(event_id) <= KEY_LENGTH and storable(event_id):
+    if len(event_id) <= KEY_LENGTH and storable(event_id) and _OWN_KEYS not in event_id:
         return event_id
     # surrogatepass: an id with a lone surrogate still gets a stand-in instead of stopping the run.
     digest = sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{_shown(event_id[:_PREFIX_LENGTH])}{_DIGEST_MARK}{digest}"
 
 
-_REPEAT_MARK = "…repeated"
+# A noncharacter (U+FFFF, "not for interchange"): the keys offramp makes up (repeats) hold it, and an id that holds
+# it is kept under its digest stand-in, so no event id is ever its own key and a made-up key at once.
+_OWN_KEYS = "\uffff"
+_REPEAT_MARK = f"{_OWN_KEYS}…repeated"
+
+
+REPEATED_EVENT_ID: Final = "repeated_event_id"  # the reason of the later rows of an event the run already prepared
+
+
+def entry_key(event_id: str, reason: str | None) -> str:
+    """The key of a ledger entry: :func:`repeat_key` for the repeated rows of an event, else :func:`key`."""
+    return repeat_key(event_id) if reason == REPEATED_EVENT_ID else key(event_id)
+
+
+def shown_key(stored: str) -> str:
+    """A ledger key as people read it: the made-up keys' mark (a noncharacter) left out."""
+    return stored.replace(_OWN_KEYS, "")
 
 
 def repeat_key(event_id: str) -> str:
@@ -129,8 +145,9 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     # One entry per event id per call: merge repeats here, the database merges across calls.
     merged: dict[str, Entry] = {}
     for entry in entries:
-        if len(entry.event_id) > KEY_LENGTH or not storable(entry.event_id):
-            entry = entry._replace(event_id=key(entry.event_id))
+        stored = entry_key(entry.event_id, entry.reason_code)
+        if stored != entry.event_id:
+            entry = entry._replace(event_id=stored)
         if not _fits(entry):
             entry = _fitted(entry)
         previous = merged.get(entry.event_id)
@@ -285,16 +302,19 @@ def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[s
 
 
 __all__ = [
+    "Entry",
     "KEY_LENGTH",
     "OUTCOMES",
-    "Entry",
+    "REPEATED_EVENT_ID",
     "Writer",
     "earlier_runs",
+    "entry_key",
     "event_ids",
     "forget",
     "key",
     "record",
     "repeat_key",
+    "shown_key",
     "storable",
     "totals",
 ]

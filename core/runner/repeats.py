@@ -28,7 +28,7 @@ from typing import Final
 from offramp.core.destination_api import PreparedBatch, RejectedEvent
 from offramp.core.runner import ledger
 
-REPEATED_EVENT_ID: Final = "repeated_event_id"
+REPEATED_EVENT_ID: Final = ledger.REPEATED_EVENT_ID
 INVALID_EVENT_ID: Final = "invalid_event_id"
 
 # Details name the field and the fix, never the row's values (see plugins/tiktok/rules.py).
@@ -113,7 +113,7 @@ def screen(index: SeenIndex, prepared: PreparedBatch) -> PreparedBatch:
     """
     events, rejected = prepared.events, prepared.rejected
     keys = [ledger.key(event.event_id) for event in events]
-    keys += [ledger.key(item.event_id) for item in rejected]
+    keys += [ledger.entry_key(item.event_id, item.reason) for item in rejected]
     repeated = index.repeats(keys)
     if not repeated and all(ledger.storable(event.event_id) for event in events):
         return prepared
@@ -133,7 +133,9 @@ def screen(index: SeenIndex, prepared: PreparedBatch) -> PreparedBatch:
 
 
 def _repeat(event_id: str, rows: int) -> RejectedEvent:
-    return RejectedEvent(ledger.repeat_key(event_id), REPEATED_EVENT_ID, REASONS[REPEATED_EVENT_ID], rows)
+    # The id as it is: the ledger keeps these rows under ledger.repeat_key(event_id) (ledger.entry_key), a key no
+    # event id is ever kept under.
+    return RejectedEvent(event_id, REPEATED_EVENT_ID, REASONS[REPEATED_EVENT_ID], rows)
 
 
 __all__ = ["INVALID_EVENT_ID", "REASONS", "REPEATED_EVENT_ID", "SeenIndex", "screen"]

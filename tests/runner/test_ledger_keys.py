@@ -22,7 +22,7 @@ import pytest
 from conftest import Emulator, set_up
 
 from offramp.core.environment import Environment
-from offramp.core.runner import RunRequest, RunSummary, run_orchestration
+from offramp.core.runner import RunRequest, RunSummary, ledger, run_orchestration
 from offramp.core.services.context import Context
 from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
@@ -216,3 +216,14 @@ def test_an_unexpected_error_is_shown_whole_but_stored_without_its_text(
     assert "RuntimeError" in run["error"] and "@" not in json.dumps(run)
     shown = json.loads(cli.ok("runs", "show", run["id"], "--json").stdout)
     assert "--debug" in shown["hint"] and "@" not in json.dumps(shown)
+
+
+def test_no_event_id_is_the_key_offramp_makes_up_for_another_ids_repeats() -> None:
+    # Found by review: an id written as `O-5…repeated` was recorded under the key of O-5's repeated rows, so the
+    # ledger said "rejected" for an event TikTok accepted. Made-up keys hold a noncharacter no id is kept under.
+    ids = ["O-5", "O-5…repeated", "O-5\uffff…repeated", "O-5\uffff", "x" * 300, "x" * 300 + "…repeated", "a\x00b"]
+    own = [ledger.key(event_id) for event_id in ids]
+    repeats = [ledger.entry_key(event_id, ledger.REPEATED_EVENT_ID) for event_id in ids]
+    assert len(set(own) | set(repeats)) == 2 * len(ids)
+    assert ledger.key("O-5…repeated") == "O-5…repeated"  # an ordinary id is still its own key
+    assert ledger.shown_key(ledger.repeat_key("O-5")) == "O-5…repeated"  # and people read the made-up one so
