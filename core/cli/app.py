@@ -7,7 +7,9 @@ import os
 import sys
 from typing import Annotated, Any
 
+import httpx
 import typer
+from sqlalchemy.exc import IntegrityError
 from typer.core import TyperGroup
 
 from offramp.core._version import __version__
@@ -93,6 +95,22 @@ def _known_store_problem(exc: BaseException) -> tuple[str, str] | None:
             "the state store stayed locked by another process for longer than the busy timeout (30 s)",
             "see what holds it (a long `apply` or `secrets rotate-key`, or a paused offramp process) and run the "
             "command again once it has finished; this command's change was not stored",
+        )
+    if isinstance(exc, IntegrityError) and ("unique" in lowered or "duplicate key" in lowered):
+        # The services check that a name is free before they add it: a unique violation after that check is another
+        # command that added the same name between the check and the commit.
+        return (
+            "another command added an object of the same name at the same moment, so this one stored nothing",
+            "run the command again: it then finds the object (and says so, or leaves it as the other command made it)",
+        )
+    if isinstance(exc, httpx.TransportError):
+        request = getattr(exc, "_request", None)  # set when the error came from a request (httpx keeps it private)
+        port = f":{request.url.port}" if request is not None and request.url.port else ""
+        where = f" at {request.url.scheme}://{request.url.host}{port}" if request is not None else ""
+        return (
+            f"cannot reach the vendor's API{where}: {type(exc).__name__}: {first_line}",
+            "check that the host is up and reachable from here, and that the credential's api_base_url is right; "
+            "then run the command again (nothing was changed)",
         )
     if "nul (0x00)" in lowered:
         return (

@@ -123,3 +123,25 @@ def test_add_and_ensure_event_set_refresh_an_expired_token_without_waiting_for_t
     created = cli.ok("destinations", "ensure-event-set", "second").stdout
     assert "Created event set" in created
     assert stored_tokens()["refresh_token"] == emulator.current_refresh_token() != after_add
+
+
+def test_a_vendor_that_cannot_be_reached_is_one_clear_line(cli, initialized, monkeypatch):
+    # Found by review: with the credential's host down, `destinations test` and `destinations add` printed
+    # "unexpected ConnectError ... report it".
+    from offramp.plugins.tiktok.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, run_emulator
+
+    monkeypatch.setenv("GONE_APP_SECRET", DEFAULT_APP_SECRET)
+    with run_emulator() as running:
+        cli.ok(
+            "credentials", "add", "tt", "--type", "tiktok-offline-events",
+            "--set", f"app_id={DEFAULT_APP_ID}", "--set", "app_secret=env:GONE_APP_SECRET",
+            "--set", f"api_base_url={running.base_url}", "--set", f"auth_url={running.base_url}/portal/auth",
+        )  # fmt: skip
+        cli.ok("credentials", "authorize", "tt", input=f"{ADMIN_AUTH_CODE}\n")
+        cli.ok(*ADD, "--set", f"event_set_id={DEFAULT_EVENT_SET_ID}", "--no-test")
+        host = running.base_url.split("//", 1)[1]
+    # The emulator is gone: nothing listens on its port any more.
+    for command in (("destinations", "test", "stores"), (*ADD[:2], "other", *ADD[3:])):
+        line = cli(*command).one_line_error("cannot reach the vendor's API", host, "api_base_url")
+        assert "unexpected" not in line and "report it" not in line
+    assert [row["name"] for row in json.loads(cli.ok("destinations", "list", "--json").stdout)] == ["stores"]

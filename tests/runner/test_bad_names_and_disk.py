@@ -281,3 +281,27 @@ def test_two_applies_of_one_file_at_once_both_succeed(
         assert [g["orchestrations"] for g in exported["groups"]] == [["first", "second"]]
     names = [row["name"] for row in records(snapshot(), "workspaces")]
     assert len(names) == len(set(names)) == 5
+
+
+@pytest.mark.postgres
+def test_two_adds_of_one_name_at_once_give_one_object_and_one_clear_line(
+    cli: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by review: one of two `credentials add` of one name at once could end in `unexpected IntegrityError`.
+    # Which process loses, and where (the services' check or the commit), is the race's: every loser says so.
+    monkeypatch.setenv("OFFRAMP_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("SHOP_TOKEN", "shop-token-value-1")
+    cli.ok("init")
+    for round_ in range(6):
+        name = f"tok-{round_}"
+        command = [sys.executable, "-m", "offramp.core.cli", "credentials", "add", name, "--type", "static-token",
+                   "--set", "token=env:SHOP_TOKEN"]  # fmt: skip
+        children = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+        results = [(child.wait(timeout=300), *child.communicate()) for child in children]
+        assert sorted(status for status, _, _ in results) == [0, 1], results
+        [(_, _, err)] = [result for result in results if result[0] == 1]
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("offramp: error: "), err
+        assert "unexpected" not in lines[0] and "report it" not in lines[0], lines[0]
+    names = [row["name"] for row in records(snapshot(), "credentials")]
+    assert sorted(names) == [f"tok-{round_}" for round_ in range(6)]
