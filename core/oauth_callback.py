@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from offramp.core.errors import ConfigError
@@ -70,11 +72,59 @@ def check_state(redirect: Redirect, expected: str) -> str:
     return redirect.code
 
 
+_Request = socket.socket | tuple[bytes, socket.socket]
+
+
 class _Server(ThreadingHTTPServer):
     # Each connection gets a thread of its own, so one that sends nothing cannot hold up the real redirect; the
     # threads are daemons and are not waited for on close, so a stuck client cannot hold up the command either.
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog is 5: a local process opening connections in a tight loop fills it before
+    # the serve thread accepts, and Linux then drops every further SYN (the browser's too), each costing the
+    # client a retransmit of 1 s, then 3 s, ... so the real redirect could not land before --timeout. A deep
+    # queue (the kernel caps it at net.core.somaxconn) lets the kernel complete a burst at once.
+    request_queue_size = 4096
+    # Connections accepted but still without a complete request are bounded: past this many, the oldest is
+    # dropped, so a burst (or slow senders) cannot pile up threads and file descriptors until accept() fails.
+    # The real redirect is sent right after its connection opens, so it is the newest, never the oldest.
+    MAX_IDLE_CONNECTIONS = 64
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._idle_lock = threading.Lock()
+        self._idle: dict[socket.socket, None] = {}  # insertion order: oldest first
+        super().__init__(address, handler)
+
+    def process_request(self, request: _Request, client_address: Any) -> None:
+        if isinstance(request, socket.socket):
+            with self._idle_lock:
+                self._idle[request] = None
+                while len(self._idle) > self.MAX_IDLE_CONNECTIONS:
+                    oldest = next(iter(self._idle))
+                    del self._idle[oldest]
+                    # Under the lock: a connection still listed here has not been closed, so its descriptor
+                    # cannot have been reused by another one. Its handler then reads EOF and ends.
+                    try:
+                        oldest.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+        super().process_request(request, client_address)
+
+    def request_arrived(self, request: socket.socket) -> None:
+        """The connection sent a whole request: it is being answered, no longer idle."""
+        with self._idle_lock:
+            self._idle.pop(request, None)
+
+    def shutdown_request(self, request: _Request) -> None:
+        if isinstance(request, socket.socket):
+            with self._idle_lock:
+                self._idle.pop(request, None)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: _Request, client_address: Any) -> None:
+        # A connection that broke (reset, dropped, no thread left for it) concerns only itself; the default
+        # prints a traceback into the terminal. The listener keeps serving the others.
+        return
 
 
 class LoopbackListener:
@@ -97,6 +147,11 @@ class LoopbackListener:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = self.CONNECTION_TIMEOUT  # an idle connection is dropped after this, never waited for
+
+            def parse_request(self) -> bool:
+                # Called once the request line and headers are read: from now on this connection is answered.
+                listener._server.request_arrived(self.connection)
+                return super().parse_request()
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 parts = urlsplit(self.path)

@@ -101,6 +101,33 @@ def test_a_callback_without_state_is_refused_and_the_real_redirect_still_lands_p
     assert cli.ok("credentials", "show", "tt", "--json").stdout.count('"ready"') == 1
 
 
+def test_the_real_redirect_lands_after_a_burst_of_held_connections(
+    cli: Any, credential: str, emulator_url: str, offramp_home: Path
+) -> None:
+    # Far fewer seconds than the burst took before the fix (the accept queue held 5, then every SYN was dropped
+    # and retransmitted 1 s later: ~6 connections a second), and far more than it takes now.
+    process, url = start_authorize(offramp_home, "--timeout", "45")
+    held: list[socket.socket] = []
+    try:
+        redirect_uri = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        # Another local process opens connections in a tight loop and keeps them all open, sending nothing.
+        for _ in range(500):
+            held.append(idle_connection(redirect_uri))
+        assert process.poll() is None, "the listener keeps waiting for the real redirect"
+        page = httpx.get(url, follow_redirects=True, timeout=60)
+        assert page.status_code == 200 and "offramp is authorized" in page.text
+        out, err = process.communicate(timeout=120)
+    finally:
+        for connection in held:
+            connection.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Authorized credential tt" in out and err == ""
+    assert [grant["user"] for grant in grants(emulator_url)] == ["admin"]
+
+
 def test_listen_honours_its_timeout_even_with_an_idle_connection_open(
     cli: Any, credential: str, offramp_home: Path
 ) -> None:
