@@ -17,10 +17,11 @@ from offramp.core.errors import ConfigError
 
 MASK = "***"
 
-# Query parameters that carry a password in some driver: libpq's password and sslpassword, MySQL drivers' passwd,
-# ODBC's pwd. A parameter whose value is itself a connection string (pyodbc's odbc_connect) is searched too.
-_PASSWORD_KEY = re.compile(r"(?i)^(?:ssl)?(?:password|passwd|pwd)$|password")
-_PASSWORD_IN_VALUE = re.compile(r"(?i)\b(?:password|passwd|pwd)\s*=\s*[^;&\s]")
+# Query parameters that carry a password in some driver: any name holding "password" or "passwd" (libpq's
+# password and sslpassword, MySQL drivers' passwd) or ending in "pwd" (ODBC's pwd, Snowflake's
+# private_key_file_pwd). A parameter whose value is itself a connection string (pyodbc's odbc_connect) is searched too.
+_PASSWORD_KEY = re.compile(r"(?i)password|passwd|pwd$")
+_PASSWORD_IN_VALUE = re.compile(r"(?i)(?:password|passwd)[\w.-]*\s*=\s*[^;&\s]|pwd\s*=\s*[^;&\s]")
 
 _POSTGRES_FIX = (
     "give it to libpq instead: PGPASSWORD in offramp's environment, ~/.pgpass, or a service in ~/.pg_service.conf "

@@ -34,6 +34,7 @@ from offramp.core.oauth_callback import check_state, new_state, parse_redirect
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
 from offramp.core.services.config_io import ConfigDocument, apply_document
 from offramp.core.services.context import Context
+from offramp.core.sources._allowed import DEMO_DATABASE
 from offramp.core.state.store import open_store
 
 DEMO_WORKSPACE = "demo"
@@ -154,7 +155,7 @@ def demo() -> None:
     for name, value in DEMO_SECRETS.items():
         os.environ.setdefault(name, value)
     ctx = build_context()
-    orders = (env.home / "demo-orders.duckdb").resolve()
+    orders = (env.home / DEMO_DATABASE).resolve()  # the one file in offramp's home a source may read
     with _emulator() as emulator:
         base_url = emulator.base_url
         say(f"TikTok emulator listening on {base_url} (seeded app, advertisers and event set: docs/emulator.md)")

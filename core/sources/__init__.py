@@ -17,9 +17,11 @@ a :class:`SourceQueryError` quoting the line it points at. A URL holding a passw
 (``PGPASSWORD``, ``~/.pgpass``, ``PGSERVICE``).
 
 What a query may reach beyond its rows: a DuckDB source reads its database file and the orchestration's
-``allowed_paths`` only (no other file, URL or extension; ``_allowed`` and ``_duckdb``); a PostgreSQL source refuses
-a superuser or a role holding pg_write_server_files, pg_execute_server_program or pg_read_server_files unless
-``accept_privileged_role``, and bounds each statement by ``statement_timeout_seconds``. An engine's message that
+``allowed_paths`` only (no other file, URL or extension; ``_allowed`` and ``_duckdb``); a DuckDB or SQLite
+database file is never one of offramp's own files nor another protected path (``_allowed.check_database_file``); a
+PostgreSQL source refuses a superuser, a member of a superuser role, or a role holding pg_write_server_files,
+pg_execute_server_program or pg_read_server_files unless ``accept_privileged_role``, and bounds the query's
+statements together by ``statement_timeout_seconds`` (set again before each FETCH). An engine's message that
 may quote a source row is masked (``_query.mask_row_values``); ``--debug`` logs it whole. :func:`inspect_source`
 reports all of this for ``offramp sources check``.
 
@@ -132,8 +134,10 @@ def open_source(reference: str, options: OrchestrationOptions | None = None) -> 
         path = target[len(DUCKDB_PREFIX) :]
         if not path:
             raise ConfigError(f"source: {origin} says duckdb: without a path", hint="write duckdb:PATH/TO/FILE.duckdb")
+        from offramp.core.sources._allowed import check_database_file
         from offramp.core.sources._duckdb import DuckDBSource
 
+        check_database_file(path, "DuckDB")  # not the state store, the key, nor any other file offramp protects
         return DuckDBSource(Path(path).expanduser(), options.allowed_paths)
     try:
         url = make_url(target)

@@ -47,7 +47,9 @@ def inspect_source(reference: str, options: OrchestrationOptions | None = None) 
             )
             return report
         report.facts.append(f"connects as PostgreSQL role {role.describe()}")
-        report.facts.append(f"every statement is bounded by statement_timeout ({options.statement_timeout_seconds} s)")
+        report.facts.append(
+            f"the query's statements together are bounded by statement_timeout ({options.statement_timeout_seconds} s)"
+        )
         if role.privileges:
             if not options.accept_privileged_role:
                 raise ConfigError(

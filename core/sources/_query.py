@@ -225,7 +225,10 @@ _NAMING_WORDS = frozenset(
     "alias key constraint trigger near bindings mean specifier".split()
 )
 _QUOTED = re.compile(r"""(?P<before>[\w.]*)(?P<gap>[\s(:]*)(?P<quoted>"[^"\n]*"|'[^'\n]*')""")
-_ROW_ECHO = re.compile(r"(?i)^(\s*(?:original line|failing row contains|key \([^)]*\)=)\s*:?)\s*.*$")
+# PostgreSQL's "CONTEXT:  JSON data, line 1: Zed..." quotes the start of the value it could not parse.
+_ROW_ECHO = re.compile(
+    r"(?i)^(\s*(?:original line|failing row contains|key \([^)]*\)=|(?:context:\s*)?json data, line \d+)\s*:?)\s*.*$"
+)
 _EMAIL = re.compile(r"[^\s\"'(),;<>]+@[^\s\"'(),;<>]+\.[^\s\"'(),;<>]+")
 _PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 _MASKED = "***"

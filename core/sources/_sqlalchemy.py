@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -32,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from offramp.core.errors import ConfigError, OfframpError
+from offramp.core.sources._allowed import check_database_file
 from offramp.core.sources._base import Source
 from offramp.core.sources._query import SourceQueryError, query_error
 
@@ -422,6 +424,8 @@ class SQLAlchemySource(Source):
             return url
         else:
             path_text = database
+        if path_text:
+            check_database_file(path_text, "SQLite")  # not the state store, nor any other file offramp protects
         path = Path(path_text)
         if not path_text or not path.exists():
             raise ConfigError(
@@ -457,11 +461,9 @@ class SQLAlchemySource(Source):
             )
         error = query_error(exc.orig or exc, query, self._engine_name, secrets=self._secrets)
         if "statement timeout" in error.engine_message:
-            seconds = self._statement_timeout_ms // 1000
-            error.hint = (
-                f"the query ran longer than the orchestration's statement_timeout_seconds ({seconds}): make it faster, "
-                "or raise statement_timeout_seconds in the orchestration's options"
-            )
+            # Not a SourceQueryError: the SQL is not wrong, and the line must name the option (the runner gives
+            # SQL errors a hint of its own).
+            return self._timed_out()
         return error
 
     @property
@@ -474,10 +476,11 @@ class SQLAlchemySource(Source):
         rows = connection.exec_driver_sql(_ROLE_SQL).all()
         privileges: set[str] = set()
         names: list[str] = []
-        for name, superuser, *memberships in rows:
+        for name, superuser, superuser_roles, *memberships in rows:
             names.append(str(name))
             if superuser:
                 privileges.add("superuser")
+            privileges.update(f"superuser role {str(held_role)!r}" for held_role in superuser_roles or ())
             privileges.update(
                 held_role for held_role, held in zip(_SERVER_FILE_ROLES, memberships, strict=True) if held
             )
@@ -517,6 +520,27 @@ class SQLAlchemySource(Source):
                 "role'), or accept the risk with accept_privileged_role: true in the orchestration's options",
             )
 
+    def _bound_next_fetch(self, connection: Connection, spent: float) -> None:
+        """Set statement_timeout again, to what is left of the budget, before the cursor's next FETCH.
+
+        The query may switch the timeout off (``set_config('statement_timeout', '0', false)`` is a SELECT) for
+        every later statement of the session; a FETCH already running keeps the timeout it started with. So the
+        timeout is set anew before each FETCH, to statement_timeout_seconds less the time the query's statements
+        have taken so far: the bound is on the whole query, however many FETCHes it takes.
+        """
+        left_ms = self._statement_timeout_ms - int(spent * 1000)
+        if left_ms <= 0:
+            raise self._timed_out()
+        connection.exec_driver_sql(f"SET statement_timeout = {left_ms}", execution_options={"stream_results": False})
+
+    def _timed_out(self) -> OfframpError:
+        seconds = self._statement_timeout_ms // 1000
+        return OfframpError(
+            f"source: the query ran longer than the orchestration's statement_timeout_seconds ({seconds}), counting "
+            "all its statements (the cursor's DECLARE and every FETCH)",
+            hint="make the query faster, or raise statement_timeout_seconds in the orchestration's options",
+        )
+
     def _stream(self, query: str, fetch_rows: int, limit: int | None) -> Generator[pa.RecordBatch, None, None]:
         with self._connect() as connection:
             options: dict[str, Any] = {"stream_results": True, "no_parameters": True}
@@ -532,20 +556,26 @@ class SQLAlchemySource(Source):
                         "accept_privileged_role: true in the orchestration's options",
                     ) from None
             connection.execution_options(**options)
+            started = monotonic()
             try:
                 result = connection.exec_driver_sql(query)
             except DBAPIError as exc:
                 raise self._failure(exc, query) from None
+            spent = monotonic() - started  # in the database's statements only, not in sending the rows
             try:
                 description = result.cursor.description if result.cursor is not None else None
                 batcher = _ArrowBatcher(_columns(description or (), self._backend), self._engine_name, limit)
-                partitions = result.partitions(fetch_rows)
                 while True:
+                    started = monotonic()
                     try:
-                        rows = next(partitions, None)
+                        if self._backend == "postgresql":
+                            self._bound_next_fetch(connection, spent)
+                        # One fetchmany is one FETCH of the server-side cursor: each runs under the SET before it.
+                        rows = result.fetchmany(fetch_rows)
                     except DBAPIError as exc:
                         raise self._failure(exc, query) from None
-                    if rows is None:
+                    spent += monotonic() - started
+                    if not rows:
                         break
                     yield from batcher.push(rows)
                 yield from batcher.finish()
@@ -556,9 +586,11 @@ class SQLAlchemySource(Source):
 
 _SERVER_FILE_ROLES = ("pg_write_server_files", "pg_execute_server_program", "pg_read_server_files")
 # session_user too: a role that may SET ROLE back to a privileged one (set_config('role', ...) is a SELECT) is as
-# privileged as that one.
+# privileged as that one. And membership, direct or through other roles, of a superuser role: such a member may
+# set_config('role', 'postgres', false) inside the query, and rolsuper of its own says nothing of that.
 _ROLE_SQL = (
-    "SELECT r.rolname, r.rolsuper, "
+    "SELECT r.rolname, r.rolsuper, ARRAY(SELECT s.rolname::text FROM pg_roles s WHERE s.rolsuper AND s.oid <> r.oid "
+    "AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1), "
     + ", ".join(f"pg_has_role(r.oid, '{role}', 'MEMBER')" for role in _SERVER_FILE_ROLES)
     + " FROM pg_roles r WHERE r.rolname IN (session_user, current_user) ORDER BY r.rolname = current_user DESC"
 )
@@ -577,14 +609,22 @@ _WRITABLE_SQL = (
 @dataclass(frozen=True)
 class PostgresRole:
     """The roles a PostgreSQL query runs as (current_user first, then session_user when it differs), and what of
-    superuser, pg_write_server_files, pg_execute_server_program and pg_read_server_files they hold."""
+    superuser, membership of a superuser role (``superuser role 'NAME'``), pg_write_server_files,
+    pg_execute_server_program and pg_read_server_files they hold."""
 
     names: tuple[str, ...]
     privileges: tuple[str, ...]
 
     def describe(self) -> str:
         who = " (session user " + self.names[1] + ")" if len(self.names) > 1 else ""
-        held = ", ".join("a superuser" if p == "superuser" else f"a member of {p}" for p in self.privileges)
+        held = ", ".join(
+            "a superuser"
+            if p == "superuser"
+            else f"a member of {p} (it may become that role)"
+            if p.startswith("superuser role ")
+            else f"a member of {p}"
+            for p in self.privileges
+        )
         return f"{self.names[0] if self.names else '?'!r}{who}" + (f", {held}" if held else "")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from conftest import Emulator, set_up
 from sqlalchemy.engine import make_url
 
@@ -167,3 +168,62 @@ def test_sources_check_warns_when_the_role_may_change_a_table(
     assert f"offramp: warning: role '{warehouse.writer}' may change 1 table(s) (public.orders)" in writer.stderr
     assert reader.exit_code == 0 and reader.stderr == "" and "No warnings." in reader.stdout
     superuser.one_line_error("a superuser: runs are refused", "read-only role")
+
+
+def test_a_member_of_a_superuser_role_is_refused_before_it_sets_that_role_and_deletes(
+    cli: Any, destination: None, warehouse: Warehouse, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_url(warehouse.admin)
+    superuser = str(server.username)
+    member = f"offramp_member_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(warehouse.admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{member}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+        connection.exec_driver_sql(f'GRANT "{superuser}" TO "{member}"')  # not a superuser itself: a member of one
+    try:
+        monkeypatch.setenv("WAREHOUSE_URL", warehouse.url(member))
+        target = f"dbname={warehouse.name} host={server.host} port={server.port} user={superuser}"
+        add(cli, "wipe", f"SELECT set_config('role', '{superuser}', false) || dblink_exec('{target}', "
+                         "'DELETE FROM orders') AS event_id, 'Purchase' AS event, now() AS timestamp, "
+                         "'a@example.com' AS email")  # fmt: skip
+
+        result = cli("run", "wipe", "--json")
+        checked = cli("sources", "check", "wipe")
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'DROP ROLE "{member}"')
+        engine.dispose()
+
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "failed" and summary["queried"] == 0
+    assert f"role '{member}', a member of superuser role '{superuser}'" in summary["error"]
+    assert "accept_privileged_role" in summary["hint"]
+    assert warehouse.count() == 20  # nothing deleted
+    assert emulator.events() == []
+    checked.one_line_error(f"a member of superuser role '{superuser}'", "runs are refused", "read-only role")
+
+
+def test_a_query_that_switches_statement_timeout_off_is_still_bounded(
+    cli: Any, destination: None, warehouse: Warehouse, emulator: Emulator, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse.url(warehouse.reader))
+    # Row 1 (in the first FETCH) switches the timeout off for the session; row 60001, in a later FETCH, sleeps.
+    add(cli, "slow", "SELECT 'e'||i AS event_id, 'Purchase' AS event, now() AS timestamp, 'a@b.com' AS email, "
+                     "CASE WHEN i=1 THEN set_config('statement_timeout','0',false) "
+                     "WHEN i=60001 THEN pg_sleep(5)::text END AS x FROM generate_series(1,60010) i")  # fmt: skip
+    document = yaml.safe_load(cli.ok("export").stdout)
+    for orchestration in document["orchestrations"]:
+        orchestration["options"]["statement_timeout_seconds"] = 2
+    exported = tmp_path / "slow.yaml"
+    exported.write_text(yaml.safe_dump(document))
+    cli.ok("apply", "-f", str(exported))
+
+    result = cli("run", "slow", "--json")
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "failed"
+    assert "statement_timeout_seconds (2)" in summary["error"] + summary["hint"]

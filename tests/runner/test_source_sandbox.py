@@ -143,6 +143,73 @@ def test_a_symbolic_link_to_offramps_home_is_no_way_around(cli: Any, stores: Pat
     result.one_line_error("allowed_paths:", "offramp's home")
 
 
+@pytest.mark.parametrize(
+    ("allowed", "what"),
+    [
+        pytest.param("{user}", "the user's home directory", id="the-user-home"),
+        pytest.param("{user}/..", "holds", id="a-directory-holding-the-user-home"),
+        pytest.param("{user}/.pgpass", "libpq's password file", id="pgpass"),
+        pytest.param("{user}/.pg_service.conf", "libpq's service file", id="pg-service"),
+        pytest.param("{user}/.ssh", "SSH keys", id="ssh"),
+        pytest.param("{user}/.ssh/id_ed25519", "SSH keys", id="an-ssh-key"),
+        pytest.param("{elsewhere}", "libpq's password file (PGPASSFILE", id="a-directory-holding-PGPASSFILE"),
+        pytest.param("{elsewhere}/services.conf", "libpq's service file (PGSERVICEFILE", id="PGSERVICEFILE"),
+    ],
+)
+def test_allowed_paths_never_include_libpq_password_files_ssh_keys_or_the_user_home(
+    cli: Any, stores: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allowed: str, what: str
+) -> None:
+    """docs/operations.md tells users to keep warehouse passwords in ~/.pgpass: --allow-path $HOME would read it."""
+    user, elsewhere = tmp_path / "user", tmp_path / "elsewhere"
+    (user / ".ssh").mkdir(parents=True)
+    elsewhere.mkdir()
+    (user / ".pgpass").write_text("*:*:*:reader:hunter2\n")
+    monkeypatch.setenv("HOME", str(user))
+    monkeypatch.setenv("PGPASSFILE", str(elsewhere / "pgpass"))
+    monkeypatch.setenv("PGSERVICEFILE", str(elsewhere / "services.conf"))
+    if "{elsewhere}" not in allowed:
+        monkeypatch.delenv("PGPASSFILE" if "pgpass" in allowed else "PGSERVICEFILE")
+    path = allowed.format(user=user, elsewhere=elsewhere)
+
+    result = cli("orchestrations", "add", "wide", "--destination", "stores", "--allow-path", path, "--sql", "SELECT 1")
+
+    result.one_line_error("allowed_paths:", what, "which a DuckDB source may never read", "--allow-path")
+    assert "wide" not in cli.ok("orchestrations", "list", "--json").stdout
+    # What lies in the home, away from those files, is data the user may name.
+    cli.ok("orchestrations", "add", "fine", "--destination", "stores", "--allow-path", str(user / "exports"),
+           "--sql", "SELECT 1")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("sqlite:///{home}/offramp.db", id="sqlite-the-store"),
+        pytest.param("sqlite:///file:{home}/offramp.db?uri=true", id="sqlite-uri-the-store"),
+        pytest.param("sqlite:///{link}", id="sqlite-a-link-to-the-store"),
+        pytest.param("duckdb:{home}/offramp.db", id="duckdb-the-store"),
+        pytest.param("duckdb:{home}/secret.key", id="duckdb-the-key"),
+    ],
+)
+def test_a_sqlite_or_duckdb_source_cannot_be_the_state_store(
+    cli: Any, stores: Path, emulator: Emulator, offramp_home: Path, tmp_path: Path, source: str
+) -> None:
+    """The store's rows (credentials' ciphertext among them) would go to TikTok as event ids."""
+    link = tmp_path / "orders.db"
+    link.symlink_to(offramp_home / "offramp.db")
+    reference = source.format(home=offramp_home, link=link)
+    # SQLite's own spelling of now(): on SQLite, this query would send the store's table names.
+    sql = f"SELECT name AS event_id, {EVENT} FROM sqlite_master".replace("now()", "datetime('now')")
+    cli.ok("orchestrations", "add", "steal", "--destination", "stores", "--source", reference, "--sql", sql)
+
+    summary = failed_run(cli, "steal")
+    checked = cli("sources", "check", "steal")
+
+    assert "database file" in summary["error"] and "which a source may never read" in summary["error"]
+    assert "the state store" in summary["error"] or "the key file" in summary["error"]
+    assert emulator.events() == []
+    checked.one_line_error("database file", "which a source may never read")
+
+
 # --- item 16: engine messages that quote a source row ---------------------------------------------------------
 
 
@@ -205,6 +272,29 @@ def test_a_source_url_with_a_password_is_refused_wherever_the_password_is(
 ) -> None:
     line = cli("orchestrations", "add", "pw", "--destination", "stores", "--source", url, "--sql", "SELECT 1")
     assert "hunter2" not in line.one_line_error("holds a password", "PGPASSWORD", "~/.pgpass")
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    cli.ok("orchestrations", "add", "pw", "--destination", "stores", "--source", "env:WAREHOUSE_URL",
+           "--sql", "SELECT 1")  # fmt: skip
+    summary = failed_run(cli, "pw")
+    assert "environment variable WAREHOUSE_URL holds a password" in summary["error"]
+    assert "hunter2" not in json.dumps(summary)
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("snowflake://u@acct/db?private_key_file_pwd=hunter2-pw", "?private_key_file_pwd="),
+        ("snowflake://u@acct/db?Private_Key_File_PWD=hunter2-pw", "?Private_Key_File_PWD="),
+        ("mysql+pymysql://u@db/shop?ssl_key_passwd=hunter2-pw", "?ssl_key_passwd="),
+        ("mssql+pyodbc://u@db/shop?keyStorePassword=hunter2-pw", "?keyStorePassword="),
+    ],
+)
+def test_any_parameter_named_like_a_password_is_a_password(
+    cli: Any, stores: Path, url: str, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names holding "password" or "passwd", or ending in "pwd", whatever their case."""
+    line = cli("orchestrations", "add", "pw", "--destination", "stores", "--source", url, "--sql", "SELECT 1")
+    assert "hunter2" not in line.one_line_error(f"holds a password ({field})", "driver's own password file")
     monkeypatch.setenv("WAREHOUSE_URL", url)
     cli.ok("orchestrations", "add", "pw", "--destination", "stores", "--source", "env:WAREHOUSE_URL",
            "--sql", "SELECT 1")  # fmt: skip
