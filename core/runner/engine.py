@@ -27,7 +27,14 @@ from offramp.core.runner.fencing import Lease
 from offramp.core.runner.lease import RESUMABLE, Heartbeat, expire_lapsed, reopen_run, start_run
 from offramp.core.runner.ledger import Entry
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
-from offramp.core.runner.types import ALREADY_DELIVERED, NOT_FAILED_IN_REPLAYED_RUN, RunRequest, RunStatus, RunSummary
+from offramp.core.runner.types import (
+    ALREADY_DELIVERED,
+    NOT_FAILED_IN_REPLAYED_RUN,
+    UNKNOWN_PAST_DEDUP_WINDOW,
+    RunRequest,
+    RunStatus,
+    RunSummary,
+)
 from offramp.core.services.context import Context
 from offramp.core.services.destinations import destination_settings
 from offramp.core.services.orchestrations import get_orchestration
@@ -367,7 +374,7 @@ def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
     if key in state.settled_before:
         return False
     if key in state.unknown:
-        reason, message = inflight.UNKNOWN_REASON, inflight.UNKNOWN_MESSAGE
+        reason, message = UNKNOWN_PAST_DEDUP_WINDOW, inflight.UNKNOWN_MESSAGE
         _record(state, [Entry(event.event_id, "unknown", event.rows, reason_code=reason, message=message)])
         return False
     skipped = (state.only is not None and key not in state.only) or key in state.skip
@@ -440,8 +447,8 @@ def _collect(
             for event_id in result.sent
         ]  # fmt: skip
         entries += [
-            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=_numeric(item.code),
-                  reason_code=None if _numeric(item.code) is not None else item.code, message=item.message,
+            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=(number := _numeric(item.code)),
+                  reason_code=None if number is not None else item.code, message=item.message,
                   attempts=result.attempts, batch=result.number, request_id=request_id)
             for item in result.failed
         ]  # fmt: skip

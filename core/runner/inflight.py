@@ -10,7 +10,7 @@ Resending such an event is harmless within the vendor's deduplication window (Ti
 send, a property of the destination type: ``DestinationCapabilities.dedup_window_seconds``), and a double-counted
 conversion after it. So a resume, or a mode ``new`` run, sends them again only while the window lasts; after it,
 they are not sent unless the user asks (``--resend-unknown``), and the ledger counts them ``unknown`` with
-:data:`UNKNOWN_REASON`.
+:data:`UNKNOWN_PAST_DEDUP_WINDOW`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from offramp.core.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_REASON = UNKNOWN_PAST_DEDUP_WINDOW
 UNKNOWN_MESSAGE = (
     "this event was in a request whose answer was never recorded (the run stopped), longer ago than the "
     "destination's deduplication window: the vendor may hold it, and a resend could count it twice; send it anyway "
@@ -167,8 +166,8 @@ def notice(found: Unknown, window: timedelta | None, *, resend: bool) -> str | N
     if resend:
         return f"{head}: sending them again (--resend-unknown); any the vendor already had will count twice"
     return (
-        f"{head}: they are not sent again and count as unknown ({UNKNOWN_REASON}), since a resend could count "
-        "them twice; add --resend-unknown to send them anyway"
+        f"{head}: they are not sent again and count as unknown ({UNKNOWN_PAST_DEDUP_WINDOW}), since a resend could "
+        "count them twice; add --resend-unknown to send them anyway"
     )
 
 
@@ -208,15 +207,14 @@ def report_unknown(summary: RunSummary, rows: int, orchestration: str) -> None:
     if summary.status == "succeeded":
         summary.status = "partially_failed"
     advice = (
-        f"{rows} rows were not sent again because their outcome is unknown ({UNKNOWN_REASON}); if the vendor did not "
-        f"receive them, send them with: offramp run {orchestration} --resume --resend-unknown"
+        f"{rows} rows were not sent again because their outcome is unknown ({UNKNOWN_PAST_DEDUP_WINDOW}); if the "
+        f"vendor did not receive them, send them with: offramp run {orchestration} --resume --resend-unknown"
     )
     summary.hint = f"{summary.hint}; {advice}" if summary.hint else advice
 
 
 __all__ = [
     "UNKNOWN_MESSAGE",
-    "UNKNOWN_REASON",
     "RequestLog",
     "Unknown",
     "dedup_window",

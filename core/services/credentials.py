@@ -112,7 +112,7 @@ def update_credential(session: Session, ctx: Context, row: Credential, raw: dict
         # Only what was given again goes on; the stored tokens, issued by the old host, are dropped.
         given = _secrets_given_again(ctx, row, raw, moved)
         current = {field: value for field, value in current.items() if field in given}
-    resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
+        resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
     records, changed_secrets = encrypt_secrets(ctx.secret_box, resolved, row.secrets, current)
     changed = sorted(
         {k for k in {*resolved.plain, *row.settings} if resolved.plain.get(k) != row.settings.get(k)}
