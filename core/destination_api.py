@@ -1,48 +1,31 @@
-"""The hooks a destination fills so the framework can drive it: prepare rows, send events.
+"""What a destination's preparer and sender exchange with the runner: events, batches, results.
 
-The framework owns the loop (DESIGN.md, "The path of one run"): it reads Arrow record batches from the source,
-hands each to the destination's :class:`Preparer`, batches the prepared events up to the vendor's maximum, hands
-each batch to the destination's :class:`Sender`, retries what comes back transient and records every row's fate.
-A destination implementation module exposes two functions (looked up by name, so a plugin may offer only some)::
-
-    open_preparer(settings, options: PrepareOptions) -> Preparer
-    open_sender(ctx, row, settings, options: SendOptions) -> Sender
+The framework owns the loop (docs/plugin-author-guide.md, "The path of one run"): it reads Arrow record batches from
+the source, hands each to the destination's :class:`Preparer`, batches the prepared events up to the vendor's
+maximum, hands each batch to the destination's :class:`Sender`, retries what comes back transient and records every
+row's fate. The hooks that open them (``open_preparer(context)``, ``open_sender(context)``) are declared in
+:class:`offramp.core.plugin_api.DestinationHooks`.
 
 Accounting: every source row ends up in exactly one prepared or rejected event (``rows`` counts them), so a run
 can prove ``queried = sent + rejected + failed + skipped``. Events are identified by ``event_id`` only: neither a
 prepared nor a rejected event carries raw PII outside the hashed request body.
+
+One error channel (``offramp.core.errors`` says what the runner does with each marker): a sender *returns* a
+:class:`DeliveryResult` for every answer the vendor gave, partial progress included; *raising* concerns the whole
+batch: a :class:`~offramp.core.errors.Transient` error means "nothing of this batch was sent, send it again later";
+anything else stops the run, and the batch is recorded as not sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 
 from offramp.core.errors import DestinationError
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """The orchestration's run options that shape rows (see ``OrchestrationOptions``).
-
-    Args:
-        timezone: IANA zone of timestamps that carry none.
-        default_phone_region: Region of phone numbers written without a country code.
-        event_name_map: Source event names translated before validation (``Order Completed`` -> ``Purchase``).
-        attribution_window_days: Events older than this are rejected (TikTok would not attribute them).
-        future_tolerance_seconds: Events further than this in the future are rejected (clock skew allowance).
-        now: Unix seconds the window is measured from; None means the clock at preparation time.
-    """
-
-    timezone: str = "UTC"
-    default_phone_region: str = "US"
-    event_name_map: Mapping[str, str] = field(default_factory=dict)
-    attribution_window_days: int = 28
-    future_tolerance_seconds: int = 600
-    now: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,17 +62,62 @@ class RejectedEvent:
     rows: int = 1
 
 
+@dataclass(frozen=True)
+class EventColumns:
+    """Prepared events as Arrow arrays of equal length: a columnar preparer's output, without one object per event.
+
+    Args:
+        event_ids: ``string`` array, the events' ids.
+        rows: ``int32`` or ``int64`` array, source rows per event.
+        bodies: ``binary`` (or ``string``) array, each event's JSON exactly as it goes into the request.
+    """
+
+    event_ids: pa.Array
+    rows: pa.Array
+    bodies: pa.Array
+
+    def __post_init__(self) -> None:
+        if not len(self.event_ids) == len(self.rows) == len(self.bodies):
+            raise ValueError("event_ids, rows and bodies must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    @property
+    def total_rows(self) -> int:
+        """Source rows held by these events."""
+        return int(pa.compute.sum(self.rows).as_py() or 0) if len(self.rows) else 0
+
+    def to_events(self) -> list[PreparedEvent]:
+        """One :class:`PreparedEvent` per event, in order."""
+        bodies = self.bodies.to_pylist()
+        return [
+            PreparedEvent(event_id, body if isinstance(body, bytes) else body.encode(), rows)
+            for event_id, rows, body in zip(self.event_ids.to_pylist(), self.rows.to_pylist(), bodies, strict=True)
+        ]
+
+
 @dataclass
 class PreparedBatch:
-    """What one call to :meth:`Preparer.prepare` made of its rows."""
+    """What one call to :meth:`Preparer.prepare` made of its rows.
+
+    Events come as objects (``events``), as Arrow arrays (``columns``), or both; :meth:`all_events` gives them all,
+    columns after objects. Warnings travel on event objects only.
+    """
 
     events: list[PreparedEvent] = field(default_factory=list)
     rejected: list[RejectedEvent] = field(default_factory=list)
+    columns: EventColumns | None = None
 
     @property
     def rows(self) -> int:
         """Source rows accounted for: those in events plus those rejected."""
-        return sum(event.rows for event in self.events) + sum(item.rows for item in self.rejected)
+        columnar = self.columns.total_rows if self.columns is not None else 0
+        return sum(event.rows for event in self.events) + columnar + sum(item.rows for item in self.rejected)
+
+    def all_events(self) -> list[PreparedEvent]:
+        """Every prepared event, objects first, then the columns'."""
+        return self.events + self.columns.to_events() if self.columns is not None else self.events
 
 
 class Preparer(Protocol):
@@ -121,19 +149,6 @@ class Preparer(Protocol):
 
 
 @dataclass(frozen=True)
-class SendOptions:
-    """Per-run options of sending.
-
-    Args:
-        test_event_code: Send to the vendor's test view instead of production reporting (TikTok Test Events).
-        timeout_seconds: Per request.
-    """
-
-    test_event_code: str | None = None
-    timeout_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
 class FailedEvent:
     """An event the vendor refused: its code and message, as the vendor gave them."""
 
@@ -147,9 +162,14 @@ class DeliveryResult:
     """What became of the events handed to :meth:`Sender.send`.
 
     Every event handed in is in exactly one of ``sent``, ``failed`` or ``unsent``. ``unsent`` events were not
-    accepted because of ``error`` (always transient: a rate limit, a 5xx, a timeout); the runner sends them again
-    after a wait. A terminal problem (revoked grant, missing permission) is raised instead, as a
-    :class:`DestinationError` that is also :class:`~offramp.core.errors.Terminal`.
+    accepted because of ``error``:
+
+    - ``error`` is :class:`~offramp.core.errors.Transient` (a rate limit, a 5xx, a timeout): the runner sends the
+      unsent events again after a wait (``retry_after_seconds`` when the vendor advised one);
+    - ``error`` is anything else (a revoked grant, a missing permission: mark it
+      :class:`~offramp.core.errors.Terminal`, with a ``hint``): the runner records what was sent and failed, records
+      the unsent events as not sent, and stops the run. A sender that had settled part of a batch before a terminal
+      answer (a batch split to isolate a refused event) returns this way, so nothing it achieved is lost.
     """
 
     sent: list[str] = field(default_factory=list)
@@ -173,7 +193,13 @@ class Sender(Protocol):
 
         Raises:
             ValueError: More than ``max_batch_size`` events (a caller's bug), before any request is made.
+            Transient: Nothing of the batch was sent; the runner sends it all again after a wait.
+            Exception: Anything else stops the run; the whole batch is recorded as not sent.
         """
+        ...
+
+    def preview(self, events: Sequence[PreparedEvent]) -> bytes:
+        """The request body :meth:`send` would post for ``events``, byte for byte, without sending (dry runs)."""
         ...
 
     def close(self) -> None:
@@ -183,12 +209,11 @@ class Sender(Protocol):
 
 __all__ = [
     "DeliveryResult",
+    "EventColumns",
     "FailedEvent",
-    "PrepareOptions",
     "PreparedBatch",
     "PreparedEvent",
     "Preparer",
     "RejectedEvent",
-    "SendOptions",
     "Sender",
 ]

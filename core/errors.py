@@ -3,7 +3,7 @@
 Every error offramp raises on purpose derives from :class:`OfframpError`. Its message says what went wrong and
 its ``hint`` what to do next; the CLI prints both on one line and exits non-zero.
 
-Retry semantics are carried by marker classes, never by parsing messages::
+What the runner does with an error is carried by marker classes, never by parsing messages::
 
     OfframpError
     ├── ConfigError            a setting, a file or an option is wrong (all field errors at once)
@@ -12,9 +12,22 @@ Retry semantics are carried by marker classes, never by parsing messages::
     ├── SecretKeyError         no secret key, or the key cannot decrypt what the store holds
     └── DestinationError       a vendor call went wrong (combined with a marker below)
 
-    Transient     retry with backoff (rate limits, 5xx, timeouts)
-    Terminal      stop the run: retrying cannot help (revoked grant, missing permission)
-    RowRejected   record the row as rejected with its reason and go on
+The runner's rules, one per sentence (``tests/runner/test_error_channel.py`` proves each):
+
+- A sender that raises a :class:`Transient` error has sent nothing of the batch: the runner sends the whole batch
+  again after a wait, within the run's retry budget.
+- A :class:`~offramp.core.destination_api.DeliveryResult` whose ``error`` is :class:`Transient` gives its unsent
+  events back: the runner sends them again after the advised wait.
+- A sender that raises anything else (:class:`Terminal` or not) stops the run: the batch is recorded as failed
+  with reason ``not_sent``, and ``offramp run NAME --resume`` sends it.
+- A result whose ``error`` is not :class:`Transient` stops the run the same way, after its sent and failed
+  events are recorded.
+- A preparer that raises stops the run: the rows it was given are recorded as failed with reason
+  ``not_prepared``, so that ``queried = sent + rejected + failed + skipped`` still holds.
+- Rejection is data, not an exception: a preparer returns
+  :class:`~offramp.core.destination_api.RejectedEvent` items, recorded with their reason, and the run goes on.
+- :class:`Terminal` marks an error that retrying cannot help (revoked grant, missing permission); its ``hint``
+  says what to do, and the run's summary shows both.
 """
 
 from __future__ import annotations
@@ -59,10 +72,6 @@ class Transient(Exception):  # noqa: N818 - a marker, read as "this error is tra
 
 class Terminal(Exception):  # noqa: N818
     """Marker: retrying cannot help; the run must stop."""
-
-
-class RowRejected(Exception):  # noqa: N818
-    """Marker: one row is rejected with a reason; the run goes on."""
 
 
 class ConfigError(OfframpError):
@@ -131,7 +140,6 @@ __all__ = [
     "PluginConflictError",
     "PluginError",
     "PluginNotFoundError",
-    "RowRejected",
     "SchemaTooNewError",
     "SecretKeyError",
     "SettingsValidationError",

@@ -1,19 +1,24 @@
-"""Run options of an orchestration, and the forms its data source may take."""
+"""Run options of an orchestration, and the forms its data source may take.
+
+An orchestration's options are one flat mapping, as users write them (``--option``, the ``options:`` of a YAML
+file). Core reads the options every destination shares (:class:`OrchestrationOptions`: mode, timezone, schedule,
+what a source may read); the destination type reads the rest, through its ``run_options`` model
+(:func:`split_options`). Both are validated together, every error at once.
+"""
 
 from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Literal
+from typing import Any, Literal
 
-import phonenumbers
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from offramp.core.config import ENV_PREFIX
-from offramp.core.errors import ConfigError
+from offramp.core.config import ENV_PREFIX, PluginSettings
+from offramp.core.errors import ConfigError, SettingsValidationError
 from offramp.core.url_passwords import refuse_password_in_url
 
 DUCKDB_MEMORY = "duckdb::memory:"
@@ -30,19 +35,6 @@ class OrchestrationOptions(BaseModel):
         description="all: send every row the query returns; new: skip rows whose event_id was already delivered.",
     )
     timezone: str = Field(default="UTC", description="IANA timezone of timestamps that carry none.")
-    default_phone_region: str = Field(
-        default="US", description="Region (ISO 3166 alpha-2) of phone numbers written without a country code."
-    )
-    event_name_map: dict[str, str] = Field(
-        default_factory=dict, description="Source event names translated to TikTok's, e.g. Order Completed."
-    )
-    attribution_window_days: int = Field(
-        default=28,
-        ge=1,
-        le=365,
-        description="Rows older than this many days are rejected: TikTok attributes offline events up to 28 days.",
-    )
-    test_event_code: str | None = Field(default=None, description="Send to TikTok's Test Events view.")
     schedule: str | None = Field(default=None, description="Cron expression of scheduled runs.")
     allowed_paths: list[str] = Field(
         default_factory=list,
@@ -66,14 +58,6 @@ class OrchestrationOptions(BaseModel):
     def _known_timezone(cls, value: str) -> str:
         return check_timezone(value)
 
-    @field_validator("default_phone_region")
-    @classmethod
-    def _known_region(cls, value: str) -> str:
-        region = value.upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"unknown phone region {value!r}; use an ISO 3166 code such as US, GB or DE")
-        return region
-
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
@@ -86,6 +70,66 @@ class OrchestrationOptions(BaseModel):
         from offramp.core.sources._allowed import check_allowed_paths
 
         return [str(path) for path in check_allowed_paths(value)]
+
+
+SHARED_OPTIONS = frozenset(OrchestrationOptions.model_fields)
+
+
+def _problems(exc: ValidationError, known: str) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "options"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append((field, message))
+    return problems
+
+
+def split_options(
+    raw: dict[str, Any], run_options: type[PluginSettings], subject: str, *, strict: bool = True
+) -> tuple[OrchestrationOptions, PluginSettings]:
+    """Validate an orchestration's flat options: the shared ones, and those of its destination type.
+
+    Args:
+        raw: The options as the user wrote them (or as stored: only the values the user set).
+        run_options: The destination type's ``run_options`` model.
+        subject: What the options belong to, for the error (``orchestration 'x' (tiktok-ads-offline-events)``).
+        strict: Refuse an option neither model knows. Options stored before a destination type owned its run
+            options are read with ``strict=False``: an option its type does not read is left out, not an error.
+
+    Raises:
+        SettingsValidationError: naming every bad option at once, and the valid names when one is unknown.
+    """
+    own = set(run_options.model_fields)
+    known = ", ".join(sorted(SHARED_OPTIONS | own))
+    shared = {key: value for key, value in raw.items() if key in SHARED_OPTIONS}
+    theirs = {key: value for key, value in raw.items() if key in own and key not in SHARED_OPTIONS}
+    unknown = sorted(key for key in raw if key not in SHARED_OPTIONS and key not in own)
+    problems: list[tuple[str, str]] = []
+    if strict:
+        problems += [(key, f"unknown option (valid options: {known})") for key in unknown]
+    core: OrchestrationOptions | None = None
+    destination: PluginSettings | None = None
+    try:
+        core = OrchestrationOptions.model_validate(shared)
+    except ValidationError as exc:
+        problems += _problems(exc, known)
+    try:
+        destination = run_options.model_validate(theirs)
+    except ValidationError as exc:
+        problems += _problems(exc, known)
+    if problems:
+        problems.sort(key=lambda item: list(raw).index(item[0]) if item[0] in raw else len(raw))
+        raise SettingsValidationError(subject, problems, hint="see `offramp plugins show TYPE` for its run options")
+    assert core is not None and destination is not None
+    return core, destination
+
+
+def stored_options(core: OrchestrationOptions, destination: PluginSettings) -> dict[str, Any]:
+    """The flat mapping that is stored and exported: only the values the user set (defaults stay implicit)."""
+    return {
+        **core.model_dump(mode="json", exclude_unset=True),
+        **destination.model_dump(mode="json", exclude_unset=True),
+    }
 
 
 def check_timezone(value: str) -> str:
@@ -136,4 +180,13 @@ def check_source(source: str) -> str:
     return source
 
 
-__all__ = ["DUCKDB_MEMORY", "OrchestrationOptions", "check_cron", "check_source", "check_timezone"]
+__all__ = [
+    "DUCKDB_MEMORY",
+    "SHARED_OPTIONS",
+    "OrchestrationOptions",
+    "check_cron",
+    "check_source",
+    "check_timezone",
+    "split_options",
+    "stored_options",
+]

@@ -1,7 +1,9 @@
 """Descriptors: what a credential or destination type declares about itself.
 
-A descriptor is light metadata. Listing and describing plugins reads only descriptors; the code that talks to a
-vendor is named by ``implementation`` (``"module:attribute"``) and imported on first use.
+A descriptor is metadata: names, settings models, capabilities. The behaviour is named by ``implementation``
+(``"module:ATTRIBUTE"``, a :class:`~offramp.core.plugin_api.DestinationHooks` or
+:class:`~offramp.core.plugin_api.CredentialHooks` instance), which the registry imports and checks when the plugin is
+registered, so that a broken hook shows in ``offramp plugins list`` instead of in the middle of a run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ def _load_implementation(reference: str | None, name: str) -> Any:
     return getattr(module, attribute) if attribute else module
 
 
+class NoRunOptions(PluginSettings):
+    """The run options of a destination type that reads none besides those every destination shares."""
+
+
 @dataclass(frozen=True)
 class CredentialType:
     """A kind of credential: its settings model and the code that uses it.
@@ -43,6 +49,8 @@ class CredentialType:
         endpoint_fields: Settings that say where the credential's secrets are sent (API and authorization URLs).
             Changing one requires the secrets to be given again with the change, and drops the tokens not given
             (authorize again): a secret is only ever sent to the host it was given for.
+        authorization_prompt: What ``offramp credentials authorize`` asks of the person opening the consent page
+            (``sign in with an Admin or Operator of the ad account, and approve``).
     """
 
     name: str
@@ -53,10 +61,11 @@ class CredentialType:
     implementation: str | None = None
     authorization_fields: tuple[str, ...] = ()
     endpoint_fields: tuple[str, ...] = ()
+    authorization_prompt: str = "sign in and approve"
 
     def load(self) -> Any:
-        """Import and return the implementation."""
-        return _load_implementation(self.implementation, self.name)
+        """Import and return the implementation (a :class:`~offramp.core.plugin_api.CredentialHooks`), or None."""
+        return _load_implementation(self.implementation, self.name) if self.implementation else None
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,17 @@ class DestinationCapabilities:
         dedup_window_seconds: How long after an event's first delivery the vendor drops a resend of it (TikTok:
             48 hours); None when it deduplicates for ever. After the window, the runner does not resend events
             whose outcome is unknown (a run died with their request in flight) unless the user asks.
+        requests_per_second: The most requests per second the runner sends per credential, shared by every run of
+            the process that uses it (the vendor's rate limit, with a margin).
+        max_in_flight: The most requests one run has in flight at once; ``--concurrency`` may ask for fewer.
     """
 
     max_batch_size: int
     event_sources: tuple[str, ...] = ()
     supports_dedupe: bool = False
     dedup_window_seconds: float | None = None
+    requests_per_second: float = 10.0
+    max_in_flight: int = 4
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,10 @@ class DestinationType:
         capabilities: Batch limits and supported event sources.
         credential_types: Names of the credential types a destination of this type may be bound to.
         description: One sentence on what it sends where.
-        implementation: ``"module:attribute"`` of the behaviour, imported lazily.
+        implementation: ``"module:ATTRIBUTE"`` of its :class:`~offramp.core.plugin_api.DestinationHooks`.
+        run_options: The model of the orchestration options this type reads (TikTok: default phone region,
+            attribution window, event name map, test event code); core keeps the options every destination shares
+            (mode, timezone, schedule, source limits). An orchestration's options are validated against both.
     """
 
     name: str
@@ -101,10 +118,11 @@ class DestinationType:
     credential_types: tuple[str, ...] = field(default=())
     description: str = ""
     implementation: str | None = None
+    run_options: type[PluginSettings] = NoRunOptions
 
     def load(self) -> Any:
         """Import and return the implementation."""
         return _load_implementation(self.implementation, self.name)
 
 
-__all__ = ["NAME_PATTERN", "CredentialType", "DestinationCapabilities", "DestinationType"]
+__all__ = ["NAME_PATTERN", "CredentialType", "DestinationCapabilities", "DestinationType", "NoRunOptions"]

@@ -4,8 +4,9 @@ Discovery and the registry are separate: :class:`Registry` is a typed pair of di
 :func:`discover` fills one from the entry point groups ``offramp.credentials`` and ``offramp.destinations``.
 Our own types register through the same groups, so a third-party plugin is a first-class citizen.
 
-A plugin that fails to import or to validate is recorded as broken, with its reason, and everything else keeps
-working. Two plugins that claim one name make discovery fail with an error naming both distributions, because
+Registering a type imports its implementation and checks every hook's signature
+(:func:`offramp.core.plugin_api.check_hooks`). A plugin that fails to import or to validate is recorded as broken,
+with its reason, and everything else keeps working. Two plugins that claim one name make discovery fail with an error naming both distributions, because
 silently picking one would send data through code the user did not choose.
 """
 
@@ -18,6 +19,7 @@ from typing import Literal
 
 from offramp.core.config import PluginSettings
 from offramp.core.errors import PluginConflictError, PluginError, PluginNotFoundError
+from offramp.core.plugin_api import CredentialHooks, DestinationHooks, check_hooks
 from offramp.core.plugin_types import NAME_PATTERN, CredentialType, DestinationType
 
 logger = logging.getLogger(__name__)
@@ -29,12 +31,13 @@ _DESCRIPTOR: dict[Kind, type] = {"credential": CredentialType, "destination": De
 
 @dataclass(frozen=True)
 class Registered:
-    """A loaded plugin type and where it came from."""
+    """A loaded plugin type, its checked hooks, and where it came from."""
 
     kind: Kind
     descriptor: CredentialType | DestinationType
     distribution: str
     entry_point: str
+    hooks: DestinationHooks | CredentialHooks | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,35 @@ def validate_descriptor(kind: Kind, descriptor: object, entry_name: str | None =
     undocumented = [name for name, info in settings.model_fields.items() if not info.description]
     if undocumented:
         raise PluginError(f"settings fields without a description: {', '.join(undocumented)}")
-    if isinstance(descriptor, DestinationType) and descriptor.capabilities.max_batch_size < 1:
-        raise PluginError("capabilities.max_batch_size must be at least 1")
+    if isinstance(descriptor, DestinationType):
+        capabilities = descriptor.capabilities
+        if capabilities.max_batch_size < 1:
+            raise PluginError("capabilities.max_batch_size must be at least 1")
+        if capabilities.requests_per_second <= 0 or capabilities.max_in_flight < 1:
+            raise PluginError("capabilities.requests_per_second must be above 0 and max_in_flight at least 1")
+        options = descriptor.run_options
+        if not (isinstance(options, type) and issubclass(options, PluginSettings)):
+            raise PluginError("run_options must be a subclass of offramp.core.PluginSettings")
+        if options.model_config.get("extra") != "forbid":
+            raise PluginError("run_options model must set extra='forbid'")
+        undocumented = [name for name, info in options.model_fields.items() if not info.description]
+        if undocumented:
+            raise PluginError(f"run options without a description: {', '.join(undocumented)}")
+        if descriptor.implementation is None:
+            raise PluginError("a destination type needs an implementation ('module:HOOKS')")
+
+
+def load_hooks(kind: Kind, descriptor: CredentialType | DestinationType) -> DestinationHooks | CredentialHooks | None:
+    """Import a type's implementation and check its hooks; raise :class:`PluginError` naming what is wrong."""
+    hooks = descriptor.load()
+    if hooks is None and kind == "credential":
+        return None
+    try:
+        check_hooks(hooks, kind)
+    except PluginError as exc:
+        raise PluginError(f"{descriptor.implementation}: {exc.message}", hint=exc.hint) from None
+    assert isinstance(hooks, DestinationHooks | CredentialHooks)
+    return hooks
 
 
 @dataclass
@@ -88,8 +118,10 @@ class Registry:
         distribution: str = "(in process)",
         entry_point: str = "",
     ) -> None:
-        """Add a type; a second type with the same name raises :class:`PluginConflictError`."""
+        """Add a type, its hooks imported and checked; a second type with the same name raises
+        :class:`PluginConflictError`, hooks that do not check out :class:`PluginError`."""
         validate_descriptor(kind, descriptor)
+        hooks = load_hooks(kind, descriptor)
         table = self._table(kind)
         existing = table.get(descriptor.name)
         if existing is not None:
@@ -100,7 +132,7 @@ class Registry:
                 name=descriptor.name,
                 distributions=(existing.distribution, distribution),
             )
-        table[descriptor.name] = Registered(kind, descriptor, distribution, entry_point)
+        table[descriptor.name] = Registered(kind, descriptor, distribution, entry_point, hooks)
 
     def credential_type(self, name: str) -> CredentialType:
         """The credential type registered as ``name``."""
@@ -113,6 +145,17 @@ class Registry:
         found = self._get("destination", name).descriptor
         assert isinstance(found, DestinationType)
         return found
+
+    def destination_hooks(self, name: str) -> DestinationHooks:
+        """The checked hooks of the destination type ``name``."""
+        hooks = self._get("destination", name).hooks
+        assert isinstance(hooks, DestinationHooks)
+        return hooks
+
+    def credential_hooks(self, name: str) -> CredentialHooks:
+        """The checked hooks of the credential type ``name`` (empty ones for a type that only holds secrets)."""
+        hooks = self._get("credential", name).hooks
+        return hooks if isinstance(hooks, CredentialHooks) else CredentialHooks()
 
     def _get(self, kind: Kind, name: str) -> Registered:
         table = self._table(kind)
@@ -164,6 +207,7 @@ def discover() -> Registry:
             try:
                 descriptor = entry.load()
                 validate_descriptor(kind, descriptor, entry.name)
+                load_hooks(kind, descriptor)  # imported once more by register(): a module import is cached
             except Exception as exc:  # noqa: BLE001 - any failure of plugin code makes it broken, not fatal
                 reason = f"{type(exc).__name__}: {exc}"
                 logger.warning("%s plugin %r from %s is broken: %s", kind, entry.name, distribution, reason)
@@ -173,4 +217,13 @@ def discover() -> Registry:
     return registry
 
 
-__all__ = ["GROUPS", "BrokenPlugin", "Kind", "Registered", "Registry", "discover", "validate_descriptor"]
+__all__ = [
+    "GROUPS",
+    "BrokenPlugin",
+    "Kind",
+    "Registered",
+    "Registry",
+    "discover",
+    "load_hooks",
+    "validate_descriptor",
+]

@@ -42,5 +42,6 @@ else:
 
 from offramp.core.testing.conformance import DestinationConformance  # noqa: E402
 from offramp.core.testing.harness import ConformanceHarness  # noqa: E402
+from offramp.core.testing.workspace import PluginWorkspace  # noqa: E402
 
-__all__ = ["ConformanceHarness", "DestinationConformance"]
+__all__ = ["ConformanceHarness", "DestinationConformance", "PluginWorkspace"]

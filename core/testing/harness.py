@@ -8,7 +8,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from offramp.core.destination_api import PreparedEvent, Preparer, Sender
+from offramp.core.destination_api import PreparedEvent
+from offramp.core.plugin_api import DestinationContext
 from offramp.core.plugin_types import DestinationType
 
 
@@ -21,18 +22,15 @@ class ConformanceHarness(Protocol):
 
     @property
     def destination_type(self) -> DestinationType:
-        """The descriptor the plugin registers; its ``implementation`` must offer ``open_preparer`` and
-        ``open_sender``."""
+        """The descriptor the plugin registers; the suite imports and checks its hooks as the registry does."""
         ...
 
-    def open_preparer(self) -> Preparer:
-        """A new preparer, opened with the :class:`~offramp.core.destination_api.PrepareOptions` that fit
-        :meth:`good_rows` (for example a fixed ``now`` inside the rows' attribution window)."""
-        ...
-
-    def open_sender(self) -> Sender:
-        """A new sender to the harness's vendor; the suite closes it. Retries inside the sender, if it makes any,
-        should be configured to wait little, so the suite stays fast."""
+    def context(self) -> DestinationContext:
+        """A real context for the destination under test, as core builds it: settings, run options that fit
+        :meth:`good_rows` (for example a fixed ``now`` inside the rows' attribution window) and a real credential
+        handle (:class:`offramp.core.testing.PluginWorkspace` makes one). The suite opens preparers and senders with
+        it, through the plugin's own hooks, and closes them. Retries inside the sender, if it makes any, should be
+        configured to wait little, so the suite stays fast."""
         ...
 
     def good_rows(self, events: int) -> pa.Table:

@@ -1,0 +1,157 @@
+"""What core hands a plugin: a credential handle over the store, and a destination's frozen context.
+
+The handle (:class:`StoredCredential`) is the only way a plugin reads or writes its credential: every read opens its
+own short read session; :meth:`StoredCredential.locked` holds the credential's cross-process lock
+(``locked_credential``) for the block and commits what was saved in it. A plugin never sees a session or a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from offramp.core.config import PluginSettings
+from offramp.core.orchestration_options import OrchestrationOptions, split_options
+from offramp.core.plugin_api import CredentialState, CredentialStatus, DestinationContext
+from offramp.core.services.context import Context
+from offramp.core.services.credentials import (
+    credential_settings,
+    get_credential,
+    locked_credential,
+    mark_needs_reauth,
+    save_tokens,
+)
+from offramp.core.services.destinations import destination_settings, get_destination
+from offramp.core.services.workspaces import get_workspace
+from offramp.core.state.models import Credential, Destination
+
+
+def _state(ctx: Context, row: Credential) -> CredentialState:
+    status: CredentialStatus = row.status  # type: ignore[assignment] - the column holds one of the three
+    return CredentialState(
+        settings=credential_settings(ctx, row),
+        status=status,
+        status_reason=row.status_reason,
+        token_expires_at=row.access_token_expires_at,
+        refreshed_at=row.last_refreshed_at,
+    )
+
+
+class _Locked:
+    """A credential read under its lock; what it saves is part of the lock's transaction."""
+
+    def __init__(self, ctx: Context, session: Session, row: Credential) -> None:
+        self._ctx = ctx
+        self._session = session
+        self._row = row
+        self._state = _state(ctx, row)
+
+    @property
+    def state(self) -> CredentialState:
+        return self._state
+
+    def save_tokens(self, tokens: Mapping[str, str], *, expires_at: datetime | None, action: str) -> None:
+        save_tokens(
+            self._session, self._ctx, self._row, dict(tokens), access_token_expires_at=expires_at, action=action
+        )
+        self._session.flush()
+        self._state = _state(self._ctx, self._row)
+
+    def mark_needs_reauthorization(self, reason: str) -> None:
+        mark_needs_reauth(self._session, self._ctx, self._row, reason)
+        self._session.flush()
+        self._state = _state(self._ctx, self._row)
+
+
+class StoredCredential:
+    """A :class:`~offramp.core.plugin_api.CredentialHandle` over the state store."""
+
+    def __init__(self, ctx: Context, workspace: str, name: str, type_name: str) -> None:
+        self._ctx = ctx
+        self.workspace = workspace
+        self.name = name
+        self.type = type_name
+
+    def __repr__(self) -> str:
+        return f"StoredCredential(workspace={self.workspace!r}, name={self.name!r}, type={self.type!r})"
+
+    def read(self) -> CredentialState:
+        with self._ctx.store.read_session() as session:
+            row = get_credential(session, get_workspace(session, self.workspace), self.name)
+            return _state(self._ctx, row)
+
+    def settings(self) -> PluginSettings:
+        return self.read().settings
+
+    @contextmanager
+    def locked(self) -> Iterator[_Locked]:
+        with locked_credential(self._ctx, self.workspace, self.name) as (session, row):
+            yield _Locked(self._ctx, session, row)
+
+    def mark_needs_reauthorization(self, reason: str) -> None:
+        with self.locked() as credential:
+            credential.mark_needs_reauthorization(reason)
+
+    @property
+    def reauthorize_command(self) -> str:
+        return f"offramp credentials authorize {self.name} -w {self.workspace}"
+
+
+def credential_handle(ctx: Context, workspace: str, name: str) -> StoredCredential:
+    """The handle of the credential ``name`` (raises ObjectNotFoundError listing the existing ones)."""
+    with ctx.store.read_session() as session:
+        row = get_credential(session, get_workspace(session, workspace), name)
+        return StoredCredential(ctx, workspace, name, row.type)
+
+
+def context_of(
+    ctx: Context,
+    row: Destination,
+    *,
+    options: Mapping[str, Any] | None = None,
+    subject: str | None = None,
+    **fields: Any,
+) -> DestinationContext:
+    """The context of a loaded destination row (its workspace and credential loaded too).
+
+    ``options`` are an orchestration's flat run options (as stored); the destination type's share of them becomes
+    ``context.options`` and the shared ``timezone`` is taken from them. ``fields`` set the other context fields
+    (``now``, ``dry_run``, ``timeout_seconds``).
+    """
+    kind = ctx.registry.destination_type(row.type)
+    settings = destination_settings(ctx, row)
+    what = subject or f"the run options of destination {row.name!r} ({row.type})"
+    shared, own = split_options(dict(options or {}), kind.run_options, what, strict=False)
+    credential = StoredCredential(ctx, row.workspace.name, row.credential.name, row.credential.type)
+    values: dict[str, Any] = {"timezone": shared.timezone, **fields}
+    return DestinationContext(
+        workspace=row.workspace.name,
+        destination=row.name,
+        destination_type=row.type,
+        settings=settings,
+        options=own,
+        credential=credential,
+        **values,
+    )
+
+
+def destination_context(
+    ctx: Context, workspace: str, name: str, *, options: Mapping[str, Any] | None = None, **fields: Any
+) -> DestinationContext:
+    """The context of the destination ``name``: for a connection test or an action (the type's default run
+    options), or for a run (the orchestration's ``options``)."""
+    with ctx.store.read_session() as session:
+        row = get_destination(session, get_workspace(session, workspace), name)
+        return context_of(ctx, row, options=options, **fields)
+
+
+def shared_options(raw: Mapping[str, Any], run_options: type[PluginSettings], subject: str) -> OrchestrationOptions:
+    """The options every destination shares, of stored flat options (lenient about options no type reads)."""
+    return split_options(dict(raw), run_options, subject, strict=False)[0]
+
+
+__all__ = ["StoredCredential", "context_of", "credential_handle", "destination_context", "shared_options"]
