@@ -42,10 +42,12 @@ CREDENTIAL_TYPE = CredentialType(
     version=__version__,
     settings=TikTokOfflineEventsCredentialSettings,
     description="OAuth grant for TikTok API for Business; needs an Operator or Admin of the ad account.",
-    implementation="offramp.credentials.tiktok_session:TikTokCredentialSession",
+    implementation="offramp.credentials.tiktok_session:HOOKS",
     authorization_fields=("access_token", "refresh_token"),
     # The token endpoints and every API call use api_base_url; the consent page is auth_url.
     endpoint_fields=("api_base_url", "auth_url"),
+    # TikTok's OAuth does not work for an Analyst of the ad account (docs/tiktok-api-facts.md, "OAuth").
+    authorization_prompt="sign in with an Admin or Operator of the ad account, and approve",
 )
 
 __all__ = [

@@ -24,8 +24,9 @@ import requests
 from oauthlib.oauth2 import Client
 from requests_oauthlib import OAuth2Session
 
-from offramp.core.errors import DestinationError, Terminal, Transient
+from offramp.core import DestinationError, Terminal, Transient
 from offramp.credentials.tiktok import TikTokOfflineEventsCredentialSettings
+from offramp.plugins.tiktok.codes import SERVER_ERROR_WAIT, CodeClass, envelope_of, wait_for
 
 # requests-oauthlib and oauthlib log request bodies and tokens at DEBUG; never let them reach a handler.
 for _name in ("requests_oauthlib", "oauthlib"):
@@ -36,9 +37,6 @@ ACCESS_TOKEN_PATH = f"{API_PREFIX}/oauth2/access_token/"
 REFRESH_TOKEN_PATH = f"{API_PREFIX}/oauth2/refresh_token/"
 REVOKE_TOKEN_PATH = f"{API_PREFIX}/oauth2/revoke_token/"
 
-# Codes meaning the grant itself is gone: only a new authorization helps.
-REAUTHORIZE_CODES = frozenset({40103, 40105, 40107})
-TRANSIENT_CODES = frozenset({40016, 40100, 40133, 40202, 50000, 50002, 51305, 60001})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -74,20 +72,33 @@ class TokenGrant:
 
 
 def raise_for_envelope(payload: Any, status_code: int) -> dict[str, Any]:
-    """Return ``data`` of a successful TikTok answer, or raise the error its code means."""
+    """Return ``data`` of a successful TikTok answer, or raise the error its code means.
+
+    Each code's class comes from ``offramp.plugins.tiktok.codes``, which the destination's sender reads too.
+
+    Raises:
+        TikTokTransientError: A 5xx, an answer that is no envelope, or a rate-limit or server-error code.
+        TikTokGrantRefusedError: The grant is gone (only a new authorization helps).
+        TikTokApiError: Any other code.
+    """
     if status_code >= 500:
-        raise TikTokTransientError(f"TikTok answered HTTP {status_code}", hint="retry later", status=status_code)
-    if not isinstance(payload, dict) or "code" not in payload:
+        raise TikTokTransientError(
+            f"TikTok answered HTTP {status_code}", hint="retry later", status=status_code,
+            retry_after_seconds=SERVER_ERROR_WAIT,
+        )  # fmt: skip
+    envelope = envelope_of(payload)
+    if envelope is None:
         raise TikTokTransientError(f"unexpected answer from TikTok (HTTP {status_code})", status=status_code)
-    code = int(payload["code"])
-    message = str(payload.get("message", ""))
-    request_id = payload.get("request_id")
-    if code == 0:
-        data = payload.get("data") or {}
+    code, message, request_id = envelope.code, envelope.message, envelope.request_id
+    kind = envelope.kind
+    if kind is CodeClass.OK:
+        data = envelope.data or {}
         return data if isinstance(data, dict) else {"value": data}
-    if code in TRANSIENT_CODES:
-        raise TikTokTransientError(f"TikTok answered {code}: {message}", code=code, request_id=request_id)
-    if code in REAUTHORIZE_CODES:
+    if kind.transient:
+        raise TikTokTransientError(
+            f"TikTok answered {code}: {message}", code=code, request_id=request_id, retry_after_seconds=wait_for(code)
+        )
+    if kind is CodeClass.GRANT_REFUSED:
         raise TikTokGrantRefusedError(code, message, request_id)
     raise TikTokApiError(code, message, request_id)
 
@@ -212,7 +223,6 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 __all__ = [
     "ACCESS_TOKEN_PATH",
-    "REAUTHORIZE_CODES",
     "REFRESH_TOKEN_PATH",
     "TikTokApiError",
     "TikTokGrantRefusedError",

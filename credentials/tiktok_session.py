@@ -1,10 +1,14 @@
 """A `tiktok-offline-events` credential in use: a working access token, refreshed safely across processes.
 
-Refresh happens before use when the access token has expired or is about to, and after TikTok reports 40102
-(refresh once, then retry the call). It runs under the credential's lock (a row lock on PostgreSQL, the write lock
-on SQLite): the second of two processes waits, then finds and uses the token the first stored, so a single-use
-refresh token is never spent twice. The rotated refresh token is committed, encrypted, in the same transaction as
-the new access token, before the new token is used.
+Everything goes through the :class:`~offramp.core.CredentialHandle` core hands the plugin; this module never sees
+the state store. Refresh happens before use when the access token has expired or is about to, and after TikTok
+reports 40102 (refresh once, then retry the call: :class:`TikTokAccessTokenAuth`, the one place that does it, used
+by the sender and the account calls alike). It runs under the handle's lock (a row lock on PostgreSQL, the write
+lock on SQLite): the second of two processes waits, then finds and uses the token the first stored, so a
+single-use refresh token is never spent twice. The rotated refresh token is committed, encrypted, with the new
+access token, before the new token is used.
+
+The type's hooks (:data:`HOOKS`: consent page, code exchange, ``offramp credentials test``) are at the end.
 """
 
 from __future__ import annotations
@@ -12,22 +16,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Generator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from offramp.core.errors import OfframpError, Terminal
-from offramp.core.services.context import Context
-from offramp.core.services.credentials import (
-    credential_settings,
-    get_credential,
-    locked_credential,
-    mark_needs_reauth,
-    save_tokens,
+from offramp.core import (
+    AccessReport,
+    Authorization,
+    CredentialHandle,
+    CredentialHooks,
+    CredentialState,
+    OfframpError,
+    Terminal,
 )
-from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.models import Credential, utcnow
 from offramp.credentials.tiktok import TikTokOfflineEventsCredentialSettings
 from offramp.credentials.tiktok_oauth import (
     TikTokGrantRefusedError,
@@ -36,9 +38,10 @@ from offramp.credentials.tiktok_oauth import (
     authorization_url,
     raise_for_envelope,
 )
+from offramp.plugins.tiktok.codes import ACCESS_TOKEN_EXPIRED, CodeClass, envelope_of
 
-TOKEN_EXPIRED = 40102
-TOKEN_INVALID = 40105
+API = "/open_api/v1.3"
+WRITER_ROLES = ("ADMIN", "OPERATOR")
 _MAX_SKEW = timedelta(seconds=60)
 
 
@@ -46,16 +49,8 @@ class CredentialNeedsAuthorizationError(OfframpError, Terminal):
     """The credential cannot be used until someone (re-)authorizes it."""
 
 
-def _needs_authorization(row: Credential) -> CredentialNeedsAuthorizationError:
-    if row.status == "needs_reauth":
-        message = f"credential {row.name!r} was refused by TikTok ({row.status_reason})"
-    else:
-        message = f"credential {row.name!r} holds no token yet"
-    return CredentialNeedsAuthorizationError(
-        message,
-        hint=f"re-authorize with: offramp credentials authorize {row.name} -w {row.workspace.name}",
-        credential=row.name,
-    )
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _is_fresh(expires_at: datetime | None, refreshed_at: datetime | None, now: datetime) -> bool:
@@ -66,40 +61,58 @@ def _is_fresh(expires_at: datetime | None, refreshed_at: datetime | None, now: d
     return now < expires_at - min(_MAX_SKEW, lifetime / 10)
 
 
-class TikTokCredentialSession:
-    """Hands out access tokens for one stored credential; safe to share between threads."""
+def _tiktok_settings(state: CredentialState) -> TikTokOfflineEventsCredentialSettings:
+    settings = state.settings
+    if not isinstance(settings, TikTokOfflineEventsCredentialSettings):
+        raise TypeError(f"expected tiktok-offline-events settings, got {type(settings).__name__}")
+    return settings
 
-    def __init__(self, ctx: Context, workspace: str, name: str) -> None:
-        self._ctx = ctx
-        self._workspace = workspace
-        self._name = name
+
+class TikTokCredentialSession:
+    """Hands out access tokens for one stored credential; safe to share between threads.
+
+    Args:
+        handle: The credential, as core hands it to the plugin.
+        timeout_seconds: Per call to TikTok's token and account endpoints.
+    """
+
+    def __init__(self, handle: CredentialHandle, *, timeout_seconds: float = 30.0) -> None:
+        self._handle = handle
+        self._timeout = timeout_seconds
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at: datetime | None = None
         self._refreshed_at: datetime | None = None
 
+    def __repr__(self) -> str:
+        return f"TikTokCredentialSession({self._handle.name!r})"
+
+    @property
+    def name(self) -> str:
+        """The credential's name."""
+        return self._handle.name
+
+    @property
+    def reauthorize_command(self) -> str:
+        """The command that authorizes the credential again."""
+        return self._handle.reauthorize_command
+
     def settings(self) -> TikTokOfflineEventsCredentialSettings:
         """The credential's current settings, secrets decrypted."""
-        with self._ctx.store.session() as session:
-            row = get_credential(session, get_workspace(session, self._workspace), self._name)
-            settings = credential_settings(self._ctx, row)
-        assert isinstance(settings, TikTokOfflineEventsCredentialSettings)
-        return settings
+        return _tiktok_settings(self._handle.read())
 
     def access_token(self) -> str:
         """A working access token: the cached one while fresh, else the stored one, else a refreshed one."""
         with self._lock:
-            if self._token is not None and _is_fresh(self._expires_at, self._refreshed_at, utcnow()):
+            if self._token is not None and _is_fresh(self._expires_at, self._refreshed_at, _utcnow()):
                 return self._token
-            with self._ctx.store.session() as session:
-                row = get_credential(session, get_workspace(session, self._workspace), self._name)
-                if row.status != "ready":
-                    raise _needs_authorization(row)
-                settings = credential_settings(self._ctx, row)
-                assert isinstance(settings, TikTokOfflineEventsCredentialSettings)
-                stored = settings.access_token.get_secret_value() if settings.access_token else None
-                if stored and _is_fresh(row.access_token_expires_at, row.last_refreshed_at, utcnow()):
-                    return self._remember(stored, row)
+            state = self._handle.read()
+            if state.status != "ready":
+                raise self._needs_authorization(state)
+            settings = _tiktok_settings(state)
+            stored = settings.access_token.get_secret_value() if settings.access_token else None
+            if stored and _is_fresh(state.token_expires_at, state.refreshed_at, _utcnow()):
+                return self._remember(stored, state)
             return self._refresh(stale=stored)
 
     def refreshed_after_failure(self, failed_token: str) -> str:
@@ -109,42 +122,40 @@ class TikTokCredentialSession:
 
     def mark_refused(self, reason: str) -> None:
         """Record that TikTok refused this credential's token; uses fail fast until it is re-authorized."""
-        with locked_credential(self._ctx, self._workspace, self._name) as (session, row):
-            mark_needs_reauth(session, self._ctx, row, reason)
+        self._handle.mark_needs_reauthorization(reason)
         with self._lock:
             self._token = None
 
-    @staticmethod
-    def authorization_url(settings: TikTokOfflineEventsCredentialSettings, state: str, redirect_uri: str | None) -> str:
-        """The consent page an advertiser opens (`offramp credentials authorize`)."""
-        return authorization_url(settings, state, redirect_uri)
+    def auth(self) -> TikTokAccessTokenAuth:
+        """An httpx Auth that sends ``Access-Token``, refreshes once on 40102, marks a refused grant."""
+        return TikTokAccessTokenAuth(self)
 
     def complete_authorization(self, auth_code: str) -> TokenGrant:
         """Exchange an authorization code and store the tokens, encrypted; the credential becomes ready."""
-        with locked_credential(self._ctx, self._workspace, self._name) as (session, row):
-            settings = credential_settings(self._ctx, row)
-            assert isinstance(settings, TikTokOfflineEventsCredentialSettings)
-            grant = TikTokTokenClient(settings).exchange_code(auth_code)
-            store_grant(session, self._ctx, row, grant, action="authorize")
+        with self._handle.locked() as locked:
+            settings = _tiktok_settings(locked.state)
+            grant = TikTokTokenClient(settings, timeout=self._timeout).exchange_code(auth_code)
+            locked.save_tokens(_token_values(grant), expires_at=grant.access_token_expires_at(_utcnow()),
+                               action="authorize")  # fmt: skip
         with self._lock:
             self._token = None
         return grant
 
-    def describe_access(self) -> list[dict[str, Any]]:
+    def advertisers(self) -> list[dict[str, Any]]:
         """The advertisers the token reaches, with name, status and role (`offramp credentials test`)."""
         try:
-            return self._describe_access()
+            return self._advertisers()
         except TikTokGrantRefusedError as exc:
             raise CredentialNeedsAuthorizationError(
-                f"TikTok refused credential {self._name!r}: {exc.message}",
-                hint=f"re-authorize with: offramp credentials authorize {self._name} -w {self._workspace}",
-                credential=self._name,
+                f"TikTok refused credential {self.name!r}: {exc.message}",
+                hint=f"re-authorize with: {self.reauthorize_command}",
+                credential=self.name,
             ) from None
 
-    def _describe_access(self) -> list[dict[str, Any]]:
+    def _advertisers(self) -> list[dict[str, Any]]:
         settings = self.settings()
-        base = f"{settings.api_base_url}/open_api/v1.3"
-        with httpx.Client(auth=self.auth(), timeout=30.0) as client:
+        base = f"{settings.api_base_url}{API}"
+        with httpx.Client(auth=self.auth(), timeout=self._timeout) as client:
             grant_params = {"app_id": settings.app_id, "secret": settings.app_secret.get_secret_value()}
             listed = raise_for_envelope(*_answer(client.get(f"{base}/oauth2/advertiser/get/", params=grant_params)))
             advertisers = [item for item in listed.get("list", []) if isinstance(item, dict)]
@@ -158,7 +169,8 @@ class TikTokCredentialSession:
         for advertiser_id, item in zip(ids, advertisers, strict=True):
             detail = details.get(advertiser_id, {})
             # The authorizing user's role: the emulator reports it as `user_role`; TikTok's advertiser/info does
-            # not document one (its `role` is the account's kind, e.g. ROLE_ADVERTISER), so it may be unknown.
+            # not document one (its `role` is the account's kind, e.g. ROLE_ADVERTISER), so it may be unknown
+            # (docs/tiktok-api-facts.md, "Unconfirmed").
             role = detail.get("user_role")
             result.append(
                 {
@@ -167,68 +179,77 @@ class TikTokCredentialSession:
                     "status": detail.get("status"),
                     "account_role": detail.get("role"),
                     "role": role,
-                    "can_send": None if role is None else role in ("ADMIN", "OPERATOR"),
+                    "can_send": None if role is None else role in WRITER_ROLES,
                 }
             )
         return result
 
-    def auth(self) -> TikTokAccessTokenAuth:
-        """An httpx Auth that sends ``Access-Token`` and refreshes once on 40102."""
-        return TikTokAccessTokenAuth(self)
+    def _needs_authorization(self, state: CredentialState) -> CredentialNeedsAuthorizationError:
+        if state.status == "needs_reauth":
+            message = f"credential {self.name!r} was refused by TikTok ({state.status_reason})"
+        else:
+            message = f"credential {self.name!r} holds no token yet"
+        return CredentialNeedsAuthorizationError(
+            message, hint=f"re-authorize with: {self.reauthorize_command}", credential=self.name
+        )
 
-    def _remember(self, token: str, row: Credential) -> str:
-        self._token, self._expires_at, self._refreshed_at = token, row.access_token_expires_at, row.last_refreshed_at
+    def _remember(self, token: str, state: CredentialState) -> str:
+        self._token, self._expires_at, self._refreshed_at = token, state.token_expires_at, state.refreshed_at
         return token
 
     def _refresh(self, stale: str | None) -> str:
-        refused: TikTokGrantRefusedError | None = None
-        with locked_credential(self._ctx, self._workspace, self._name) as (session, row):
-            if row.status != "ready":
-                raise _needs_authorization(row)
-            settings = credential_settings(self._ctx, row)
-            assert isinstance(settings, TikTokOfflineEventsCredentialSettings)
+        """Refresh under the credential's lock (the caller holds ``self._lock``)."""
+        refused: str | None = None
+        with self._handle.locked() as locked:
+            state = locked.state
+            if state.status != "ready":
+                raise self._needs_authorization(state)
+            settings = _tiktok_settings(state)
             current = settings.access_token.get_secret_value() if settings.access_token else None
             # Another process (or thread) may have refreshed while we waited for the lock: use its token.
-            if current and current != stale and _is_fresh(row.access_token_expires_at, row.last_refreshed_at, utcnow()):
-                return self._remember(current, row)
+            if current and current != stale and _is_fresh(state.token_expires_at, state.refreshed_at, _utcnow()):
+                return self._remember(current, state)
             if settings.refresh_token is None:
                 reason = "the access token expired and there is no refresh token"
-                mark_needs_reauth(session, self._ctx, row, reason)
-                refused = TikTokGrantRefusedError(TOKEN_EXPIRED, reason, None)
+                locked.mark_needs_reauthorization(reason)
+                refused = f"TikTok answered {ACCESS_TOKEN_EXPIRED}: {reason}"
             else:
                 try:
-                    grant = TikTokTokenClient(settings).refresh(settings.refresh_token.get_secret_value())
+                    grant = TikTokTokenClient(settings, timeout=self._timeout).refresh(
+                        settings.refresh_token.get_secret_value()
+                    )
                 except TikTokGrantRefusedError as exc:
-                    mark_needs_reauth(session, self._ctx, row, f"{exc.fields['code']}: {exc.fields['api_message']}")
-                    refused = exc
+                    # Recorded, not raised, inside the block: an error there would roll the record back.
+                    locked.mark_needs_reauthorization(f"{exc.fields['code']}: {exc.fields['api_message']}")
+                    refused = f"TikTok answered {exc.fields['code']}: {exc.fields['api_message']}"
                 else:
-                    store_grant(session, self._ctx, row, grant, action="refresh")
-                    session.flush()
-                    token = self._remember(grant.access_token, row)
-        # Out of the transaction: its commit stored the new tokens (or the needs_reauth) before we go on.
+                    locked.save_tokens(
+                        _token_values(grant), expires_at=grant.access_token_expires_at(_utcnow()), action="refresh"
+                    )
+                    token = self._remember(grant.access_token, locked.state)
+        # Out of the block: its commit stored the new tokens (or the needs_reauth) before we go on.
         if refused is not None:
             raise CredentialNeedsAuthorizationError(
-                f"TikTok refused credential {self._name!r}: {refused.message}",
-                hint=f"re-authorize with: offramp credentials authorize {self._name} -w {self._workspace}",
-                credential=self._name,
+                f"TikTok refused credential {self.name!r}: {refused}",
+                hint=f"re-authorize with: {self.reauthorize_command}",
+                credential=self.name,
             )
         return token
 
 
-def store_grant(session: Any, ctx: Context, row: Credential, grant: TokenGrant, *, action: str) -> None:
-    """Save an authorization's or a refresh's tokens on the credential (caller holds its lock)."""
+def _token_values(grant: TokenGrant) -> dict[str, str]:
     values = {"access_token": grant.access_token}
     if grant.refresh_token:
         values["refresh_token"] = grant.refresh_token
-    save_tokens(
-        session, ctx, row, values, access_token_expires_at=grant.access_token_expires_at(utcnow()), action=action
-    )
+    return values
 
 
 class TikTokAccessTokenAuth(httpx.Auth):
-    """Adds ``Access-Token``; on 40102 refreshes once and resends; on 40105 marks the credential refused.
+    """Adds ``Access-Token``; on 40102 refreshes once and resends; on a refused grant marks the credential.
 
-    TikTok reports token problems in HTTP-200 bodies, so the auth flow needs the response body.
+    The one refresh path: the sender's ``event/track/`` calls and the account calls (connection test, event sets,
+    ``credentials test``) all go through it. TikTok reports token problems in HTTP-200 bodies, so the auth flow
+    needs the response body. What the final answer means for the call is the caller's to classify.
     """
 
     requires_response_body = True
@@ -240,13 +261,13 @@ class TikTokAccessTokenAuth(httpx.Auth):
         token = self._credential.access_token()
         request.headers["Access-Token"] = token
         response = yield request
-        code = _envelope_code(response)
-        if code == TOKEN_EXPIRED:
+        envelope = _envelope(response)
+        if envelope is not None and envelope.code == ACCESS_TOKEN_EXPIRED:
             request.headers["Access-Token"] = self._credential.refreshed_after_failure(token)
             response = yield request
-            code = _envelope_code(response)
-        if code == TOKEN_INVALID:
-            self._credential.mark_refused(f"{code}: access token invalid or revoked")
+            envelope = _envelope(response)
+        if envelope is not None and envelope.kind is CodeClass.GRANT_REFUSED:
+            self._credential.mark_refused(f"{envelope.code}: {envelope.message}")
 
 
 def _answer(response: httpx.Response) -> tuple[Any, int]:
@@ -256,18 +277,66 @@ def _answer(response: httpx.Response) -> tuple[Any, int]:
         return None, response.status_code
 
 
-def _envelope_code(response: httpx.Response) -> int | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    code = payload.get("code") if isinstance(payload, dict) else None
-    return int(code) if isinstance(code, int) else None
+def _envelope(response: httpx.Response) -> Any:
+    if response.status_code >= 500:
+        return None  # the request did not reach the API, whatever the body says
+    return envelope_of(_answer(response)[0])
 
+
+# -- the credential type's hooks (the descriptor's implementation) --
+
+
+def _authorization_url(handle: CredentialHandle, state: str, redirect_uri: str | None) -> str:
+    """The consent page an advertiser opens (`offramp credentials authorize`)."""
+    return authorization_url(_tiktok_settings(handle.read()), state, redirect_uri)
+
+
+def _complete_authorization(handle: CredentialHandle, code: str) -> Authorization:
+    """Exchange the code TikTok redirected with; store the tokens."""
+    grant = TikTokCredentialSession(handle).complete_authorization(code)
+    expiry = (
+        f"expires in {grant.expires_in} s and is refreshed automatically" if grant.expires_in else "does not expire"
+    )
+    advertisers = ", ".join(grant.advertiser_ids) or "none"
+    return Authorization(f"Authorized credential {handle.name}: advertisers {advertisers}; the access token {expiry}.")
+
+
+def _can_send(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no: needs Admin or Operator"
+
+
+def _describe_access(handle: CredentialHandle) -> AccessReport:
+    """The advertisers the token reaches, and the authorizing user's role on each (`offramp credentials test`)."""
+    advertisers = TikTokCredentialSession(handle).advertisers()
+    return AccessReport(
+        summary=f"the token reaches {len(advertisers)} advertiser(s)",
+        title="Advertisers",
+        columns=["advertiser id", "name", "status", "your role", "can send events"],
+        rows=[
+            [
+                str(item["advertiser_id"]),
+                "" if item["name"] is None else str(item["name"]),
+                "" if item["status"] is None else str(item["status"]),
+                item["role"] or "not reported",
+                _can_send(item["can_send"]),
+            ]
+            for item in advertisers
+        ],
+        key="advertisers",
+        items=advertisers,
+    )
+
+
+HOOKS = CredentialHooks(
+    authorization_url=_authorization_url,
+    complete_authorization=_complete_authorization,
+    describe_access=_describe_access,
+)
 
 __all__ = [
+    "HOOKS",
+    "WRITER_ROLES",
     "CredentialNeedsAuthorizationError",
     "TikTokAccessTokenAuth",
     "TikTokCredentialSession",
-    "store_grant",
 ]

@@ -12,6 +12,7 @@ PACKAGES = [
     "offramp.plugins",
     "offramp.core.state",
     "offramp.core.cli",
+    "offramp.core.commands",
     "offramp.core.testing",
 ]
 
@@ -23,6 +24,15 @@ def test_all_is_sorted_and_resolvable(name: str) -> None:
     assert exported == sorted(exported), f"{name}.__all__ is not sorted"
     missing = [item for item in exported if not hasattr(module, item)]
     assert not missing, f"{name}.__all__ names what it does not define: {missing}"
+
+
+def test_the_commands_facade_exports_what_contributed_commands_use() -> None:
+    import offramp.core.commands as commands
+
+    assert {"CommandContribution", "Offramp", "RunSummary", "run_report_lines", "say"} <= set(commands.__all__)
+    public = {name for name, value in vars(commands).items() if not name.startswith("_") and callable(value)}
+    defined_here = {name for name in public if getattr(vars(commands)[name], "__module__", None) == commands.__name__}
+    assert defined_here <= set(commands.__all__), "a public function or class of the module is not exported"
 
 
 def test_core_surface_is_what_plugin_authors_use() -> None:

@@ -15,12 +15,9 @@ from typer.core import TyperGroup
 from offramp.core._version import __version__
 from offramp.core.cli import (
     cmd_audit,
-    cmd_bench,
     cmd_config,
     cmd_credentials,
-    cmd_demo,
     cmd_destinations,
-    cmd_emulator,
     cmd_init,
     cmd_orchestrations,
     cmd_plugins,
@@ -30,10 +27,13 @@ from offramp.core.cli import (
     cmd_sources,
     cmd_workspaces,
 )
-from offramp.core.cli.common import close_stores
+from offramp.core.cli.common import CORE_COMMANDS, close_stores
 from offramp.core.cli.output import error_line
+from offramp.core.commands import add_commands, discover_commands
 from offramp.core.errors import OfframpError
 from offramp.core.log_redaction import RedactingFilter
+from offramp.core.registry import discover
+from offramp.core.registry import logger as registry_logger
 
 
 class _ErrorReportingGroup(TyperGroup):
@@ -130,7 +130,7 @@ def _debug_from_environment() -> bool:
 
 app = typer.Typer(
     cls=_ErrorReportingGroup,
-    help="offramp: run SQL against your data and send every row to a vendor API (TikTok Ads Offline Events first).",
+    help="offramp: run SQL against your data and send every row to a vendor API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -165,7 +165,6 @@ def root(
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-app.command("demo")(cmd_demo.demo)
 app.command("init")(cmd_init.init)
 app.add_typer(cmd_workspaces.app, name="workspaces")
 app.add_typer(cmd_plugins.app, name="plugins")
@@ -179,8 +178,41 @@ app.command("export")(cmd_config.export)
 app.command("apply")(cmd_config.apply)
 app.add_typer(cmd_secrets.app, name="secrets")
 app.command("audit")(cmd_audit.audit)
-app.add_typer(cmd_emulator.app, name="emulator")
-app.command("bench")(cmd_bench.bench)
+
+
+def _registered_names(group: typer.Typer) -> set[str]:
+    commands = {str(item.name) for item in group.registered_commands}
+    return commands | {str(item.name) for item in group.registered_groups}
+
+
+# The names a contributed command may not take; kept in common.CORE_COMMANDS for `offramp plugins list`.
+assert _registered_names(app) == set(CORE_COMMANDS), "update CORE_COMMANDS in core/cli/common.py"
+
+
+def _add_destination_actions() -> None:
+    """`offramp destinations ACTION NAME` for every action of an installed destination type.
+
+    The registry is discovered here, when the app is built: that imports every type's hooks, a few milliseconds
+    on top of the CLI's own imports. It is quiet about broken plugins: the commands that use plugins discover
+    them again (cached imports) and warn then, as they always did. A registry that cannot be built (two plugins
+    claim one name) adds no command: the commands that use it report that error, and `offramp destinations action
+    NAME ACTION` stays.
+    """
+    quiet = registry_logger.disabled
+    registry_logger.disabled = True
+    try:
+        registry = discover()
+    except OfframpError:
+        return
+    finally:
+        registry_logger.disabled = quiet
+    cmd_destinations.add_action_commands(registry)
+
+
+_add_destination_actions()
+# Commands plugins contribute (entry point group offramp.commands), after the core commands; a broken or clashing
+# one is left out and listed by `offramp plugins list`.
+add_commands(app, discover_commands(frozenset(CORE_COMMANDS)))
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from offramp.core.cli.output import print_json, print_mapping, print_table, say,
 from offramp.core.errors import ConfigError
 from offramp.core.oauth_callback import LoopbackListener, check_state, new_state, parse_redirect
 from offramp.core.services import credentials as service
+from offramp.core.services.plugin_context import credential_handle
 from offramp.core.services.workspaces import get_workspace
 
 app = typer.Typer(help="Named, typed secret bundles (encrypted at rest).", no_args_is_help=True)
@@ -111,7 +112,7 @@ def delete(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOp
 def authorize(
     name: NameArgument,
     listen: Annotated[
-        bool, typer.Option("--listen", help="Catch TikTok's redirect on a one-shot loopback listener.")
+        bool, typer.Option("--listen", help="Catch the vendor's redirect on a one-shot loopback listener.")
     ] = False,
     port: Annotated[int, typer.Option(help="Port of the --listen listener (0: any free port).")] = 0,
     redirect_uri: Annotated[
@@ -124,25 +125,24 @@ def authorize(
 ) -> None:
     """Authorize a credential: open the printed URL, approve, and hand back the auth_code.
 
-    Without --listen, paste the auth_code (or the whole URL TikTok redirected to). The tokens are stored encrypted.
+    Without --listen, paste the auth_code (or the whole URL the vendor redirected to). The tokens are stored
+    encrypted.
     """
     ctx = build_context(actor)
-    ws = workspace_name(ctx, workspace)
-    with reading(ctx) as session:
-        row = service.get_credential(session, get_workspace(session, ws), name)
-        kind = ctx.registry.credential_type(row.type)
-        settings = service.credential_settings(ctx, row)
-    implementation = kind.load() if kind.implementation else None
-    if implementation is None or not hasattr(implementation, "authorization_url"):
-        raise ConfigError(f"credential type {row.type} does not use an authorization", hint="set its secrets instead")
-    credential = implementation(ctx, ws, name)
+    credential = credential_handle(ctx, workspace_name(ctx, workspace), name)
+    kind = ctx.registry.credential_type(credential.type)
+    hooks = ctx.registry.credential_hooks(credential.type)
+    if hooks.authorization_url is None or hooks.complete_authorization is None:
+        raise ConfigError(
+            f"credential type {credential.type} does not use an authorization", hint="set its secrets instead"
+        )
     state = new_state()
     # The listener knows the state: a callback with none or another one is refused and the real redirect awaited.
     listener = LoopbackListener(port, state=state) if listen else None
     try:
         uri = listener.redirect_uri if listener is not None else redirect_uri
-        say("Open this URL, sign in with an Admin or Operator of the ad account, and approve:")
-        say(f"  {implementation.authorization_url(settings, state, uri)}")
+        say(f"Open this URL, {kind.authorization_prompt}:")
+        say(f"  {hooks.authorization_url(credential, state, uri)}")
         if listener is not None:
             say(f"Waiting for the redirect to {listener.redirect_uri} ...")
             redirect = listener.wait(timeout)
@@ -152,36 +152,21 @@ def authorize(
     finally:
         if listener is not None:
             listener.close()
-    grant = credential.complete_authorization(check_state(redirect, state))
-    expiry = (
-        f"expires in {grant.expires_in} s and is refreshed automatically" if grant.expires_in else "does not expire"
-    )
-    advertisers = ", ".join(grant.advertiser_ids) or "none"
-    say(f"Authorized credential {name}: advertisers {advertisers}; the access token {expiry}.")
+    authorization = hooks.complete_authorization(credential, check_state(redirect, state))
+    say(authorization.message)
 
 
 @app.command("test")
 def test(name: NameArgument, workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
-    """Check the credential's token against the API: which advertisers it reaches, and with which role."""
+    """Check the credential against the vendor's API: what it reaches, as its type reports it."""
     ctx = build_context()
-    ws = workspace_name(ctx, workspace)
-    with reading(ctx) as session:
-        row = service.get_credential(session, get_workspace(session, ws), name)
-        kind = ctx.registry.credential_type(row.type)
-    implementation = kind.load() if kind.implementation else None
-    if implementation is None or not hasattr(implementation, "describe_access"):
-        raise ConfigError(f"credential type {row.type} cannot be tested against an API yet")
-    advertisers = implementation(ctx, ws, name).describe_access()
+    credential = credential_handle(ctx, workspace_name(ctx, workspace), name)
+    describe = ctx.registry.credential_hooks(credential.type).describe_access
+    if describe is None:
+        raise ConfigError(f"credential type {credential.type} cannot be tested against an API yet")
+    report = describe(credential)
     if json_output:
-        print_json({"credential": name, "ok": True, "advertisers": advertisers})
+        print_json({"credential": name, "ok": True, report.key: [dict(item) for item in report.items]})
         return
-    say(f"Credential {name} works: the token reaches {len(advertisers)} advertiser(s).")
-    print_table(
-        "Advertisers",
-        ["advertiser id", "name", "status", "your role", "can send events"],
-        [
-            [a["advertiser_id"], a["name"], a["status"], a["role"] or "not reported"]
-            + ["unknown" if a["can_send"] is None else "yes" if a["can_send"] else "no: needs Admin or Operator"]
-            for a in advertisers
-        ],
-    )
+    say(f"Credential {name} works: {report.summary}.")
+    print_table(report.title, list(report.columns), [list(row) for row in report.rows])

@@ -1,7 +1,12 @@
-"""`offramp destinations add|list|show|delete`."""
+"""`offramp destinations add|list|show|delete|test|action`, and one command per action of the installed types.
+
+A destination type declares its actions as data (``DestinationHooks.actions``); ``offramp destinations action NAME
+ACTION`` runs any of them, and :func:`add_action_commands` adds ``offramp destinations ACTION NAME`` for each.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -21,6 +26,7 @@ from offramp.core.cli.common import (
 )
 from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
 from offramp.core.connection_checks import has_failures
+from offramp.core.registry import Registry
 from offramp.core.services import destinations as service
 from offramp.core.services.workspaces import get_workspace
 
@@ -107,10 +113,9 @@ def test(
     ctx = build_context()
     with reading(ctx) as session:
         row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
-        settings = service.destination_settings(ctx, row)
         _loaded = (row.workspace.name, row.credential.name)  # load them now: the test runs after this session
     # Outside the transaction: the test may refresh the credential, which takes its lock.
-    steps = service.test_connection(ctx, row, settings, fix=fix)
+    steps = service.test_connection(ctx, row, fix=fix)
     failed = has_failures(steps)
     if json_output:
         print_json({"destination": name, "ok": not failed, "steps": [asdict(step) for step in steps]})
@@ -122,12 +127,45 @@ def test(
         raise typer.Exit(1)
 
 
-@app.command("ensure-event-set")
-def ensure_event_set(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOption = None) -> None:
-    """Create the destination's event set (with its name and auto tracking) when no event set ID is set."""
+ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="Action of the destination's type.")]
+
+
+def _run_action(name: str, action_name: str, workspace: str | None, actor: str | None) -> None:
     ctx = build_context(actor)
-    event_set_id, created = service.ensure_event_set(ctx, workspace_name(ctx, workspace), name)
-    if created:
-        say(f"Created event set {event_set_id} and stored it on destination {name}.")
-    else:
-        say(f"Destination {name} already has event set {event_set_id}; nothing created.")
+    result = service.run_action(ctx, workspace_name(ctx, workspace), name, action_name)
+    say(result.message)
+
+
+@app.command("action")
+def action(
+    name: NameArgument, action_name: ActionArgument, workspace: WorkspaceOption = None, actor: ActorOption = None
+) -> None:
+    """Run an action of the destination's type (see `offramp plugins show TYPE`); settings it returns are stored."""
+    _run_action(name, action_name, workspace, actor)
+
+
+def _action_command(action_name: str) -> Callable[..., None]:
+    def command(name: NameArgument, workspace: WorkspaceOption = None, actor: ActorOption = None) -> None:
+        _run_action(name, action_name, workspace, actor)
+
+    return command
+
+
+def add_action_commands(registry: Registry) -> None:
+    """Add ``offramp destinations ACTION NAME`` for every action an installed destination type declares.
+
+    An action several types declare is one command, which runs the action of the destination's own type. One named
+    like a command of this group (``test``, ``show``...) is only reachable as ``destinations action NAME ACTION``.
+    """
+    taken = {str(item.name) for item in app.registered_commands}
+    declared: dict[str, list[tuple[str, str]]] = {}
+    for type_name in sorted(registry.destinations):
+        for item in registry.destination_hooks(type_name).actions:
+            declared.setdefault(item.name, []).append((type_name, item.help))
+    for action_name, owners in sorted(declared.items()):
+        if action_name in taken:
+            continue
+        help_text = owners[0][1]
+        if len(owners) > 1:
+            help_text += f" (destination types {', '.join(type_name for type_name, _ in owners)})"
+        app.command(action_name, help=help_text)(_action_command(action_name))

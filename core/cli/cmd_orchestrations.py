@@ -1,11 +1,19 @@
-"""`offramp orchestrations add|list|show|delete`."""
+"""`offramp orchestrations add|list|show|delete`.
+
+An orchestration's options are those every destination shares (``--mode``, ``--timezone``, ``--schedule``,
+``--allow-path``) and the run options of its destination type (``--option KEY=VALUE``; ``offramp plugins show TYPE``
+lists them). ``--phone-region``, ``--map``, ``--test-event-code`` and ``--attribution-window-days`` are shorthands
+for run options a destination type may read, kept from before destination types owned their run options.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from offramp.core.cli.common import (
     ActorOption,
@@ -20,6 +28,7 @@ from offramp.core.cli.output import print_json, print_mapping, print_table, say,
 from offramp.core.errors import ConfigError
 from offramp.core.orchestration_options import DUCKDB_MEMORY
 from offramp.core.services import orchestrations as service
+from offramp.core.services.context import Context
 from offramp.core.services.workspaces import get_workspace
 
 app = typer.Typer(help="SQL queries bound to a destination, with their run options.", no_args_is_help=True)
@@ -44,9 +53,48 @@ def _event_map(pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         source, sep, target = pair.rpartition("=")
         if not sep or not source or not target:
-            raise ConfigError(f"--map expects 'Source Name=TikTokName', got {pair!r}")
+            raise ConfigError(f"--map expects 'Source Name=DestinationName', got {pair!r}")
         mapping[source] = target
     return mapping
+
+
+def _option_value(key: str, text: str) -> Any:
+    """A JSON object or array (``{...}``, ``[...]``) is parsed; any other value stays text, which the option's model
+    converts (``7`` for a number, ``true`` for a flag), so that ``NO`` or ``0012`` stay what was typed."""
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"--option {key}: {text!r} is not valid JSON ({exc.msg})",
+            hint=f'for example --option \'{key}={{"Order Completed": "Purchase"}}\'',
+        ) from None
+
+
+def parse_options(pairs: list[str] | None, given: dict[str, Any]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs added to the options other flags ``given``; a key given twice is refused."""
+    options = dict(given)
+    bad = []
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            bad.append(pair)
+            continue
+        if key in options:
+            raise ConfigError(f"option {key} is given twice", hint="give each option once (a shorthand or --option)")
+        options[key] = _option_value(key, text)
+    if bad:
+        raise ConfigError(
+            f"--option expects KEY=VALUE, got: {', '.join(repr(item) for item in bad)}",
+            hint="for example --option attribution_window_days=7; `offramp plugins show TYPE` lists a type's options",
+        )
+    return options
+
+
+def _shorthand(option: str) -> str:
+    return f"Shorthand for --option {option}=VALUE; an option of the destination type"
 
 
 @app.command("add")
@@ -66,18 +114,38 @@ def add(
     mode: Annotated[str | None, typer.Option(help="all (send every row) or new (skip delivered event_ids).")] = None,
     timezone: Annotated[str | None, typer.Option(help="Timezone of naive timestamps (default UTC).")] = None,
     phone_region: Annotated[
-        str | None, typer.Option("--phone-region", help="Region of phones without a country code (default US).")
+        str | None,
+        typer.Option(
+            "--phone-region", help=f"{_shorthand('default_phone_region')} (region of phones without a country code)."
+        ),
     ] = None,
     event_map: Annotated[
         list[str] | None,
-        typer.Option("--map", help="Translate an event name: 'Order Completed=CompletePayment'. Repeatable."),
+        typer.Option(
+            "--map",
+            help=f"{_shorthand('event_name_map')} (translate an event name: 'Order Completed=CompletePayment'). "
+            "Repeatable.",
+        ),
     ] = None,
     test_event_code: Annotated[
-        str | None, typer.Option("--test-event-code", help="Send to TikTok's Test Events view.")
+        str | None, typer.Option("--test-event-code", help=f"{_shorthand('test_event_code')}.")
     ] = None,
     attribution_window_days: Annotated[
         int | None,
-        typer.Option("--attribution-window-days", help="Reject events older than this many days (default 28)."),
+        typer.Option(
+            "--attribution-window-days",
+            help=f"{_shorthand('attribution_window_days')} (reject events older than this many days).",
+        ),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="A run option of the destination type (`offramp plugins show TYPE` lists them); a JSON object or "
+            "array for structured values. Repeatable.",
+        ),
     ] = None,
     schedule: Annotated[str | None, typer.Option(help="Cron expression for scheduled runs.")] = None,
     allow_path: Annotated[
@@ -88,22 +156,19 @@ def add(
     actor: ActorOption = None,
 ) -> None:
     """Add an orchestration: a query, the destination its rows go to, and how they are shaped."""
-    options: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "mode": mode,
-            "timezone": timezone,
-            "default_phone_region": phone_region,
-            "test_event_code": test_event_code,
-            "attribution_window_days": attribution_window_days,
-            "schedule": schedule,
-        }.items()
-        if value is not None
+    # In the order options were stored (and exported) before destination types owned theirs.
+    given: dict[str, Any] = {
+        "mode": mode,
+        "timezone": timezone,
+        "default_phone_region": phone_region,
+        "event_name_map": _event_map(event_map) if event_map else None,
+        "attribution_window_days": attribution_window_days,
+        "test_event_code": test_event_code,
+        "schedule": schedule,
+        "allowed_paths": allow_path or None,
     }
-    if event_map:
-        options["event_name_map"] = _event_map(event_map)
-    if allow_path:
-        options["allowed_paths"] = allow_path
+    options = {key: value for key, value in given.items() if value is not None}
+    options = parse_options(option, options)
     text = _read_sql(sql, sql_file)
     ctx = build_context(actor)
     with transaction(ctx) as session:
@@ -113,24 +178,34 @@ def add(
         say(f"Added orchestration {row.name} (destination {row.destination.name}, source {row.source}).")
 
 
-@app.command("list")
-def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
-    """List orchestrations."""
-    ctx = build_context()
+def _listing(session: Session, ctx: Context, workspace: str) -> list[dict[str, Any]]:
+    rows = service.list_orchestrations(session, get_workspace(session, workspace))
+    return [
+        {"name": r.name, "destination": r.destination.name, "source": r.source, "updated_at": r.updated_at}
+        for r in rows
+    ]
+
+
+def print_orchestrations(ctx: Context, workspace: str) -> None:
+    """The table `orchestrations list` prints (also printed by commands plugins contribute: offramp.core.commands)."""
     with reading(ctx) as session:
-        rows = service.list_orchestrations(session, get_workspace(session, workspace_name(ctx, workspace)))
-        data = [
-            {"name": r.name, "destination": r.destination.name, "source": r.source, "updated_at": r.updated_at}
-            for r in rows
-        ]
-    if json_output:
-        print_json(data)
-        return
+        data = _listing(session, ctx, workspace)
     print_table(
         "Orchestrations",
         ["name", "destination", "source", "updated"],
         [[d["name"], d["destination"], d["source"], when(d["updated_at"])] for d in data],
     )
+
+
+@app.command("list")
+def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
+    """List orchestrations."""
+    ctx = build_context()
+    if not json_output:
+        print_orchestrations(ctx, workspace_name(ctx, workspace))
+        return
+    with reading(ctx) as session:
+        print_json(_listing(session, ctx, workspace_name(ctx, workspace)))
 
 
 @app.command("show")
@@ -139,7 +214,7 @@ def show(name: NameArgument, workspace: WorkspaceOption = None, json_output: Jso
     ctx = build_context()
     with reading(ctx) as session:
         row = service.get_orchestration(session, get_workspace(session, workspace_name(ctx, workspace)), name)
-        data = service.describe_orchestration(session, row)
+        data = service.describe_orchestration(session, ctx, row)
     if json_output:
         print_json(data)
     else:

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, workspace_name
 from offramp.core.cli.output import print_json, say
+from offramp.core.commands import run_report_lines
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
-from offramp.core.runner.types import reasons_by_outcome
 
 
 @contextmanager
@@ -47,34 +47,6 @@ def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _lines(summary: RunSummary) -> list[str]:
-    counts = (
-        f"queried {summary.queried} = sent {summary.sent} + rejected {summary.rejected} + failed {summary.failed}"
-        f" + skipped {summary.skipped} + unknown {summary.unknown}"
-    )
-    verb = "dry run" if summary.dry_run else "run"
-    lines = [f"{verb} {summary.run_id} {summary.status.replace('_', ' ')} in {summary.seconds:.1f} s", counts]
-    if summary.dry_run:
-        lines.append("dry run: nothing was sent; 'sent' counts the events that would have been")
-    by_outcome = reasons_by_outcome(summary.reason_counts)
-    for title, data in (
-        *((f"{outcome} by reason", by_outcome.get(outcome, {})) for outcome in ("rejected", "skipped", "unknown")),
-        ("failed by code", summary.vendor_codes),
-        ("warnings", summary.warnings),
-    ):
-        if data:
-            lines.append(f"{title}: " + ", ".join(f"{key} {value}" for key, value in sorted(data.items())))
-    if summary.unknown_columns:
-        lines.append("columns not used: " + ", ".join(summary.unknown_columns))
-    if summary.error:
-        lines.append(f"error: {summary.error}")
-    if summary.hint:
-        lines.append(f"next: {summary.hint}")
-    if summary.rejected:
-        lines.append(f"rejected rows by event_id: offramp runs show {summary.run_id} --rejects")
-    return lines
-
-
 def run(
     orchestration: Annotated[str, typer.Argument(help="Orchestration to run.")],
     dry_run: Annotated[
@@ -82,7 +54,11 @@ def run(
     ] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Read at most this many rows.")] = None,
     test_event_code: Annotated[
-        str | None, typer.Option("--test-event-code", help="Send to TikTok's Test Events view.")
+        str | None,
+        typer.Option(
+            "--test-event-code",
+            help="Overrides the run option test_event_code of the destination type.",
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the last cancelled, interrupted or failed run.")
@@ -116,7 +92,7 @@ def run(
         orchestration=orchestration,
         dry_run=dry_run,
         limit=limit,
-        test_event_code=test_event_code,
+        options={} if test_event_code is None else {"test_event_code": test_event_code},
         resume=resume,
         replay_failed=replay_failed,
         fail_on_empty=fail_on_empty,
@@ -150,7 +126,7 @@ def run(
         data["counts_add_up"] = summary.queried == summary.settled
         print_json(data)
     else:
-        for line in _lines(summary):
+        for line in run_report_lines(summary):
             say(line)
     if summary.status not in ("succeeded", "partially_failed"):
         raise typer.Exit(1)

@@ -105,7 +105,7 @@ def show(
     workspace: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show a run: counts and whether they add up, reasons, vendor codes, timings, TikTok's request ids, error.
+    """Show a run: counts and whether they add up, reasons, vendor codes, timings, the vendor's request ids, error.
 
     With --rejects, --failed and/or --unknown, also the ledger rows of those outcomes by event_id (no raw values are
     kept), as a table, or exported as CSV (with a header) or JSON to stdout or --output FILE.

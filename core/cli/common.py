@@ -34,6 +34,13 @@ SetOption = Annotated[
 ]
 
 
+# The commands of the CLI itself; a command a plugin contributes (offramp.core.commands) cannot take one of these names.
+CORE_COMMANDS = (
+    "apply", "audit", "credentials", "destinations", "export", "init", "orchestrations", "plugins", "run", "runs",
+    "secrets", "sources", "workspaces",
+)  # fmt: skip
+
+
 def build_context(actor: str | None = None) -> Context:
     """Open the state store (upgrading an older schema) and build the services' context."""
     env = Environment()
@@ -108,6 +115,7 @@ def prompt_missing_secrets(model: type[PluginSettings], values: dict[str, Any]) 
 
 
 __all__ = [
+    "CORE_COMMANDS",
     "ActorOption",
     "JsonOption",
     "SetOption",

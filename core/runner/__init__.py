@@ -5,7 +5,7 @@ scheduler and the REST API all start runs this way.
 """
 
 from offramp.core.runner.engine import DEFAULT_CONCURRENCY, run_orchestration
-from offramp.core.runner.lease import RunInProgressError
+from offramp.core.runner.lifecycle import RunInProgressError
 from offramp.core.runner.types import FINAL_STATUSES, RunRequest, RunStatus, RunSummary
 
 __all__ = [

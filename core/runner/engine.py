@@ -19,13 +19,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, Sender, SendOptions
+from offramp.core.config import PluginSettings
+from offramp.core.destination_api import PreparedBatch, PreparedEvent, Sender
 from offramp.core.errors import ConfigError, OfframpError, StateError
-from offramp.core.orchestration_options import OrchestrationOptions
+from offramp.core.orchestration_options import OrchestrationOptions, split_options
+from offramp.core.plugin_api import DestinationContext, DestinationHooks
+from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner import inflight, ledger, repeats
 from offramp.core.runner.fencing import Lease
-from offramp.core.runner.lease import RESUMABLE, Heartbeat, expire_lapsed, reopen_run, start_run
 from offramp.core.runner.ledger import Entry
+from offramp.core.runner.lifecycle import RESUMABLE, Heartbeat, expire_lapsed, get_run, reopen_run, start_run
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
 from offramp.core.runner.types import (
     ALREADY_DELIVERED,
@@ -36,9 +39,8 @@ from offramp.core.runner.types import (
     RunSummary,
 )
 from offramp.core.services.context import Context
-from offramp.core.services.destinations import destination_settings
 from offramp.core.services.orchestrations import get_orchestration
-from offramp.core.services.runs import get_run
+from offramp.core.services.plugin_context import context_of, shared_options
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.sources import SourceQueryError, check_read_only_query, open_source
 from offramp.core.state.models import Run, utcnow
@@ -47,8 +49,7 @@ log = logging.getLogger(__name__)
 
 # Requests in flight. Measured with tests/benchmarks/bench_run.py (200k rows, emulator in its own process): 1.00x,
 # 1.07x, 1.10x, 1.11x rows/s at 1, 2, 4, 8: preparation, not sending, bounds a run on 2 cores; 4 keeps most of it.
-DEFAULT_CONCURRENCY = 4
-REQUESTS_PER_SECOND = 50.0  # per credential, well under TikTok's 1,000 QPS for event/track
+DEFAULT_CONCURRENCY = 4  # bounded by the destination type's capabilities.max_in_flight
 MIN_REJECT_SAMPLE = 1000  # rows read before --max-reject-rate may stop a run
 SAMPLE_EVENTS = 5  # events in the dry run's sample request body
 NOT_SENT = "not_sent"
@@ -75,16 +76,85 @@ class _State:
     lease: Lease | None = None  # this process's hold on the run: fencing (offramp.core.runner.fencing)
 
 
-def _plan(ctx: Context, request: RunRequest) -> tuple[OrchestrationOptions, str, str, Any, Any, Any, int]:
-    with ctx.store.session() as session:
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run is about, read once from the store before anything is written.
+
+    Args:
+        orchestration_id: The orchestration's row id (its runs and ledgers are keyed by it).
+        orchestration: Its name.
+        workspace: Its workspace's name.
+        source: The source reference (``duckdb:PATH``, a URL, ``env:VAR``).
+        sql: The query.
+        options: The options every destination shares (mode, timezone, guardrails of the source).
+        context: What the destination's hooks are handed: settings, this run's run options, the credential handle.
+        capabilities: The destination type's limits (requests per second, in flight, the deduplication window).
+        hooks: The destination type's checked hooks.
+        credential: The credential's name.
+        credential_status: Its status (``needs_reauth`` refuses a real run).
+        credential_status_reason: Why, when the vendor said.
+        overrides: This run's overrides of the run options (``RunRequest.options``), validated.
+    """
+
+    orchestration_id: int
+    orchestration: str
+    workspace: str
+    source: str
+    sql: str
+    options: OrchestrationOptions
+    context: DestinationContext
+    capabilities: DestinationCapabilities
+    hooks: DestinationHooks
+    credential: str
+    credential_status: str
+    credential_status_reason: str | None
+    overrides: dict[str, Any]
+
+
+def _overrides(request: RunRequest, run_options: type[PluginSettings], subject: str) -> dict[str, Any]:
+    """``request.options``, checked strictly against the destination type's run options (every error at once)."""
+    overrides = dict(request.options)
+    own = run_options.model_fields
+    unknown = sorted(key for key in overrides if key not in own)
+    if unknown:
+        valid = ", ".join(sorted(own)) or "none"
+        raise ConfigError(
+            f"unknown run option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for {subject} "
+            f"(valid options: {valid})",
+            hint=f"see the destination type's run options: offramp orchestrations show {request.orchestration}",
+        )
+    split_options(overrides, run_options, subject, strict=True)  # the values, every bad one at once
+    return overrides
+
+
+def _plan(ctx: Context, request: RunRequest) -> RunPlan:
+    with ctx.store.read_session() as session:
         workspace = get_workspace(session, request.workspace)
         row = get_orchestration(session, workspace, request.orchestration)
-        options = OrchestrationOptions(**row.options)
         destination = row.destination
-        _ = destination.credential, destination.workspace  # loaded while the session is open
-        settings = destination_settings(ctx, destination)
         kind = ctx.registry.destination_type(destination.type)
-        return options, row.source, row.sql, destination, settings, kind.load(), row.id
+        subject = f"orchestration {row.name!r} ({destination.type})"
+        overrides = _overrides(request, kind.run_options, subject)
+        stored = dict(row.options)
+        context = context_of(
+            ctx, destination, options={**stored, **overrides}, subject=subject, dry_run=request.dry_run
+        )
+        credential = destination.credential
+        return RunPlan(
+            orchestration_id=row.id,
+            orchestration=row.name,
+            workspace=workspace.name,
+            source=row.source,
+            sql=row.sql,
+            options=shared_options(stored, kind.run_options, subject),
+            context=context,
+            capabilities=kind.capabilities,
+            hooks=ctx.registry.destination_hooks(destination.type),
+            credential=credential.name,
+            credential_status=credential.status,
+            credential_status_reason=credential.status_reason,
+            overrides=overrides,
+        )
 
 
 def _resumable(ctx: Context, orchestration_id: int, name: str, resend_unknown: bool = False) -> str:
@@ -147,76 +217,22 @@ def run_orchestration(
             hint=f"preview what the query prepares with: offramp run {request.orchestration} --dry-run; then "
             f"continue the run with: offramp run {request.orchestration} --resume",
         )
-    options, source_ref, sql, destination, settings, implementation, orchestration_id = _plan(ctx, request)
-    check_read_only_query(sql)
-    for hook in ("open_preparer", "open_sender"):
-        if not hasattr(implementation, hook):
-            raise ConfigError(f"destination type {destination.type} cannot be run: it has no {hook}")
-    credential = destination.credential
-    if not request.dry_run and credential.status == "needs_reauth":
+    plan = _plan(ctx, request)
+    check_read_only_query(plan.sql)
+    if not request.dry_run and plan.credential_status == "needs_reauth":
         # Refused before anything is read or recorded: otherwise the run would query the source only to record
         # every row as not sent. A dry run makes no call, so it goes on.
         raise StateError(
-            f"credential {credential.name!r} of destination {destination.name!r} needs authorizing again "
-            f"({credential.status_reason or 'refused by the vendor'}); nothing was run",
-            hint=f"re-authorize with: offramp credentials authorize {credential.name} -w {request.workspace}, then "
+            f"credential {plan.credential!r} of destination {plan.context.destination!r} needs authorizing again "
+            f"({plan.credential_status_reason or 'refused by the vendor'}); nothing was run",
+            hint=f"re-authorize with: offramp credentials authorize {plan.credential} -w {request.workspace}, then "
             f"run again (offramp run {request.orchestration} --resume sends what an earlier run left)",
         )
-    mode = options.mode
-    state = _State(RunSummary("", request.orchestration, "running", dry_run=request.dry_run), time.monotonic())
-    replayed_id: str | None = None
-    if request.replay_failed:
-        replayed_id, state.only = _replayed(ctx, request, orchestration_id)
-        state.skip_reason = NOT_FAILED_IN_REPLAYED_RUN
-    if request.resume:
-        run_id = _resumable(ctx, orchestration_id, request.orchestration, request.resend_unknown)
-        statuses = (*RESUMABLE, "succeeded", "partially_failed") if request.resend_unknown else RESUMABLE
-        state.lease = Lease(run_id, reopen_run(ctx, run_id, statuses))  # a takeover fences the previous holder out
-        with ctx.store.session() as session:
-            ledger.forget(session, run_id, "failed")
-            if request.resend_unknown:
-                ledger.forget(session, run_id, "unknown")
-            state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
-    else:
-        values = {
-            "mode": mode,
-            "dry_run": request.dry_run,
-            "options": {
-                "limit": request.limit,
-                "test_event_code": request.test_event_code or options.test_event_code,
-                "replay_failed": replayed_id,
-            },
-        }
-        run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
-        state.lease = Lease(run_id, 1)
-    state.summary.run_id = run_id
-    if state.only is None and mode == "new":
-        with ctx.store.session() as session:
-            state.skip = ledger.event_ids(session, ledger.earlier_runs(session, orchestration_id, run_id), ("sent",))
-            state.skip_reason = ALREADY_DELIVERED
-    if not request.dry_run:
-        # Events a killed run had in flight: resent within the vendor's deduplication window, held back after it.
-        window = inflight.dedup_window(ctx.registry.destination_type(destination.type).capabilities)
-        with ctx.store.session() as session:
-            new = mode == "new" and state.only is None
-            earlier = ledger.earlier_runs(session, orchestration_id, run_id) if new else []
-            state.unknown, said = inflight.plan(
-                session, run_id, resumed=request.resume, earlier=earlier, settled=state.settled_before,
-                delivered=state.skip, window=window, resend=request.resend_unknown,
-            )  # fmt: skip
-        if said:
-            log.warning(said)  # before anything is sent
-    prepare_options = PrepareOptions(
-        timezone=options.timezone,
-        default_phone_region=options.default_phone_region,
-        event_name_map=options.event_name_map,
-        attribution_window_days=options.attribution_window_days,
-    )
-    send_options = SendOptions(test_event_code=request.test_event_code or options.test_event_code)
+    state = _start(ctx, request, plan)
+    execution = RunExecution(ctx, request, plan, state, stop, progress)
     try:
-        with Heartbeat(ctx, run_id, lease=state.lease):
-            _execute(ctx, request, state, source_ref, sql, implementation, settings, destination, prepare_options,
-                     send_options, stop, progress, source_options=options)  # fmt: skip
+        with Heartbeat(ctx, state.summary.run_id, lease=state.lease):
+            execution.run()
     except SourceQueryError as exc:
         hint = f"fix the orchestration's SQL (offramp orchestrations show {request.orchestration}), then run again"
         state.stop_reason = ("failed", exc.message, hint)
@@ -244,104 +260,284 @@ def run_orchestration(
     return _finish(ctx, state, request)
 
 
-def _execute(
-    ctx: Context,
-    request: RunRequest,
-    state: _State,
-    source_ref: str,
-    sql: str,
-    implementation: Any,
-    settings: Any,
-    destination: Any,
-    prepare_options: PrepareOptions,
-    send_options: SendOptions,
-    stop: threading.Event,
-    progress: Progress | None,
-    source_options: OrchestrationOptions | None = None,  # what the source may read, its role and timeout
-) -> None:
-    preparer = implementation.open_preparer(settings, prepare_options)
-    sender: Sender = implementation.open_sender(ctx, destination, settings, send_options)
-    halt = threading.Event()  # set by a terminal answer or a guardrail: senders stop, the run fails
-    concurrency = request.concurrency or DEFAULT_CONCURRENCY
-    bucket = _bucket_of(destination.workspace.name, destination.credential.name, concurrency)
-    budget = RetryBudget(max(100, concurrency * 25))
-    in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
-    outgoing: list[PreparedEvent] = []
-    lease = state.lease
-    either = _Either(stop, halt, *([lease.lost] if lease else []))  # a lost lease stops the run, too
-    state.writer = ledger.Writer(ctx.store, state.summary.run_id, lease=lease, orchestration=request.orchestration)
-    # Check the lease, record the request, send: what a killed run had in flight is known (inflight).
-    gate = inflight.RequestLog(ctx.store, lease, ledger.key).open if lease and not request.dry_run else None
-    seen = repeats.SeenIndex()  # the ids prepared so far, on disk: an event is sent whole or not at all
-    try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
-
-            def submit(events: list[PreparedEvent]) -> None:
-                state.batch_number += 1
-                if request.dry_run:
-                    _dry_run_batch(ctx, state, sender, events)
-                    return
-                budget.grow()
-                future = pool.submit(
-                    deliver, sender, state.batch_number, events, bucket=bucket, budget=budget,
-                    stop=either, policy=RetryPolicy(), gate=gate,
-                )  # fmt: skip
-                in_flight[future] = events
-                while len(in_flight) >= concurrency * 2:
-                    _collect(ctx, state, in_flight, halt, block=True, progress=progress)
-
-            def take(prepared: PreparedBatch) -> None:
-                prepared = repeats.screen(seen, prepared)  # before anything is recorded or sent
-                _record_rejections(ctx, state, prepared)
-                for event in prepared.events:
-                    if not _keep(ctx, state, event):
-                        continue
-                    outgoing.append(event)
-                    if len(outgoing) >= sender.max_batch_size:
-                        submit(outgoing[:])
-                        outgoing.clear()
-
-            with open_source(source_ref, source_options) as source:
-                for batch in source.batches(sql, request.batch_rows, request.limit):
-                    state.summary.queried += batch.num_rows
-                    take(preparer.prepare(batch))
-                    _collect(ctx, state, in_flight, halt, block=False, progress=progress)
-                    _guard(request, state, halt)
-                    if either.is_set():
-                        break
-                take(preparer.finish())
-            if outgoing and not either.is_set():
-                submit(outgoing[:])
-                outgoing.clear()
-            while in_flight:
-                _collect(ctx, state, in_flight, halt, block=True, progress=progress)
-    finally:
-        seen.close()  # first: a failed ledger write below must not leave the run's ids on disk
-        leftovers = outgoing[:]
-        if leftovers:
-            _record(state, [_not_sent(event) for event in leftovers])
-        state.summary.unknown_columns = list(preparer.unknown_columns)
-        preparer.close()
-        sender.close()
-        writer, state.writer = state.writer, None
-        writer.close()  # everything recorded is in the store before the run's counts are read from it
-    if stop.is_set() and state.stop_reason is None:
-        state.stop_reason = ("cancelled", "stopped on request", None)
-    if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
-        state.stop_reason = ("failed", "the query returned no rows (--fail-on-empty)", "check the query and its source")
+def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
+    """Start the run (or reopen the one ``--resume`` continues) and read what it must skip or hold back."""
+    mode = plan.options.mode
+    state = _State(RunSummary("", request.orchestration, "running", dry_run=request.dry_run), time.monotonic())
+    replayed_id: str | None = None
+    if request.replay_failed:
+        replayed_id, state.only = _replayed(ctx, request, plan.orchestration_id)
+        state.skip_reason = NOT_FAILED_IN_REPLAYED_RUN
+    if request.resume:
+        run_id = _resumable(ctx, plan.orchestration_id, request.orchestration, request.resend_unknown)
+        statuses = (*RESUMABLE, "succeeded", "partially_failed") if request.resend_unknown else RESUMABLE
+        state.lease = Lease(run_id, reopen_run(ctx, run_id, statuses))  # a takeover fences the previous holder out
+        with ctx.store.session() as session:
+            ledger.forget(session, run_id, "failed")  # not_sent and not_prepared rows included: sent again now
+            if request.resend_unknown:
+                ledger.forget(session, run_id, "unknown")
+            state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
+    else:
+        stored = {"limit": request.limit, "replay_failed": replayed_id, "options": plan.overrides}
+        values = {"mode": mode, "dry_run": request.dry_run, "options": stored}
+        run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
+        state.lease = Lease(run_id, 1)
+    state.summary.run_id = run_id
+    if state.only is None and mode == "new":
+        with ctx.store.read_session() as session:
+            state.skip = ledger.event_ids(
+                session, ledger.earlier_runs(session, plan.orchestration_id, run_id), ("sent",)
+            )
+            state.skip_reason = ALREADY_DELIVERED
+    if not request.dry_run:
+        # Events a killed run had in flight: resent within the vendor's deduplication window, held back after it.
+        window = inflight.dedup_window(plan.capabilities)
+        with ctx.store.session() as session:
+            new = mode == "new" and state.only is None
+            earlier = ledger.earlier_runs(session, plan.orchestration_id, run_id) if new else []
+            state.unknown, said = inflight.plan(
+                session, run_id, resumed=request.resume, earlier=earlier, settled=state.settled_before,
+                delivered=state.skip, window=window, resend=request.resend_unknown,
+            )  # fmt: skip
+        if said:
+            log.warning(said)  # before anything is sent
+    return state
 
 
-_BUCKETS: dict[tuple[str, str], TokenBucket] = {}
+def _concurrency(request: RunRequest, capabilities: DestinationCapabilities) -> int:
+    """Requests in flight: the request's (or the default), never more than the destination type allows."""
+    wanted = request.concurrency or DEFAULT_CONCURRENCY
+    limit = max(1, capabilities.max_in_flight)
+    if request.concurrency is not None and wanted > limit:
+        log.warning(
+            "--concurrency %d is more than this destination type takes at once; running with %d requests in flight",
+            wanted,
+            limit,
+        )
+    return min(wanted, limit)
+
+
+def _stopped_by(what: str, error: BaseException, orchestration: str) -> tuple[RunStatus, str, str | None]:
+    """The run's end when ``what`` (the sender, the preparer) raised ``error``: our errors' message and hint, a
+    foreign error's type only (its message may quote a row or a request, PII included)."""
+    if isinstance(error, OfframpError):
+        return "failed", error.message, error.hint
+    return (
+        "failed",
+        f"{what} stopped the run with an unexpected {type(error).__name__} (its message is not stored)",
+        f"run again with --debug to see it (offramp run {orchestration} --debug), and report it to the destination "
+        "plugin's authors",
+    )
+
+
+class RunExecution:
+    """One pass of a run, from the first row read to the last result recorded.
+
+    It owns the destination's preparer and sender, the pool of sender threads, the ledger writer and the live
+    summary. :meth:`run` reads top to bottom: read a record batch, prepare it, screen and record what is not sent,
+    batch the rest, submit full batches, record finished ones; at the end send what is left, wait for what is in
+    flight, and account for every row read (rows a preparer never gave back are failed ``not_prepared``).
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        request: RunRequest,
+        plan: RunPlan,
+        state: _State,
+        stop: threading.Event,
+        progress: Progress | None,
+    ) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.plan = plan
+        self.state = state
+        self.stop = stop
+        self.progress = progress
+        self.halt = threading.Event()  # set by a terminal answer or a guardrail: senders stop, the run fails
+        self.concurrency = _concurrency(request, plan.capabilities)
+        rate = plan.capabilities.requests_per_second
+        self.bucket = _bucket_of(plan.workspace, plan.credential, rate, self.concurrency)
+        self.budget = RetryBudget(max(100, self.concurrency * 25))
+        lease = state.lease
+        self.either = _Either(stop, self.halt, *([lease.lost] if lease else []))  # a lost lease stops the run, too
+        # Check the lease, record the request, send: what a killed run had in flight is known (inflight).
+        self.gate = inflight.RequestLog(ctx.store, lease, ledger.key).open if lease and not request.dry_run else None
+        self.in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
+        self.outgoing: list[PreparedEvent] = []
+        self.prepared_rows = 0  # rows the preparer gave back, as events or rejections
+
+    def run(self) -> None:
+        """The pass: read, prepare, send, record; every row read ends in the ledger."""
+        state, request, plan = self.state, self.request, self.plan
+        preparer = plan.hooks.open_preparer(plan.context)
+        try:
+            sender = plan.hooks.open_sender(plan.context)
+        except BaseException:
+            preparer.close()
+            raise
+        state.writer = ledger.Writer(
+            self.ctx.store, state.summary.run_id, lease=state.lease, orchestration=request.orchestration
+        )
+        seen = repeats.SeenIndex()  # the ids prepared so far, on disk: an event is sent whole or not at all
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="send") as pool:
+                with open_source(plan.source, plan.options) as source:
+                    for batch in source.batches(plan.sql, request.batch_rows, request.limit):
+                        state.summary.queried += batch.num_rows
+                        if not self._take(preparer.prepare, batch, seen, sender, pool):
+                            break
+                        self._collect(block=False)
+                        self._guard()
+                        if self.either.is_set():
+                            break
+                    if not self.halt.is_set():
+                        self._take(lambda _: preparer.finish(), None, seen, sender, pool)
+                if self.outgoing and not self.either.is_set():
+                    self._submit(self.outgoing[:], sender, pool)
+                    self.outgoing.clear()
+                while self.in_flight:
+                    self._collect(block=True)
+        finally:
+            seen.close()  # first: a failed ledger write below must not leave the run's ids on disk
+            self._account_for_the_rest()
+            state.summary.unknown_columns = list(preparer.unknown_columns)
+            preparer.close()
+            sender.close()
+            writer, state.writer = state.writer, None
+            writer.close()  # everything recorded is in the store before the run's counts are read from it
+        if self.stop.is_set() and state.stop_reason is None:
+            state.stop_reason = ("cancelled", "stopped on request", None)
+        if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
+            state.stop_reason = (
+                "failed",
+                "the query returned no rows (--fail-on-empty)",
+                "check the query and its source",
+            )
+
+    def _take(
+        self,
+        prepare: Callable[[Any], PreparedBatch],
+        batch: Any,
+        seen: repeats.SeenIndex,
+        sender: Sender,
+        pool: ThreadPoolExecutor,
+    ) -> bool:
+        """Prepare ``batch``, record what is not sent, queue the rest; False when the preparer raised (the run
+        stops, and :meth:`_account_for_the_rest` records its rows as not prepared)."""
+        state = self.state
+        try:
+            prepared = prepare(batch)
+        except Exception as exc:  # noqa: BLE001 - a preparer's error stops the run, its rows accounted for
+            if state.stop_reason is None:
+                state.stop_reason = _stopped_by("the preparer", exc, self.request.orchestration)
+            self.halt.set()
+            return False
+        self.prepared_rows += prepared.rows
+        if prepared.columns is not None:
+            prepared = PreparedBatch(prepared.all_events(), prepared.rejected)
+        prepared = repeats.screen(seen, prepared)  # before anything is recorded or sent
+        _record_rejections(state, prepared)
+        for event in prepared.events:
+            if not _keep(state, event):
+                continue
+            self.outgoing.append(event)
+            if len(self.outgoing) >= sender.max_batch_size:
+                self._submit(self.outgoing[:], sender, pool)
+                self.outgoing.clear()
+        return True
+
+    def _submit(self, events: list[PreparedEvent], sender: Sender, pool: ThreadPoolExecutor) -> None:
+        state = self.state
+        state.batch_number += 1
+        if self.request.dry_run:
+            _dry_run_batch(state, sender, events)
+            return
+        self.budget.grow()
+        future = pool.submit(
+            deliver, sender, state.batch_number, events, bucket=self.bucket, budget=self.budget,
+            stop=self.either, policy=RetryPolicy(), gate=self.gate,
+        )  # fmt: skip
+        self.in_flight[future] = events
+        while len(self.in_flight) >= self.concurrency * 2:
+            self._collect(block=True)
+
+    def _collect(self, *, block: bool) -> None:
+        """Record the batches that finished (all of them when ``block`` waits for at least one)."""
+        state = self.state
+        if self.in_flight:
+            done, _ = wait(list(self.in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+            for future in done:
+                self._settle(self.in_flight.pop(future), future.result())
+        state.summary.seconds = time.monotonic() - state.started
+        if self.progress is not None:
+            self.progress(state.summary)
+
+    def _settle(self, events: list[PreparedEvent], result: BatchResult) -> None:
+        state = self.state
+        # The sender answers with the events' own ids, so full ids map here; ledger.record writes their keys.
+        rows = {event.event_id: event.rows for event in events}
+        request_id = result.request_ids[-1] if result.request_ids else None
+        entries = [
+            Entry(event_id, "sent", rows[event_id], attempts=result.attempts, batch=result.number,
+                  request_id=request_id)
+            for event_id in result.sent
+        ]  # fmt: skip
+        entries += [
+            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=(number := _numeric(item.code)),
+                  reason_code=None if number is not None else item.code, message=item.message,
+                  attempts=result.attempts, batch=result.number, request_id=request_id)
+            for item in result.failed
+        ]  # fmt: skip
+        entries += [_not_sent(event) for event in result.unsent]
+        _record(state, entries, result.request_nos)
+        sample = state.summary.request_ids
+        sample.extend(result.request_ids[: max(0, 20 - len(sample))])
+        if result.terminal is not None and state.stop_reason is None:
+            state.stop_reason = _stopped_by("the sender", result.terminal, self.request.orchestration)
+            self.halt.set()
+
+    def _guard(self) -> None:
+        """--max-reject-rate: stop a run whose query is broken before it sends garbage for an hour."""
+        request, state = self.request, self.state
+        summary = state.summary
+        if request.max_reject_rate is None or summary.queried < MIN_REJECT_SAMPLE or state.stop_reason is not None:
+            return
+        rate = summary.rejected / summary.queried
+        if rate > request.max_reject_rate:
+            state.stop_reason = (
+                "failed",
+                f"{rate:.1%} of the {summary.queried} rows read so far were rejected, over --max-reject-rate "
+                f"{request.max_reject_rate:.1%}",
+                "see the reasons with offramp runs show RUN_ID --rejects, fix the query, then run again",
+            )
+            self.halt.set()
+
+    def _account_for_the_rest(self) -> None:
+        """Record what this pass read but never sent: events still queued (``not_sent``), and rows the preparer
+        did not give back (it raised, or held them when the run stopped) under one made-up key (``not_prepared``)."""
+        state = self.state
+        if self.outgoing:
+            _record(state, [_not_sent(event) for event in self.outgoing])
+            self.outgoing.clear()
+        held = state.summary.queried - self.prepared_rows
+        if held > 0:
+            message = "the run stopped before these rows were prepared; resume the run to prepare and send them"
+            _record(state, [Entry(ledger.not_prepared_key(), "failed", held, reason_code=ledger.NOT_PREPARED,
+                                  message=message)])  # fmt: skip
+
+
+_BUCKETS: dict[tuple[str, str, float], TokenBucket] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
-def _bucket_of(workspace: str, credential: str, burst: int) -> TokenBucket:
-    """The rate limiter of a credential, shared by every run in this process that uses it (TikTok's limits are
-    per app and advertiser, not per run)."""
+def _bucket_of(workspace: str, credential: str, rate: float, burst: int) -> TokenBucket:
+    """The rate limiter of a credential, shared by every run in this process that uses it (a vendor's limits are
+    per account, not per run): ``rate`` is the destination type's ``capabilities.requests_per_second``."""
     with _BUCKETS_LOCK:
-        key = (workspace, credential)
+        key = (workspace, credential, rate)
         if key not in _BUCKETS:
-            _BUCKETS[key] = TokenBucket(REQUESTS_PER_SECOND, burst)
+            _BUCKETS[key] = TokenBucket(rate, burst)
         return _BUCKETS[key]
 
 
@@ -366,7 +562,7 @@ class _Either(threading.Event):
             self._events[0].wait(min(0.05, left) if left is not None else 0.05)
 
 
-def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
+def _keep(state: _State, event: PreparedEvent) -> bool:
     """Whether to send ``event``: not already settled by the run being resumed, not skipped by mode or replay."""
     if state.only is None and not state.settled_before and not state.skip and not state.unknown:
         return True  # a plain run: no id to compare, no key to compute
@@ -384,7 +580,7 @@ def _keep(ctx: Context, state: _State, event: PreparedEvent) -> bool:
     return True
 
 
-def _record_rejections(ctx: Context, state: _State, prepared: PreparedBatch) -> None:
+def _record_rejections(state: _State, prepared: PreparedBatch) -> None:
     entries = [
         Entry(item.event_id, "rejected", item.rows, reason_code=item.reason, message=item.detail)
         for item in prepared.rejected
@@ -422,71 +618,10 @@ def _not_sent(event: PreparedEvent) -> Entry:
     return Entry(event.event_id, "failed", event.rows, reason_code=NOT_SENT, message=message)
 
 
-def _collect(
-    ctx: Context,
-    state: _State,
-    in_flight: dict[Future[BatchResult], list[PreparedEvent]],
-    halt: threading.Event,
-    *,
-    block: bool,
-    progress: Progress | None,
-) -> None:
-    """Record the batches that finished (all of them when ``block`` waits for at least one)."""
-    if not in_flight:
-        return
-    done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
-    for future in done:
-        events = in_flight.pop(future)
-        result = future.result()
-        # The sender answers with the events' own ids, so full ids map here; ledger.record writes their keys.
-        rows = {event.event_id: event.rows for event in events}
-        request_id = result.request_ids[-1] if result.request_ids else None
-        entries = [
-            Entry(event_id, "sent", rows[event_id], attempts=result.attempts, batch=result.number,
-                  request_id=request_id)
-            for event_id in result.sent
-        ]  # fmt: skip
-        entries += [
-            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=(number := _numeric(item.code)),
-                  reason_code=None if number is not None else item.code, message=item.message,
-                  attempts=result.attempts, batch=result.number, request_id=request_id)
-            for item in result.failed
-        ]  # fmt: skip
-        entries += [_not_sent(event) for event in result.unsent]
-        _record(state, entries, result.request_nos)
-        sample = state.summary.request_ids
-        sample.extend(result.request_ids[: max(0, 20 - len(sample))])
-        if result.terminal is not None and state.stop_reason is None:
-            error = result.terminal
-            hint = getattr(error, "hint", None)
-            state.stop_reason = ("failed", getattr(error, "message", str(error)), hint)
-            halt.set()
-    state.summary.seconds = time.monotonic() - state.started
-    if progress is not None:
-        progress(state.summary)
-
-
-def _guard(request: RunRequest, state: _State, halt: threading.Event) -> None:
-    """--max-reject-rate: stop a run whose query is broken before it sends garbage for an hour."""
-    summary = state.summary
-    if request.max_reject_rate is None or summary.queried < MIN_REJECT_SAMPLE or state.stop_reason is not None:
-        return
-    rate = summary.rejected / summary.queried
-    if rate > request.max_reject_rate:
-        state.stop_reason = (
-            "failed",
-            f"{rate:.1%} of the {summary.queried} rows read so far were rejected, over --max-reject-rate "
-            f"{request.max_reject_rate:.1%}",
-            "see the reasons with offramp runs show RUN_ID --rejects, fix the query, then run again",
-        )
-        halt.set()
-
-
-def _dry_run_batch(ctx: Context, state: _State, sender: Sender, events: list[PreparedEvent]) -> None:
+def _dry_run_batch(state: _State, sender: Sender, events: list[PreparedEvent]) -> None:
     """A dry run settles a batch without the network, keeping the first request bodies as they would go."""
-    body = getattr(sender, "body", None)
-    if body is not None and len(state.summary.sample_requests) < 2:
-        state.summary.sample_requests.append(body(events[:SAMPLE_EVENTS]).decode())
+    if len(state.summary.sample_requests) < 2:
+        state.summary.sample_requests.append(sender.preview(events[:SAMPLE_EVENTS]).decode())
     message = "dry run: not sent"
     _record(state, [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events])
 
@@ -541,8 +676,7 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
             run.skipped,
         )
         summary.reason_counts, summary.vendor_codes = dict(run.reason_counts), dict(totals["vendor_codes"])
-        summary.pending = 0
     return summary
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "REQUESTS_PER_SECOND", "run_orchestration"]
+__all__ = ["DEFAULT_CONCURRENCY", "RunExecution", "RunPlan", "run_orchestration"]

@@ -67,7 +67,6 @@ class Lease:
         for outcome, rows in counts.items():
             setattr(summary, outcome, rows)
         summary.reason_counts, summary.vendor_codes = dict(totals["reasons"]), dict(totals["vendor_codes"])
-        summary.pending = 0
         return summary
 
     def error(self, orchestration: str) -> LeaseLostError:

@@ -82,10 +82,21 @@ _REPEAT_MARK = f"{_OWN_KEYS}…repeated"
 
 
 REPEATED_EVENT_ID: Final = "repeated_event_id"  # the reason of the later rows of an event the run already prepared
+NOT_PREPARED: Final = "not_prepared"  # the reason of rows read that no preparer gave back (it raised, or held them)
+_NOT_PREPARED_KEY = f"{_OWN_KEYS}…not prepared"
+
+
+def not_prepared_key() -> str:
+    """The made-up key of a run's rows that were read but never prepared: they have no event id yet. It holds the
+    mark no event id's key holds (:func:`key`), so it cannot be a real event's; its rows add up across calls."""
+    return _NOT_PREPARED_KEY
 
 
 def entry_key(event_id: str, reason: str | None) -> str:
-    """The key of a ledger entry: :func:`repeat_key` for the repeated rows of an event, else :func:`key`."""
+    """The key of a ledger entry: :func:`repeat_key` for the repeated rows of an event, the made-up key itself for
+    rows not prepared, else :func:`key`."""
+    if reason == NOT_PREPARED and event_id == _NOT_PREPARED_KEY:
+        return event_id
     return repeat_key(event_id) if reason == REPEATED_EVENT_ID else key(event_id)
 
 
@@ -304,6 +315,7 @@ def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[s
 __all__ = [
     "Entry",
     "KEY_LENGTH",
+    "NOT_PREPARED",
     "OUTCOMES",
     "REPEATED_EVENT_ID",
     "Writer",
@@ -312,6 +324,7 @@ __all__ = [
     "event_ids",
     "forget",
     "key",
+    "not_prepared_key",
     "record",
     "repeat_key",
     "shown_key",

@@ -1,8 +1,11 @@
 """Sending one batch with retries: a token bucket per credential, jittered backoff, the vendor's advised waits,
 and a retry budget shared by the whole run.
 
-Only transient outcomes are retried (the sender gives those events back as ``unsent``); a terminal error is raised
-at once. Waiting is interruptible, so a cancelled run does not sleep through its back-off.
+One error channel (the rules are listed in ``offramp.core.errors``): a sender that raises a ``Transient`` error gives
+the whole batch back, and it is sent again after the policy's back-off; a result whose ``error`` is transient (or
+absent) gives its unsent events back, sent again after the vendor's advised wait. A sender that raises anything
+else, or a result whose ``error`` is not transient, stops the run (``BatchResult.terminal``), and what is left comes
+back ``unsent``. Waiting is interruptible, so a cancelled run does not sleep through its back-off.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from dataclasses import dataclass, field
 
 import stamina
 
-from offramp.core.destination_api import DeliveryResult, FailedEvent, PreparedEvent, Sender
-from offramp.core.errors import DestinationError, Terminal
+from offramp.core.destination_api import FailedEvent, PreparedEvent, Sender
+from offramp.core.errors import DestinationError, Terminal, Transient
 
 
 class TokenBucket:
@@ -97,7 +100,7 @@ class BatchResult:
     attempts: int = 0
     request_ids: list[str] = field(default_factory=list)
     last_error: str | None = None
-    terminal: Exception | None = None  # the run must stop: retrying cannot help
+    terminal: BaseException | None = None  # the run must stop: retrying cannot help (what the sender raised or said)
     request_nos: list[int] = field(default_factory=list)  # the requests the gate recorded (inflight.RequestLog)
 
 
@@ -113,6 +116,19 @@ class RetryPolicy:
     attempts: int = 10
     wait_initial: float = 0.5
     wait_max: float = 60.0
+
+
+def _said(error: BaseException) -> str:
+    """What the summary may say of a transient error: our own errors' message, a foreign one's type only (its
+    message may quote a request, PII included)."""
+    return str(error) if isinstance(error, DestinationError) else f"an unexpected {type(error).__name__}"
+
+
+def _exhausted(last_error: str) -> RetryBudgetExhaustedError:
+    return RetryBudgetExhaustedError(
+        f"the run used up its retries; the vendor kept answering: {last_error}",
+        hint="wait until the vendor recovers, then resume the run with --resume",
+    )
 
 
 def deliver(
@@ -186,15 +202,15 @@ def _attempt_round(
                     result.request_nos.append(number)
                 try:
                     answer = sender.send(pending)
-                except Terminal as exc:
-                    # What the call settled before the terminal answer (a split half-way) still counts.
-                    done = getattr(exc, "delivered", None)
-                    if isinstance(done, DeliveryResult):
-                        result.sent.extend(done.sent)
-                        result.failed.extend(done.failed)
-                        result.request_ids.extend(done.request_ids)
-                        settled = set(done.sent) | {item.event_id for item in done.failed}
-                        pending = [event for event in pending if event.event_id not in settled]
+                except Transient as exc:
+                    # Nothing of the batch was sent: all of it again, after the policy's back-off.
+                    result.attempts += 1
+                    result.last_error = _said(exc)
+                    if not budget.take():
+                        result.terminal = _exhausted(result.last_error)
+                        break
+                    raise _GiveBack(None) from None
+                except Exception as exc:  # noqa: BLE001 - any other error stops the run; the batch stays unsent
                     result.attempts += 1
                     result.terminal = exc
                     break
@@ -203,13 +219,13 @@ def _attempt_round(
                 result.failed.extend(answer.failed)
                 result.request_ids.extend(answer.request_ids)
                 pending = answer.unsent
+                if answer.error is not None and not isinstance(answer.error, Transient):
+                    result.terminal = answer.error  # what was settled is kept; the rest stays unsent
+                    break
                 if pending:
-                    result.last_error = str(answer.error) if answer.error else "transient failure"
+                    result.last_error = _said(answer.error) if answer.error else "transient failure"
                     if not budget.take():
-                        result.terminal = RetryBudgetExhaustedError(
-                            f"the run used up its retries; the vendor kept answering: {result.last_error}",
-                            hint="wait until the vendor recovers, then resume the run with --resume",
-                        )
+                        result.terminal = _exhausted(result.last_error)
                         break
                     if answer.sent or answer.failed:
                         result.unsent = pending

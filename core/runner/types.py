@@ -7,8 +7,9 @@ scheduler and later the REST API all start runs this way, so a run does not depe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 RunStatus = Literal["running", "succeeded", "partially_failed", "failed", "cancelled", "interrupted"]
 FINAL_STATUSES: tuple[RunStatus, ...] = ("succeeded", "partially_failed", "failed", "cancelled", "interrupted")
@@ -23,13 +24,18 @@ class RunRequest:
         orchestration: Its name.
         dry_run: No network at all; everything else runs, and sample request bodies and the reject report are kept.
         limit: Read at most this many rows from the query.
-        test_event_code: Send to the vendor's test view (overrides the orchestration's).
+        options: Overrides of the orchestration's run options for this run only, by name (``offramp run
+            --test-event-code X`` is ``{"test_event_code": "X"}``). Checked strictly against the destination
+            type's run options before anything is written: an unknown name or a bad value is a ConfigError naming
+            the valid options. Recorded in the run's stored options under ``options``.
         resume: Continue the orchestration's last cancelled or interrupted run without resending what the vendor
             acknowledged.
         replay_failed: A run id: send again only the rows that failed in that run.
         fail_on_empty: A query that returns no rows fails the run.
         max_reject_rate: Stop and fail once the share of rejected rows exceeds this (after a minimum sample).
-        concurrency: Requests in flight at once (None: the default).
+        concurrency: Requests in flight at once (None: the default, 4). Bounded by the destination type's
+            ``capabilities.max_in_flight``: a larger value is lowered to it, with a warning in the log, and the run
+            goes on (the vendor's limit is a fact, not an error of the user's).
         batch_rows: Rows per record batch read from the source.
         resend_unknown: Send events whose outcome is unknown (their request was in flight when a run died) even
             after the destination's deduplication window, when a resend may count them twice.
@@ -39,7 +45,7 @@ class RunRequest:
     orchestration: str
     dry_run: bool = False
     limit: int | None = None
-    test_event_code: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
     resume: bool = False
     replay_failed: str | None = None
     fail_on_empty: bool = False
@@ -51,13 +57,14 @@ class RunRequest:
 
 @dataclass
 class RunSummary:
-    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + unknown + pending), timings,
-    reasons.
+    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + unknown once it ended),
+    timings, reasons.
 
     ``unknown`` counts the rows of events that were in a request whose answer was never recorded (a run died with it
     in flight), longer ago than the destination's deduplication window: the vendor may hold them, so they were not
-    sent again (reason ``unknown_past_dedup_window``). ``pending`` is non-zero only while the run is going (rows
-    prepared or in flight, not yet settled).
+    sent again (reason ``unknown_past_dedup_window``). While the run goes on, ``queried`` counts the rows this pass
+    read and the outcomes what it recorded (:attr:`settled`); at the end every count is the ledger's, earlier passes
+    of a resumed run included.
     """
 
     run_id: str
@@ -69,7 +76,6 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     unknown: int = 0
-    pending: int = 0
     reason_counts: dict[str, int] = field(default_factory=dict)  # rejected, skipped and unknown rows by reason code
     vendor_codes: dict[str, int] = field(default_factory=dict)  # failed rows by the vendor's code
     warnings: dict[str, int] = field(default_factory=dict)  # e.g. invalid_phone

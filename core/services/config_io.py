@@ -43,6 +43,7 @@ from offramp.core.services.orchestrations import (
     delete_orchestration,
     get_orchestration,
     list_orchestrations,
+    shown_options,
     update_orchestration,
 )
 from offramp.core.services.workspaces import add_workspace, get_workspace
@@ -232,7 +233,7 @@ def build_document(session: Session, ctx: Context, workspace_name: str) -> Confi
             name=row.name,
             destination=row.destination.name,
             source=row.source,
-            options=row.options,
+            options=shown_options(ctx, row),
             sql=row.sql,
         )
         for row in list_orchestrations(session, workspace)

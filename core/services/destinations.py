@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from offramp.core.config import PluginSettings
 from offramp.core.connection_checks import CheckStep
 from offramp.core.errors import ConfigError, ObjectInUseError
+from offramp.core.plugin_api import ActionResult
 from offramp.core.plugin_types import DestinationType
 from offramp.core.services import audit
 from offramp.core.services.context import Context
@@ -83,7 +84,7 @@ def test_new_destination(
     with ctx.store.read_session() as session:
         row, resolved = _new_row(session, ctx, workspace_name, name, type_name, credential_name, raw)
         _loaded = (row.workspace.name, row.credential.name)  # loaded while the session is open
-    steps = test_connection(ctx, row, resolved.settings)
+    steps = test_connection(ctx, row)
     failed = [step for step in steps if step.verdict == "failed"]
     if failed:
         raise ConfigError(
@@ -143,40 +144,52 @@ def update_destination(
     return sorted(changed)
 
 
-def test_connection(ctx: Context, row: Destination, settings: PluginSettings, *, fix: bool = False) -> list[CheckStep]:
-    """The destination type's connection test, step by step; a type without one reports a skipped step."""
-    kind = ctx.registry.destination_type(row.type)
-    implementation = kind.load() if kind.implementation else None
-    check = getattr(implementation, "check_connection", None)
+def test_connection(ctx: Context, row: Destination, *, fix: bool = False) -> list[CheckStep]:
+    """The destination type's connection test, step by step; a type without one reports a skipped step.
+
+    ``row`` is loaded with its workspace and credential (it may be a destination not stored yet). The test gets the
+    destination's context with the type's default run options, and runs outside any write transaction: it may
+    refresh the credential, which writes in a transaction of its own.
+    """
+    # plugin_context builds on this module (settings, lookups), so it is imported where it is used.
+    from offramp.core.services.plugin_context import context_of
+
+    check = ctx.registry.destination_hooks(row.type).check_connection
     if check is None:
         return [CheckStep("connection", "skipped", f"destination type {row.type} has no connection test")]
-    steps: list[CheckStep] = check(ctx, row, settings, fix=fix)
-    return steps
+    return list(check(context_of(ctx, row), fix))
 
 
-def ensure_event_set(ctx: Context, workspace_name: str, name: str) -> tuple[str, bool]:
-    """The destination's event set ID, creating the event set first when none is set; (id, created).
+def run_action(ctx: Context, workspace_name: str, name: str, action_name: str) -> ActionResult:
+    """Run the action ``action_name`` of the destination ``name``; store the settings it returns on the destination.
 
-    The vendor is called outside any write transaction (it may refresh the credential, which writes on its own);
-    the new ID is stored afterwards.
+    The action is called outside any write transaction (it may call the vendor and refresh the credential, which
+    writes on its own); what it returns is validated and stored afterwards, audited, as ``update_destination``
+    stores any change of settings.
+
+    Raises:
+        ConfigError: the destination's type has no such action (naming those it has).
     """
+    from offramp.core.services.plugin_context import destination_context  # see test_connection
+
     with ctx.store.read_session() as session:
         row = get_destination(session, get_workspace(session, workspace_name), name)
-        settings = destination_settings(ctx, row)
-        _loaded = (row.workspace.name, row.credential.name)
-    current = getattr(settings, "event_set_id", None)
-    if current is not None:
-        return str(current), False
-    kind = ctx.registry.destination_type(row.type)
-    create = getattr(kind.load() if kind.implementation else None, "create_event_set", None)
-    if create is None:
-        raise ConfigError(f"destination type {row.type} has no event sets to create")
-    event_set_id = str(create(ctx, row, settings))
-    with ctx.store.session() as session:
-        row = get_destination(session, get_workspace(session, workspace_name), name)
-        # Keep the stored secrets as they are; only the event set ID is new.
-        update_destination(session, ctx, row, row.credential.name, {**row.settings, "event_set_id": event_set_id})
-    return event_set_id, True
+        type_name = row.type
+    hooks = ctx.registry.destination_hooks(type_name)
+    action = hooks.action(action_name)
+    if action is None:
+        names = ", ".join(item.name for item in hooks.actions) or "none"
+        raise ConfigError(
+            f"destination type {type_name} has no action {action_name!r} (its actions: {names})",
+            hint=f"see `offramp plugins show {type_name}`",
+        )
+    result = action.run(destination_context(ctx, workspace_name, name))
+    if result.settings:
+        with ctx.store.session() as session:
+            row = get_destination(session, get_workspace(session, workspace_name), name)
+            # Stored secrets stay as they are; only the settings the action returned change.
+            update_destination(session, ctx, row, row.credential.name, {**row.settings, **result.settings})
+    return result
 
 
 def destination_settings(ctx: Context, row: Destination) -> PluginSettings:
@@ -227,9 +240,9 @@ __all__ = [
     "delete_destination",
     "describe_destination",
     "destination_settings",
-    "ensure_event_set",
     "get_destination",
     "list_destinations",
+    "run_action",
     "test_connection",
     "test_new_destination",
     "update_destination",

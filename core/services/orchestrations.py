@@ -1,26 +1,43 @@
-"""Orchestrations: one SQL query, one destination, the run options."""
+"""Orchestrations: one SQL query, one destination, the run options.
+
+An orchestration's options are stored flat, as users write them: the options every destination shares
+(:class:`~offramp.core.orchestration_options.OrchestrationOptions`) and those its destination type reads (its
+``run_options`` model), only the values the user set. They are validated against both models, every error at once,
+when an orchestration is added or updated (``orchestrations add``, ``apply``). Options stored before a destination
+type owned its run options may hold one the type does not read: it is left out when they are read, kept as stored
+(an export writes it back, and applying that export changes nothing).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from offramp.core.errors import (
-    ConfigError,
-    ObjectInUseError,
-    SettingsValidationError,
+from offramp.core.errors import ConfigError, ObjectInUseError, SettingsValidationError
+from offramp.core.orchestration_options import (
+    SHARED_OPTIONS,
+    OrchestrationOptions,
+    check_source,
+    split_options,
+    stored_options,
 )
-from offramp.core.orchestration_options import OrchestrationOptions, check_source
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.destinations import get_destination
 from offramp.core.services.lookup import ensure_absent, get_named, list_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.models import Orchestration, OrchestrationGroup, OrchestrationGroupMember, Workspace
+from offramp.core.state.models import (
+    Destination,
+    Orchestration,
+    OrchestrationGroup,
+    OrchestrationGroupMember,
+    Workspace,
+)
 
 
 def get_orchestration(session: Session, workspace: Workspace, name: str) -> Orchestration:
@@ -33,17 +50,56 @@ def list_orchestrations(session: Session, workspace: Workspace) -> list[Orchestr
     return list_named(session, Orchestration, workspace)
 
 
-def validate_options(raw: dict[str, Any], subject: str) -> dict[str, Any]:
-    """Validate run options; return the values the user set (defaults stay implicit)."""
+_ABSENT = object()
+
+
+def _subject(name: str, destination: Destination) -> str:
+    return f"orchestration {name!r} (destination {destination.name!r}, {destination.type})"
+
+
+def validate_options(ctx: Context, destination: Destination, raw: dict[str, Any], subject: str) -> dict[str, Any]:
+    """Validate flat run options against the shared options and the destination type's ``run_options``, every
+    error at once; return what is stored: the values the user set (defaults stay implicit).
+
+    Raises:
+        SettingsValidationError: naming every bad or unknown option (and the valid names).
+    """
+    run_options = ctx.registry.destination_type(destination.type).run_options
+    return _in_order_of(raw, stored_options(*split_options(dict(raw), run_options, subject)))
+
+
+def _in_order_of(written: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` in the order the options were written (the YAML a user applies, the order stored): an export
+    writes them back in that order, so exporting what was applied gives the file back."""
+    return {key: values[key] for key in [*written, *values] if key in values}
+
+
+def read_options(ctx: Context, row: Orchestration) -> dict[str, Any]:
+    """The stored options the orchestration's destination type and core read (an option no one reads is left out)."""
+    run_options = ctx.registry.destination_type(row.destination.type).run_options
+    subject = _subject(row.name, row.destination)
+    return _in_order_of(
+        row.options, stored_options(*split_options(dict(row.options), run_options, subject, strict=False))
+    )
+
+
+def shown_options(ctx: Context, row: Orchestration) -> dict[str, Any]:
+    """The options `export` writes and `orchestrations show` prints: :func:`read_options`, or the stored ones as they
+    are when they no longer validate (the run reports why; showing them must not fail)."""
     try:
-        options = OrchestrationOptions.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            (".".join(str(p) for p in e["loc"]) or "options", str(e["msg"]).removeprefix("Value error, "))
-            for e in exc.errors(include_url=False)
-        ]
-        raise SettingsValidationError(subject, problems, hint="see `offramp orchestrations add --help`") from None
-    return options.model_dump(mode="json", exclude_unset=True)
+        return read_options(ctx, row)
+    except SettingsValidationError:
+        return dict(row.options)
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The default of every field of ``model`` that has one, as JSON values."""
+    found = {
+        name: info.get_default(call_default_factory=True)
+        for name, info in model.model_fields.items()
+        if not info.is_required()
+    }
+    return dict(to_jsonable_python(found))
 
 
 def check_sql(sql: str, subject: str) -> str:
@@ -65,17 +121,17 @@ def add_orchestration(
 ) -> Orchestration:
     """Validate and store a new orchestration."""
     check_object_name("orchestration", name)
-    subject = f"orchestration {name!r}"
     workspace = get_workspace(session, workspace_name)
     ensure_absent(session, Orchestration, workspace, name)
     destination = get_destination(session, workspace, destination_name)
+    subject = _subject(name, destination)
     row = Orchestration(
         workspace=workspace,
         name=name,
         destination=destination,
         source=check_source(source),
         sql=check_sql(sql, subject),
-        options=validate_options(options, subject),
+        options=validate_options(ctx, destination, options, subject),
     )
     session.add(row)
     session.flush()
@@ -95,14 +151,28 @@ def update_orchestration(
     source: str,
     options: dict[str, Any],
 ) -> list[str]:
-    """Replace an orchestration's definition; return the fields that changed."""
-    subject = f"orchestration {row.name!r}"
+    """Replace an orchestration's definition; return the fields that changed.
+
+    Its options are validated as ``add`` validates them, with one leniency for options stored before destination
+    types owned their run options: one the type does not read, given back exactly as stored (an export of an earlier
+    version), is no error; and options equal to what is read of the stored ones (:func:`shown_options`, what an
+    export writes) are no change, so the unread option stays stored, unread.
+    """
     destination = get_destination(session, row.workspace, destination_name)
+    subject = _subject(row.name, destination)
+    same_destination = destination.id == row.destination_id
+    raw = dict(options)
+    if same_destination:
+        known = SHARED_OPTIONS | set(ctx.registry.destination_type(destination.type).run_options.model_fields)
+        raw = {key: value for key, value in raw.items() if key in known or row.options.get(key, _ABSENT) != value}
+    new_options = validate_options(ctx, destination, raw, subject)
+    if same_destination and new_options == shown_options(ctx, row):
+        new_options = dict(row.options)
     new: dict[str, Any] = {
         "destination": destination.name,
         "sql": check_sql(sql, subject),
         "source": check_source(source),
-        "options": validate_options(options, subject),
+        "options": new_options,
     }
     old = {"destination": row.destination.name, "sql": row.sql, "source": row.source, "options": row.options}
     changed = sorted(key for key in new if new[key] != old[key])
@@ -128,15 +198,17 @@ def groups_of(session: Session, row: Orchestration) -> list[str]:
     return list(session.scalars(query))
 
 
-def describe_orchestration(session: Session, row: Orchestration) -> dict[str, Any]:
-    """What `orchestrations show` prints."""
-    defaults = OrchestrationOptions().model_dump(mode="json")
+def describe_orchestration(session: Session, ctx: Context, row: Orchestration) -> dict[str, Any]:
+    """What `orchestrations show` prints; its options with every default: the shared ones, then the destination
+    type's run options."""
+    run_options = ctx.registry.destination_type(row.destination.type).run_options
+    defaults = {**OrchestrationOptions().model_dump(mode="json"), **_defaults(run_options)}
     return {
         "name": row.name,
         "workspace": row.workspace.name,
         "destination": row.destination.name,
         "source": row.source,
-        "options": {**defaults, **row.options},
+        "options": {**defaults, **shown_options(ctx, row)},
         "groups": groups_of(session, row),
         "sql": row.sql,
         "created_at": row.created_at.isoformat(),
@@ -165,6 +237,8 @@ __all__ = [
     "describe_orchestration",
     "get_orchestration",
     "list_orchestrations",
+    "read_options",
+    "shown_options",
     "update_orchestration",
     "validate_options",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ from offramp.core.state.models import Credential, Destination
 
 
 def _state(ctx: Context, row: Credential) -> CredentialState:
-    status: CredentialStatus = row.status  # type: ignore[assignment] - the column holds one of the three
+    status = cast(CredentialStatus, row.status)  # the column holds one of the three
     return CredentialState(
         settings=credential_settings(ctx, row),
         status=status,

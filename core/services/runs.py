@@ -1,4 +1,5 @@
-"""Reading runs and their per-row ledger.
+"""Reading runs and their per-row ledger. Nothing here writes: a run whose process died (its lease lapsed) is shown
+as interrupted (``offramp.core.runner.lifecycle.shown_status``), and the next run or ``--resume`` stores that.
 
 What is read here is shown to people and exported to files, so free text (a run's error and hint, the vendor's
 message for a row) goes through :func:`clean` on the way out: no secret-looking value (``app_secret=...``, an
@@ -15,8 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from offramp.core.errors import ConfigError, ObjectNotFoundError
 from offramp.core.log_redaction import MASK, redact
+from offramp.core.runner.ledger import totals
+from offramp.core.runner.lifecycle import get_run, shown_status
 from offramp.core.state.models import RowOutcome, Run, Workspace, utcnow
 
 COUNTS = ("queried", "sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
@@ -36,38 +38,11 @@ def clean(text: str | None) -> str | None:
 
 
 def list_runs(session: Session, workspace: Workspace, orchestration: str | None = None, limit: int = 50) -> list[Run]:
-    """Runs of a workspace, newest first; a running run whose lease lapsed is marked interrupted on the way.
-
-    The caller's transaction persists the change, so the next reader (and ``run --resume``) sees it too.
-    """
-    from offramp.core.runner.lease import expire_lapsed
-
+    """Runs of a workspace, newest first (read as stored: :func:`describe_run` shows a lapsed run as interrupted)."""
     query = select(Run).where(Run.workspace_id == workspace.id)
     if orchestration is not None:
         query = query.where(Run.orchestration_name == orchestration)
-    runs = list(session.scalars(query.order_by(Run.started_at.desc(), Run.id).limit(limit)))
-    expire_lapsed(session, runs)
-    return runs
-
-
-def get_run(session: Session, run_id: str, workspace: Workspace | None = None) -> Run:
-    """A run by id (a unique prefix is enough), of ``workspace`` when given; a lapsed lease is marked interrupted."""
-    from offramp.core.runner.lease import expire_lapsed
-
-    prefix = run_id.strip().lower()
-    if not prefix:
-        raise ConfigError("a run id is required", hint="see `offramp runs list`")
-    query = select(Run).where(Run.id.startswith(prefix, autoescape=True))
-    if workspace is not None:
-        query = query.where(Run.workspace_id == workspace.id)
-    matches = list(session.scalars(query.limit(2)))
-    if len(matches) != 1:
-        problem = "no run" if not matches else "more than one run"
-        where = f" in workspace {workspace.name!r}" if workspace is not None else ""
-        hint = "give more of the id" if matches else "see `offramp runs list`"
-        raise ObjectNotFoundError(f"{problem} with id {run_id!r}{where}", hint=hint)
-    expire_lapsed(session, matches)
-    return matches[0]
+    return list(session.scalars(query.order_by(Run.started_at.desc(), Run.id).limit(limit)))
 
 
 def _seconds_between(start: datetime, end: datetime) -> float:
@@ -85,22 +60,21 @@ def describe_run(session: Session, run: Run, *, details: bool = False) -> dict[s
     reason_counts: dict[str, Any] = dict(run.reason_counts)
     vendor_codes: dict[str, Any] = dict(run.report.get("vendor_codes", {}))
     counted_from = "run"
-    if run.status in UNFINISHED:
-        from offramp.core.runner.ledger import totals
-
+    status, error, finished_at = shown_status(run)
+    if status in UNFINISHED:
         so_far = totals(session, run.id)
         counts = {"queried": sum(so_far["counts"].values()), **so_far["counts"]}
         reason_counts, vendor_codes = so_far["reasons"], so_far["vendor_codes"]
         counted_from = "ledger"
-    end = run.finished_at or utcnow()
+    end = finished_at or utcnow()
     data: dict[str, Any] = {
         "id": run.id,
         "orchestration": run.orchestration_name,
-        "status": run.status,
+        "status": status,
         "mode": run.mode,
         "dry_run": run.dry_run,
         "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "finished_at": finished_at.isoformat() if finished_at else None,
         "duration_seconds": _seconds_between(run.started_at, end),
         "seconds": run.report.get("seconds"),
         "counts": counts,
@@ -111,7 +85,7 @@ def describe_run(session: Session, run: Run, *, details: bool = False) -> dict[s
         "warnings": run.report.get("warnings", {}),
         "unknown_columns": run.report.get("unknown_columns", []),
         "request_ids": run.report.get("request_ids", []),
-        "error": clean(run.error),
+        "error": clean(error),
         "hint": clean(run.report.get("hint")),
     }
     if details:

@@ -40,10 +40,14 @@ def one_batch(table: pa.Table) -> pa.RecordBatch:
 
 
 def prepare_all(preparer: Preparer, batches: Iterable[pa.RecordBatch]) -> PreparedBatch:
-    """What ``preparer`` makes of all ``batches``, ``finish()`` included, as one :class:`PreparedBatch`."""
+    """What ``preparer`` makes of all ``batches``, ``finish()`` included, as one :class:`PreparedBatch`.
+
+    Events a preparer returned as columns (:class:`~offramp.core.destination_api.EventColumns`) are turned into
+    objects, in order, so the result's ``events`` hold them all.
+    """
     result = PreparedBatch()
     for part in [*(preparer.prepare(batch) for batch in batches), preparer.finish()]:
-        result.events.extend(part.events)
+        result.events.extend(part.all_events())
         result.rejected.extend(part.rejected)
     return result
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from offramp.core.environment import Environment
+from offramp.core.environment import DEFAULT_WORKSPACE, Environment
 from offramp.core.plugin_api import CredentialHandle, DestinationContext
 from offramp.core.registry import Registry, discover
 from offramp.core.secrets import create_key_file
@@ -27,7 +27,8 @@ from offramp.core.services.destinations import add_destination
 from offramp.core.services.plugin_context import credential_handle, destination_context
 from offramp.core.state.store import initialize
 
-WORKSPACE = "default"
+# The workspace `offramp init` creates, which every command uses unless told otherwise.
+WORKSPACE = DEFAULT_WORKSPACE
 
 
 class PluginWorkspace:
@@ -40,7 +41,8 @@ class PluginWorkspace:
     """
 
     def __init__(self, home: Path, registry: Registry | None = None) -> None:
-        env = Environment(home=Path(home), database_url=None)
+        # Every field given, so that no OFFRAMP_* variable of the developer's shell reaches the test's store.
+        env = Environment(home=Path(home), database_url=None, secret_key=None, workspace=WORKSPACE, auto_upgrade=True)
         store = initialize(env)[0]
         create_key_file(env.key_file)
         self._ctx = Context(env=env, store=store, actor="plugin-test", _registry=registry or discover())

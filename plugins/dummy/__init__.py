@@ -1,9 +1,9 @@
 """The `dummy` destination: accepts everything, sends nothing, and fails on request.
 
 Its knobs let tests drive every path of the runner (transient errors, vendor refusals, rejects, a terminal
-failure) without a network. It is also the worked example of the plugin author guide. The hooks live in
-`offramp.plugins.dummy.runtime`, imported only when the descriptor is loaded: its sender keeps what it "delivered"
-in memory instead of calling a vendor.
+failure) without a network. It is also the worked example of the plugin author guide. Its hooks
+(`offramp.plugins.dummy.runtime:HOOKS`) are imported when the descriptor is registered; its sender keeps what it
+"delivered" in memory (`runtime.vendor`) instead of calling a vendor.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ DESTINATION_TYPE = DestinationType(
     capabilities=DestinationCapabilities(max_batch_size=10_000, event_sources=(), supports_dedupe=True),
     credential_types=("static-token",),
     description="Sends nothing; fails on purpose according to its knobs.",
-    implementation="offramp.plugins.dummy.runtime",
+    implementation="offramp.plugins.dummy.runtime:HOOKS",
 )
 
 __all__ = ["DESTINATION_TYPE", "DummyDestinationSettings"]

@@ -32,16 +32,18 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from offramp.core.destination_api import (
+from offramp.core import (
     DeliveryResult,
+    DestinationContext,
+    DestinationError,
+    DestinationHooks,
     FailedEvent,
     PreparedBatch,
     PreparedEvent,
-    PrepareOptions,
     RejectedEvent,
-    SendOptions,
+    Terminal,
+    Transient,
 )
-from offramp.core.errors import DestinationError, Terminal, Transient
 from offramp.plugins.dummy import DummyDestinationSettings
 
 logger = logging.getLogger(__name__)
@@ -94,9 +96,8 @@ class DummyPreparer:
     The dummy reads every column, so :attr:`unknown_columns` is always empty, and it never holds rows back.
     """
 
-    def __init__(self, settings: DummyDestinationSettings | None = None, options: PrepareOptions | None = None) -> None:
+    def __init__(self, settings: DummyDestinationSettings | None = None) -> None:
         self.settings = settings or DummyDestinationSettings()
-        self.options = options or PrepareOptions()
 
     @property
     def unknown_columns(self) -> tuple[str, ...]:
@@ -162,21 +163,34 @@ class DummySender:
     :class:`DummyTerminalError`; the ``transient_prob`` draw leaves the whole batch unsent with a
     :class:`DummyTransientError`; otherwise each event is refused by the ``fail_prob`` draw or delivered.
 
-    What was delivered is kept in order in :attr:`delivered` (ids alone: :meth:`delivered_ids`).
+    What was delivered is kept in order in :attr:`delivered` (ids alone: :meth:`delivered_ids`). Senders opened
+    through :data:`HOOKS` for one destination share one :class:`DummyVendor` (:func:`vendor`): what they delivered,
+    and knobs a test sets on the vendor, apply to every one of them.
     """
 
-    def __init__(self, settings: DummyDestinationSettings | None = None, options: SendOptions | None = None) -> None:
+    def __init__(self, settings: DummyDestinationSettings | None = None, vendor: DummyVendor | None = None) -> None:
         self._settings = settings or DummyDestinationSettings()
-        self.options = options or SendOptions()
-        self._lock = threading.Lock()
-        self._batches = 0
-        self._delivered: list[DeliveredEvent] = []
+        self._vendor = vendor or DummyVendor()
+        self._lock = self._vendor.lock
         self._closed = False
 
     @property
+    def _batches(self) -> int:
+        return self._vendor.batches
+
+    @_batches.setter
+    def _batches(self, value: int) -> None:
+        self._vendor.batches = value
+
+    @property
+    def _delivered(self) -> list[DeliveredEvent]:
+        return self._vendor.delivered
+
+    @property
     def settings(self) -> DummyDestinationSettings:
-        """The knobs in force."""
-        return self._settings
+        """The knobs in force: the sender's settings, then what was set on its vendor."""
+        knobs = self._vendor.knobs
+        return self._settings.model_copy(update=knobs) if knobs else self._settings
 
     @property
     def max_batch_size(self) -> int:
@@ -203,19 +217,19 @@ class DummySender:
 
     def would_refuse(self, event_id: str) -> bool:
         """Whether the ``fail_prob`` draw refuses this event under the current knobs (the same on every resend)."""
-        settings = self._settings
+        settings = self.settings
         return draw(settings.seed, "refuse", event_id) < settings.fail_prob
 
     def send(self, events: Sequence[PreparedEvent]) -> DeliveryResult:
         if len(events) > self.max_batch_size:
             raise ValueError(f"a batch holds at most {self.max_batch_size} events, got {len(events)}")
-        latency_ms = self._settings.latency_ms
+        latency_ms = self.settings.latency_ms
         if latency_ms:
             time.sleep(latency_ms / 1000)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the dummy sender is closed")
-            settings = self._settings
+            settings = self.settings
             number = self._batches
             self._batches += 1
             request_id = f"dummy-{number}"
@@ -251,26 +265,82 @@ class DummySender:
         )
         return result
 
+    def preview(self, events: Sequence[PreparedEvent]) -> bytes:
+        """The body the dummy "posts": a JSON array of the events' bodies, as :meth:`send` would hand them over."""
+        if len(events) > self.max_batch_size:
+            raise ValueError(f"a batch holds at most {self.max_batch_size} events, got {len(events)}")
+        return b"[" + b",".join(event.body for event in events) + b"]"
+
     def close(self) -> None:
         """Refuse further sends; what was delivered stays readable."""
         with self._lock:
             self._closed = True
 
 
-def open_preparer(settings: DummyDestinationSettings, options: PrepareOptions) -> DummyPreparer:
+class DummyVendor:
+    """The in-memory "vendor" of one dummy destination: what it accepted, and knobs that override the settings.
+
+    ``knobs`` (validated like settings by :meth:`set`) apply to every sender of the destination, opened before or
+    after: a test's way to make the vendor fail and recover while the runner drives its own sender.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.batches = 0
+        self.delivered: list[DeliveredEvent] = []
+        self.knobs: dict[str, Any] = {}
+
+    def set(self, **knobs: Any) -> None:
+        """Override knobs; raises pydantic.ValidationError for an unknown or out-of-range one."""
+        merged = {**self.knobs, **knobs}
+        DummyDestinationSettings.model_validate(merged)
+        with self.lock:
+            self.knobs = merged
+
+    def reset(self) -> None:
+        """Drop every override: the senders' settings apply again."""
+        with self.lock:
+            self.knobs = {}
+
+    def delivered_ids(self) -> list[str]:
+        """The ids of the events accepted so far, in order, repeats included."""
+        with self.lock:
+            return [event.event_id for event in self.delivered]
+
+
+_VENDORS: dict[tuple[str, str], DummyVendor] = {}
+_VENDORS_LOCK = threading.Lock()
+
+
+def vendor(workspace: str, destination: str) -> DummyVendor:
+    """The vendor of the dummy destination ``destination`` of ``workspace`` in this process (made on first use)."""
+    with _VENDORS_LOCK:
+        return _VENDORS.setdefault((workspace, destination), DummyVendor())
+
+
+def open_preparer(context: DestinationContext) -> DummyPreparer:
     """The hook the framework calls to prepare rows for a dummy destination."""
-    return DummyPreparer(settings, options)
+    settings = context.settings
+    assert isinstance(settings, DummyDestinationSettings)
+    return DummyPreparer(settings)
 
 
-def open_sender(ctx: object, row: object, settings: DummyDestinationSettings, options: SendOptions) -> DummySender:
-    """The hook the framework calls to send to a dummy destination; ``ctx`` and ``row`` are unused (no credential)."""
-    return DummySender(settings, options)
+def open_sender(context: DestinationContext) -> DummySender:
+    """The hook the framework calls to send to a dummy destination (it reads no credential: nothing is sent)."""
+    settings = context.settings
+    assert isinstance(settings, DummyDestinationSettings)
+    return DummySender(settings, vendor(context.workspace, context.destination))
+
+
+HOOKS = DestinationHooks(open_preparer=open_preparer, open_sender=open_sender)
 
 
 __all__ = [
+    "HOOKS",
     "DeliveredEvent",
     "DummyPreparer",
     "DummySender",
+    "DummyVendor",
     "DummyTerminalError",
     "DummyTransientError",
     "EVENT_ID_COLUMN",
@@ -281,4 +351,5 @@ __all__ = [
     "draw",
     "open_preparer",
     "open_sender",
+    "vendor",
 ]

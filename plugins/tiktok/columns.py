@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from offramp.core.errors import ConfigError
+from offramp.core import ConfigError
 from offramp.plugins.tiktok.rules import CONTRACT_COLUMNS
 
 _CONTRACT = frozenset(CONTRACT_COLUMNS)

@@ -1,4 +1,5 @@
-"""Connection test and event-set set-up of the `tiktok-ads-offline-events` destination.
+"""Connection test and event-set set-up (the ``ensure-event-set`` action) of the `tiktok-ads-offline-events`
+destination.
 
 `offramp destinations test` checks, in order: the credential's token works; the advertiser is reachable with an
 Operator or Admin role; the event set exists under that advertiser; its name matches (a mismatch is a warning);
@@ -13,24 +14,18 @@ from typing import Any
 
 import httpx
 
-from offramp.core.connection_checks import CheckStep
-from offramp.core.errors import ConfigError, OfframpError
-from offramp.core.services.context import Context
-from offramp.core.state.models import Destination
+from offramp.core import ActionResult, CheckStep, ConfigError, DestinationContext, OfframpError
 from offramp.credentials.tiktok_oauth import raise_for_envelope
-from offramp.credentials.tiktok_session import TikTokCredentialSession
+from offramp.credentials.tiktok_session import API, WRITER_ROLES, TikTokCredentialSession
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
-
-API = "/open_api/v1.3"
-WRITER_ROLES = ("ADMIN", "OPERATOR")
 
 
 class _AccountApi:
     """The account and event-set endpoints, called with the credential's token."""
 
-    def __init__(self, credential: TikTokCredentialSession) -> None:
+    def __init__(self, credential: TikTokCredentialSession, timeout_seconds: float) -> None:
         self._base = f"{credential.settings().api_base_url}{API}"
-        self._client = httpx.Client(auth=credential.auth(), timeout=30.0)
+        self._client = httpx.Client(auth=credential.auth(), timeout=timeout_seconds)
 
     def __enter__(self) -> _AccountApi:
         return self
@@ -52,22 +47,28 @@ class _AccountApi:
         return self._answer(self._client.post(f"{self._base}/{path}", json=body))
 
 
-def _session(ctx: Context, row: Destination) -> TikTokCredentialSession:
-    return TikTokCredentialSession(ctx, row.workspace.name, row.credential.name)
+def _settings(context: DestinationContext) -> TikTokOfflineEventsDestinationSettings:
+    settings = context.settings
+    if not isinstance(settings, TikTokOfflineEventsDestinationSettings):
+        raise TypeError(f"expected tiktok-ads-offline-events settings, got {type(settings).__name__}")
+    return settings
 
 
-def check_connection(
-    ctx: Context, row: Destination, settings: TikTokOfflineEventsDestinationSettings, *, fix: bool = False
-) -> list[CheckStep]:
-    """Run the checks in order; see the module docstring."""
+def _session(context: DestinationContext) -> TikTokCredentialSession:
+    return TikTokCredentialSession(context.credential, timeout_seconds=context.timeout_seconds)
+
+
+def check_connection(context: DestinationContext, fix: bool) -> list[CheckStep]:
+    """Run the checks in order; see the module docstring. ``fix`` turns auto tracking to match the settings."""
+    settings = _settings(context)
     steps: list[CheckStep] = []
-    credential = _session(ctx, row)
+    credential = _session(context)
     try:
         credential.access_token()
     except OfframpError as exc:
         return [CheckStep("token", "failed", str(exc))]
-    steps.append(CheckStep("token", "ok", f"credential {row.credential.name} has a working token"))
-    with _AccountApi(credential) as api:
+    steps.append(CheckStep("token", "ok", f"credential {credential.name} has a working token"))
+    with _AccountApi(credential, context.timeout_seconds) as api:
         advertiser = settings.advertiser_id
         try:
             found = api.get("advertiser/info/", {"advertiser_ids": json.dumps([advertiser])}).get("list", [])
@@ -80,7 +81,7 @@ def check_connection(
             detail = (
                 f"the credential was authorized by an {role.title()} of advertiser {advertiser}; OAuth needs a "
                 "TikTok Ad Account Operator or Admin: re-authorize with such a user "
-                f"(offramp credentials authorize {row.credential.name})"
+                f"({credential.reauthorize_command})"
             )
             return [*steps, CheckStep("advertiser", "failed", detail)]
         shown_role = role.title() if role else "role not reported by TikTok"
@@ -88,7 +89,7 @@ def check_connection(
         if settings.event_source == "web":
             return [*steps, CheckStep("event set", "skipped", "web pixels are not checked")]
         if settings.event_set_id is None:
-            detail = f"no event_set_id is set: run `offramp destinations ensure-event-set {row.name}`"
+            detail = f"no event_set_id is set: run `offramp destinations ensure-event-set {context.destination}`"
             return [*steps, CheckStep("event set", "failed", detail)]
         params = {"advertiser_id": advertiser, "event_set_ids": json.dumps([settings.event_set_id])}
         sets = api.get("offline/get/", params).get("event_set_list", [])
@@ -118,16 +119,17 @@ def check_connection(
     return steps
 
 
-def create_event_set(ctx: Context, row: Destination, settings: TikTokOfflineEventsDestinationSettings) -> str:
+def create_event_set(context: DestinationContext) -> str:
     """Create the destination's offline event set with its name and auto tracking; return the new ID."""
+    settings = _settings(context)
     if settings.event_source != "offline":
         raise ConfigError("ensure-event-set creates offline event sets only", hint="set the pixel code yourself")
     if settings.event_set_name is None:
         raise ConfigError(
-            f"destination {row.name!r} has no event_set_name to create the event set with",
+            f"destination {context.destination!r} has no event_set_name to create the event set with",
             hint="set event_set_name (export, edit, apply) and run again",
         )
-    with _AccountApi(_session(ctx, row)) as api:
+    with _AccountApi(_session(context), context.timeout_seconds) as api:
         body = {
             "advertiser_id": settings.advertiser_id,
             "name": settings.event_set_name,
@@ -137,4 +139,18 @@ def create_event_set(ctx: Context, row: Destination, settings: TikTokOfflineEven
         return str(api.post("offline/create/", body)["event_set_id"])
 
 
-__all__ = ["check_connection", "create_event_set"]
+def ensure_event_set(context: DestinationContext) -> ActionResult:
+    """The ``ensure-event-set`` action: create the event set unless the destination has one; core stores its ID."""
+    settings = _settings(context)
+    if settings.event_set_id is not None:
+        return ActionResult(
+            f"Destination {context.destination} already has event set {settings.event_set_id}; nothing created."
+        )
+    event_set_id = create_event_set(context)
+    return ActionResult(
+        f"Created event set {event_set_id} and stored it on destination {context.destination}.",
+        settings={"event_set_id": event_set_id},
+    )
+
+
+__all__ = ["check_connection", "create_event_set", "ensure_event_set"]

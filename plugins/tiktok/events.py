@@ -1,4 +1,4 @@
-"""TikTok's event vocabulary (reference: tiktok-api.md section 6)."""
+"""TikTok's event vocabulary (docs/tiktok-api-facts.md, "Vocabularies")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Normalization and hashing of TikTok matching identifiers: email, phone, external_id (tiktok-api.md section 4).
+"""Normalization and hashing of TikTok matching identifiers: email, phone, external_id (docs/tiktok-api-facts.md,
+"Hashing").
 
 - email: trimmed and lower-cased; phone: parsed with phonenumbers in a default region, kept only when
   ``is_valid_number`` and written E.164; external_id: trimmed. Then SHA-256, lowercase hex.

@@ -1,8 +1,9 @@
-"""One event's JSON exactly as TikTok's `event/track` takes it (tiktok-api.md section 2.3).
+"""One event's JSON exactly as TikTok's `event/track` takes it (docs/tiktok-api-facts.md, "Request body").
 
-Both preparation paths end here with the event's normalized fields, so the bytes on the wire are written in one
-place: keys in a fixed order, no null fields, no empty arrays or objects, `event_id` a string, `event_time` an
-integer, `value` 0 kept, `limited_data_use` only when set.
+The reference preparer (``reference.py``) writes its events here, from their normalized fields: keys in a fixed
+order, no null fields, no empty arrays or objects, `event_id` a string, `event_time` an integer, `value` 0 kept,
+`limited_data_use` only when set. The vectorized preparer writes the same bytes in SQL (``prepare._event_json_sql``);
+the golden and property tests compare the two byte for byte, so this module is the specification of the bytes.
 """
 
 from __future__ import annotations

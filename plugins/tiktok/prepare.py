@@ -10,8 +10,11 @@ How the work is split, and why:
   phone, so DuckDB sees values that are already hashed and passes them through.
 - DuckDB, over the whole batch: trimming, lower-casing and SHA-256 of emails and external ids, reading typed
   timestamps, numbers and vocabularies, the reason codes, derived event ids, and grouping line items into events.
-- Python, once per *event*: writing the JSON (``payload.event_json``), so the bytes on the wire come from the
-  same code as the reference path's.
+- DuckDB, once per *event*: writing the JSON (``_event_json_sql``): the keys, order, omissions and escapes of
+  ``payload.event_json``, which writes the reference path's events; the golden and property tests hold the two to
+  the same bytes.
+- Python, once per event: the prepared or rejected event objects, with the rejection's detail
+  (``rules.REASONS``).
 
 Rows are held back across batches exactly as the reference preparer holds them (the last event of a batch).
 """
@@ -26,10 +29,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, RejectedEvent
+from offramp.core import PreparedBatch, PreparedEvent, RejectedEvent
 from offramp.plugins.tiktok.columns import contract_names
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone, sha256_hex
+from offramp.plugins.tiktok.options import TikTokPrepareOptions
 from offramp.plugins.tiktok.phone_shapes import e164_of_plain_shapes
 from offramp.plugins.tiktok.reference import EVENT_ID_VERSION
 from offramp.plugins.tiktok.rules import (
@@ -46,6 +50,7 @@ from offramp.plugins.tiktok.rules import (
     PROPERTY_TEXT,
     REASON_ORDER,
     REASONS,
+    ROW_REASONS,
     USER_TEXT,
     needed_identifiers,
 )
@@ -180,7 +185,7 @@ def _not_ascii(values: pa.Array) -> pa.Array:
 class VectorizedPreparer:
     """Prepares Arrow record batches with DuckDB; produces exactly what ``ReferencePreparer`` produces."""
 
-    def __init__(self, settings: TikTokOfflineEventsDestinationSettings, options: PrepareOptions) -> None:
+    def __init__(self, settings: TikTokOfflineEventsDestinationSettings, options: TikTokPrepareOptions) -> None:
         self._settings = settings
         self._options = options
         self._now = options.now if options.now is not None else int(time.time())
@@ -406,14 +411,24 @@ class VectorizedPreparer:
         old = self._now - options.attribution_window_days * 86_400
         future = self._now + options.future_tolerance_seconds
         known = ", ".join(_sql(item) for item in sorted(KNOWN_EVENTS))
-        unknown_check = (
-            f"WHEN NOT list_contains([{known}], name) THEN 'unknown_event_name'"
-            if settings.event_source == "offline"
-            else ""
-        )
         currencies = ", ".join(_sql(item) for item in sorted(CURRENCIES))
         types = ", ".join(_sql(item) for item in sorted(CONTENT_TYPES))
         channels = ", ".join(_sql(item) for item in sorted(EVENT_CHANNELS))
+        # Each row reason's test, by code; the CASE checks them in the order of rules.REASONS.
+        conditions: dict[str, str | None] = {
+            "missing_event_name": "name IS NULL",
+            "unknown_event_name": f"NOT list_contains([{known}], name)" if settings.event_source == "offline" else None,
+            "missing_timestamp": "time_state = 'missing'",
+            "invalid_timestamp": "time_state = 'bad'",
+            "event_too_old": f"time < {old}",
+            "event_in_future": f"time > {future}",
+            "invalid_value": "bad_number IS NOT NULL",
+            "unsupported_currency": f"currency IS NOT NULL AND NOT list_contains([{currencies}], currency)",
+            "invalid_content_type": "content_type_given IS NOT NULL "
+            f"AND NOT list_contains([{types}], lower(content_type_given))",
+            "invalid_event_channel": "channel_given IS NOT NULL "
+            f"AND NOT list_contains([{channels}], lower(channel_given))",
+        }
         texts = ",\n".join(f"{self._text_sql(column, kinds)} AS {key}" for column, key in _TEXT_FIELDS)
         content_texts = ",\n".join(
             f"{self._text_sql(column, kinds)} AS {column}"
@@ -454,20 +469,7 @@ class VectorizedPreparer:
                     THEN {{'content_id': content_id, 'content_name': content_name,
                           'content_category': content_category, 'price': price, 'quantity': quantity,
                           'brand': brand}} END AS content,
-               CASE WHEN name IS NULL THEN 'missing_event_name'
-                    {unknown_check}
-                    WHEN time_state = 'bad' THEN 'invalid_timestamp'
-                    WHEN time_state = 'missing' THEN 'missing_timestamp'
-                    WHEN time < {old} THEN 'event_too_old'
-                    WHEN time > {future} THEN 'event_in_future'
-                    WHEN bad_number IS NOT NULL THEN 'invalid_value'
-                    WHEN currency IS NOT NULL AND NOT list_contains([{currencies}], currency)
-                         THEN 'unsupported_currency'
-                    WHEN content_type_given IS NOT NULL AND NOT list_contains([{types}], lower(content_type_given))
-                         THEN 'invalid_content_type'
-                    WHEN channel_given IS NOT NULL AND NOT list_contains([{channels}], lower(channel_given))
-                         THEN 'invalid_event_channel'
-               END AS reason,
+               {_reason_case(conditions)} AS reason,
                bad_number,
                coalesce(given_id, substr(sha256(concat_ws(chr(31), {_sql(EVENT_ID_VERSION)}, coalesce(name, ''),
                    coalesce(CAST(time AS VARCHAR), ''), coalesce(order_id, ''), coalesce(shop_id, ''),
@@ -610,7 +612,19 @@ class VectorizedPreparer:
         return None
 
 
-def _detail(problem: dict[str, Any], options: PrepareOptions) -> str:
+def _reason_case(conditions: dict[str, str | None]) -> str:
+    """SQL giving a row's first reason: one ``WHEN`` per row reason, in the order of ``rules.REASONS``.
+
+    ``conditions`` maps every row reason (``rules.ROW_REASONS``) to its test, None where it does not apply (an
+    unknown event name is no reason for the web source).
+    """
+    if set(conditions) != set(ROW_REASONS):
+        raise AssertionError(f"row reasons without a SQL test, or tests of no row reason: {sorted(conditions)}")
+    whens = " ".join(f"WHEN {conditions[code]} THEN {_sql(code)}" for code in ROW_REASONS if conditions[code])
+    return f"CASE {whens} END"
+
+
+def _detail(problem: dict[str, Any], options: TikTokPrepareOptions) -> str:
     """The reason's message, filled in exactly as the reference preparer fills it."""
     reason: str = problem["reason"]
     template = REASONS[reason]
@@ -709,9 +723,4 @@ def _phone(value: str, region: str) -> str:
     return hashed or _BLANK
 
 
-def open_vectorized(settings: TikTokOfflineEventsDestinationSettings, options: PrepareOptions) -> VectorizedPreparer:
-    """A vectorized preparer (the default for runs)."""
-    return VectorizedPreparer(settings, options)
-
-
-__all__ = ["VectorizedPreparer", "open_vectorized"]
+__all__ = ["VectorizedPreparer"]

@@ -18,9 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from offramp.core.destination_api import PreparedBatch, PreparedEvent, PrepareOptions, RejectedEvent
+from offramp.core import PreparedBatch, PreparedEvent, RejectedEvent
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import e164, normalize_emails, normalize_external_ids, normalize_phones
+from offramp.plugins.tiktok.options import TikTokPrepareOptions
 from offramp.plugins.tiktok.payload import event_json
 from offramp.plugins.tiktok.rules import (
     ASCII_WHITESPACE,
@@ -139,7 +140,7 @@ class ReferencePreparer:
     def __init__(
         self,
         settings: TikTokOfflineEventsDestinationSettings,
-        options: PrepareOptions,
+        options: TikTokPrepareOptions,
         *,
         parse_phone: Callable[[str, str], str | None] = e164,
     ) -> None:

@@ -1,9 +1,10 @@
 """What one `event/track/` answer means for the events it carried, decided from the status code and the body alone.
 
 TikTok answers HTTP 200 for nearly every application error, so the envelope's ``code`` decides, not the status
-(tiktok-api.md section 5). Only when the request never reached the API (an nginx 502 page, a 503) does the status
-decide. Keeping this a pure function of ``(status, body)`` lets the sender stay about control flow (refresh, split,
-give back) and lets every code's meaning be unit-tested without a server.
+(docs/tiktok-api-facts.md, "Envelope and HTTP status"). Only when the request never reached the API (an nginx 502
+page, a 503) does the status decide. Each code's class comes from ``codes``, which the credential reads too.
+Keeping this a pure function of ``(status, body)`` lets the sender stay about control flow (split, give back) and
+lets every code's meaning be unit-tested without a server.
 """
 
 from __future__ import annotations
@@ -12,44 +13,20 @@ import enum
 import re
 from dataclasses import dataclass
 
-import orjson
-
-# Codes whose meaning the sender acts on (tiktok-api.md 5.3).
-OK_CODES = frozenset({0, 20001})  # 20001 "partially successful": treated as accepted, as RudderStack does
-RATE_LIMIT_CODES = frozenset({40016, 40100, 40132, 40133, 40202})  # too frequent; 40202 a write conflict
-SERVER_ERROR_CODES = frozenset({50000, 50002, 51305, 60001})
-TOKEN_EXPIRED = 40102
-TOKEN_REFUSED_CODES = frozenset({40103, 40104, 40105, 40107})
-NO_PERMISSION = 40001
-INVALID_PARAMETER = 40002
-MAINTENANCE = 60001
-
-# Advised waits. TikTok: a QPS breach, retry in the next second; a 5xx or a system error, wait minutes. The runner
-# backs off from these, so the server-side figure is a base, not the whole wait.
-RATE_LIMIT_WAIT = 1.0
-SERVER_ERROR_WAIT = 5.0
-MAINTENANCE_WAIT = 60.0
+from offramp.plugins.tiktok.codes import (
+    DEFAULT_HINT,
+    HINTS,
+    MAINTENANCE_WAIT,
+    RATE_LIMIT_WAIT,
+    SERVER_ERROR_WAIT,
+    CodeClass,
+    parse_envelope,
+    wait_for,
+)
 
 # A 40002 about a top-level field concerns the request itself, not any one event: splitting the batch cannot
 # isolate anything, every half would be refused the same way.
 _REQUEST_FIELD = re.compile(r"Invalid value for (event_source|event_source_id|test_event_code|partner_name)\b")
-_MAX_MESSAGE = 500
-
-# What to check for the terminal codes a correct client can still meet (a wrong setting or a changed account).
-_CODE_HINTS: dict[int, str] = {
-    40000: "check the destination's settings and the orchestration's test event code",
-    40006: "offramp speaks API v1.3; check the credential's api_base_url",
-    40007: "the event set does not exist: check event_set_id, or run `offramp destinations ensure-event-set`",
-    40008: "the endpoint is not available at this host: check the credential's api_base_url",
-    40010: "the host is not TikTok's Business API: check the credential's api_base_url",
-    40051: "offramp speaks API v1.3; check the credential's api_base_url",
-    40106: "the token does not fit this advertiser: check advertiser_id and who authorized the credential",
-    40118: "the app or advertiser is not allow-listed for the Events API: ask your TikTok representative",
-    40300: "the advertiser does not exist: check advertiser_id",
-    40301: "the advertiser cannot be matched: check advertiser_id",
-    41000: "TikTok refuses requests from this network's country",
-}
-_DEFAULT_HINT = "check the destination's settings; TikTok's code and message say what it refused"
 
 
 class Outcome(enum.Enum):
@@ -92,30 +69,6 @@ class TrackAnswer:
         return str(self.code) if self.code is not None else f"HTTP {self.http_status}"
 
 
-def _envelope(body: bytes) -> tuple[int, str, str | None] | None:
-    """(code, message, request_id) of a TikTok envelope, or None when the body is not one."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(payload, dict):
-        return None
-    raw_code = payload.get("code")
-    if isinstance(raw_code, bool):
-        return None
-    if isinstance(raw_code, str) and raw_code.strip().lstrip("-").isdigit():
-        raw_code = int(raw_code)
-    if not isinstance(raw_code, int):
-        return None
-    message = payload.get("message")
-    request_id = payload.get("request_id")
-    return (
-        raw_code,
-        str(message)[:_MAX_MESSAGE] if message is not None else "",
-        str(request_id) if isinstance(request_id, str | int) and request_id != "" else None,
-    )
-
-
 def _without_envelope(status: int, log_id: str | None) -> TrackAnswer:
     if status >= 500:
         message = f"TikTok answered HTTP {status} without an API answer (its gateway failed)"
@@ -143,26 +96,24 @@ def classify(status: int, body: bytes, *, log_id: str | None = None) -> TrackAns
         body: The body as received.
         log_id: The ``X-TT-LOGID`` header, the request id when the body carries none.
     """
-    envelope = _envelope(body)
+    envelope = parse_envelope(body)
     if envelope is None or status >= 500:
         # A 5xx means the request did not get through, whatever the body says: keep its request id, if any.
-        return _without_envelope(status, envelope[2] if envelope and envelope[2] else log_id)
-    code, message, request_id = envelope
-    request_id = request_id or log_id
-    if code in OK_CODES:
+        return _without_envelope(status, envelope.request_id if envelope and envelope.request_id else log_id)
+    code, message = envelope.code, envelope.message
+    request_id = envelope.request_id or log_id
+    kind = envelope.kind
+    if kind is CodeClass.OK:
         return TrackAnswer(Outcome.OK, status, code, message, request_id)
-    if code in RATE_LIMIT_CODES:
-        return TrackAnswer(Outcome.TRANSIENT, status, code, message, request_id, RATE_LIMIT_WAIT)
-    if code in SERVER_ERROR_CODES:
-        wait = MAINTENANCE_WAIT if code == MAINTENANCE else SERVER_ERROR_WAIT
-        return TrackAnswer(Outcome.TRANSIENT, status, code, message, request_id, wait)
-    if code == TOKEN_EXPIRED:
+    if kind.transient:
+        return TrackAnswer(Outcome.TRANSIENT, status, code, message, request_id, wait_for(code))
+    if kind is CodeClass.TOKEN_EXPIRED:
         return TrackAnswer(Outcome.TOKEN_EXPIRED, status, code, message, request_id)
-    if code in TOKEN_REFUSED_CODES:
+    if kind is CodeClass.GRANT_REFUSED:
         return TrackAnswer(Outcome.TOKEN_REFUSED, status, code, message, request_id)
-    if code == NO_PERMISSION:
+    if kind is CodeClass.NO_PERMISSION:
         return TrackAnswer(Outcome.PERMISSION, status, code, message, request_id)
-    if code == INVALID_PARAMETER:
+    if kind is CodeClass.INVALID_PARAMETER:
         if _REQUEST_FIELD.search(message):
             hint = (
                 "TikTok refused the request itself, not one event: "
@@ -170,8 +121,7 @@ def classify(status: int, body: bytes, *, log_id: str | None = None) -> TrackAns
             )
             return TrackAnswer(Outcome.TERMINAL, status, code, message, request_id, hint=hint)
         return TrackAnswer(Outcome.INVALID, status, code, message, request_id)
-    hint = _CODE_HINTS.get(code, _DEFAULT_HINT)
-    return TrackAnswer(Outcome.TERMINAL, status, code, message, request_id, hint=hint)
+    return TrackAnswer(Outcome.TERMINAL, status, code, message, request_id, hint=HINTS.get(code, DEFAULT_HINT))
 
 
 __all__ = [

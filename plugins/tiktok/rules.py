@@ -29,7 +29,7 @@ PAGE_TEXT: Final = (("page_url", "url"), ("referrer_url", "referrer"))
 CONTENT_TEXT: Final = (("content_id", "content_id"), ("content_name", "content_name"),
                        ("content_category", "content_category"))  # fmt: skip
 
-# The 62 ISO 4217 codes TikTok accepts (tiktok-api.md section 6.4).
+# The 62 ISO 4217 codes TikTok accepts (docs/tiktok-api-facts.md, "Vocabularies").
 CURRENCIES: Final[frozenset[str]] = frozenset(
     "AED ARS AUD BDT BHD BIF BOB BRL CAD CHF CLP CNY COP CRC CZK DKK DZD EGP EUR GBP GTQ HKD HNL HUF IDR ILS INR ISK "
     "JPY KES KHR KRW KWD KZT MAD MOP MXN MYR NGN NIO NOK NZD OMR PEN PHP PKR PLN PYG QAR RON RUB SAR SEK SGD THB TRY "
@@ -72,6 +72,10 @@ REASONS: Final[dict[str, str]] = {
     "missing_identifiers": "no usable {needed}; TikTok cannot match the event to a person",
 }
 REASON_ORDER: Final[dict[str, int]] = {code: rank for rank, code in enumerate(REASONS)}
+# Reasons judged on the event as a whole (its rows together); every other reason is judged row by row. The
+# vectorized preparer's SQL CASE checks ROW_REASONS in this order; the reference preparer sorts by REASON_ORDER.
+EVENT_REASONS: Final = ("conflicting_line_items", "missing_identifiers")
+ROW_REASONS: Final[tuple[str, ...]] = tuple(code for code in REASONS if code not in EVENT_REASONS)
 
 # Warnings: the event is sent, without the offending value.
 WARNINGS: Final[dict[str, str]] = {
@@ -94,6 +98,7 @@ __all__ = [
     "DEFAULT_CURRENCY",
     "EPOCH_MILLIS_FROM",
     "EVENT_CHANNELS",
+    "EVENT_REASONS",
     "IDENTIFIER_COLUMNS",
     "MAX_NUMBER",
     "NUMBER_TEXT",
@@ -103,6 +108,7 @@ __all__ = [
     "PROPERTY_TEXT",
     "REASONS",
     "REASON_ORDER",
+    "ROW_REASONS",
     "USER_TEXT",
     "WARNINGS",
     "needed_identifiers",

@@ -1,35 +1,50 @@
 """Sends prepared events to TikTok's `event/track/`: one request per batch, and what to do with each answer.
 
-The runner owns retries and waits; this module owns what only a TikTok client can know (tiktok-api.md section 5):
+The runner owns retries and waits; this module owns what only a TikTok client can know (docs/tiktok-api-facts.md,
+"Codes" and "Rate limits"); each code's class comes from ``codes``, through ``responses.classify``:
 
-- the body is assembled from the events' bytes as they are, so what was prepared is exactly what is sent;
-- an expired token (40102) is refreshed once and the request resent once, under the credential's lock, so
-  threads and processes sharing a credential spend its single-use refresh token once;
-- a refused grant (40103/40104/40105/40107) marks the credential `needs_reauth`, so later uses fail fast, and stops
-  the run; so does a missing role (40001) and any other code retrying cannot fix;
+- the body is assembled from the events' bytes as they are, so what was prepared is exactly what is sent
+  (:meth:`TikTokSender.preview` gives the same bytes for dry runs);
+- an expired token (40102) is refreshed once and the request resent once, by the credential's auth flow
+  (``offramp.credentials.tiktok_session.TikTokAccessTokenAuth``, the one refresh path), under the credential's
+  lock, so threads and processes sharing a credential spend its single-use refresh token once;
+- a refused grant (40103/40105/40107) marks the credential `needs_reauth` (the auth flow does), so later uses fail
+  fast, and stops the run; so does a missing role (40001) and any other code retrying cannot fix;
 - an invalid batch (40002) is split in halves until the events TikTok refuses are alone: those fail with TikTok's
   message, the others are sent. TikTok's 40002 names the field but not the event, hence the search;
 - rate limits, 5xx and network failures give the events back as ``unsent`` with the advised wait.
+
+Every answer is *returned* as a :class:`~offramp.core.DeliveryResult`: a terminal one carries a
+:class:`TikTokTerminalSendError` (with a hint) as its ``error``, what the call had sent or failed before it, and the
+rest as ``unsent``. Only a caller's bug (too many events) raises.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
-from offramp.core import __version__
-from offramp.core.destination_api import DeliveryResult, FailedEvent, PreparedEvent, SendOptions
-from offramp.core.errors import ConfigError, DestinationError, OfframpError, Terminal, Transient
-from offramp.core.services.context import Context
-from offramp.core.state.models import Destination
+from offramp.core import (
+    ConfigError,
+    DeliveryResult,
+    DestinationContext,
+    DestinationError,
+    FailedEvent,
+    OfframpError,
+    PreparedEvent,
+    Terminal,
+    Transient,
+    __version__,
+)
 from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok.responses import SERVER_ERROR_WAIT, Outcome, TrackAnswer, classify
+from offramp.plugins.tiktok.codes import SERVER_ERROR_WAIT
+from offramp.plugins.tiktok.options import TikTokRunOptions
+from offramp.plugins.tiktok.responses import Outcome, TrackAnswer, classify
 from offramp.plugins.tiktok.settings import MAX_EVENTS_PER_REQUEST, TikTokOfflineEventsDestinationSettings
 
 logger = logging.getLogger(__name__)
@@ -37,22 +52,6 @@ logger = logging.getLogger(__name__)
 TRACK_PATH = "/open_api/v1.3/event/track/"
 _REFUSED_REMEMBERED = 10_000  # refused sub-batches a sender remembers (a few per refused event)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-class TokenProvider(Protocol):
-    """Where the sender gets access tokens: a :class:`TikTokCredentialSession`, in production."""
-
-    def access_token(self) -> str:
-        """A working access token."""
-        ...
-
-    def refreshed_after_failure(self, failed_token: str) -> str:
-        """A new access token after TikTok answered 40102 for ``failed_token``."""
-        ...
-
-    def mark_refused(self, reason: str) -> None:
-        """Record that TikTok refused the token; later uses fail fast until someone re-authorizes."""
-        ...
 
 
 class TikTokSendError(DestinationError):
@@ -64,20 +63,14 @@ class TikTokTransientSendError(TikTokSendError, Transient):
 
 
 class TikTokTerminalSendError(TikTokSendError, Terminal):
-    """TikTok refused the events for a reason retrying cannot fix; the message and hint say what to change.
-
-    ``delivered`` holds what the call had achieved before the refusal (events already sent or failed while a
-    batch was being split), so a caller can still record them.
-    """
-
-    delivered: DeliveryResult | None = None
+    """TikTok refused the events for a reason retrying cannot fix; the message and hint say what to change."""
 
 
 class TikTokSender:
     """Sends batches of prepared events to one event set; safe to use from several threads.
 
     Args:
-        tokens: Access tokens (:class:`TikTokCredentialSession`, or anything with its three methods).
+        credential: The destination's credential: its access tokens, refreshed on 40102 by its auth flow.
         api_base_url: ``https://business-api.tiktok.com``, or an emulator's address on loopback.
         event_source: ``offline`` or ``web``.
         event_source_id: The event set ID (the pixel code for web).
@@ -85,13 +78,11 @@ class TikTokSender:
         test_event_code: Sent at the top level when set: the events go to TikTok's Test Events view.
         max_batch_size: The most events one :meth:`send` takes (TikTok refuses more than 1000).
         timeout_seconds: Per request.
-        credential: The credential's name, for the re-authorization command in messages.
-        workspace: The credential's workspace, likewise.
     """
 
     def __init__(
         self,
-        tokens: TokenProvider,
+        credential: TikTokCredentialSession,
         *,
         api_base_url: str,
         event_source: str,
@@ -100,8 +91,6 @@ class TikTokSender:
         test_event_code: str | None = None,
         max_batch_size: int = MAX_EVENTS_PER_REQUEST,
         timeout_seconds: float = 30.0,
-        credential: str = "NAME",
-        workspace: str | None = None,
     ) -> None:
         if not 1 <= max_batch_size <= MAX_EVENTS_PER_REQUEST:
             raise ValueError(f"max_batch_size must be between 1 and {MAX_EVENTS_PER_REQUEST}")
@@ -112,13 +101,11 @@ class TikTokSender:
                 f"api_base_url {base} is plain http: the access token would cross the network unencrypted",
                 hint="use https (plain http is allowed for loopback addresses only, where the emulator runs)",
             )
-        self._tokens = tokens
+        self._credential = credential
         self._url = f"{base}{TRACK_PATH}"
         self._host = parts.netloc.rpartition("@")[2]  # never a userinfo part in messages
         self._max_batch_size = max_batch_size
         self._event_source_id = event_source_id
-        self._credential = credential
-        self._workspace = workspace
         # Everything before the events and after them, written once: only the top-level scalars go through orjson.
         head = b'{"event_source":' + orjson.dumps(event_source)
         head += b',"event_source_id":' + orjson.dumps(event_source_id)
@@ -133,6 +120,7 @@ class TikTokSender:
         # requests in a row without a transient answer. Shared by the sending threads (set operations are atomic).
         self._refused: set[tuple[str, str, int]] = set()
         self._client = httpx.Client(
+            auth=credential.auth(),
             timeout=timeout_seconds,
             headers={"Content-Type": "application/json", "User-Agent": f"offramp/{__version__}"},
             follow_redirects=False,
@@ -146,16 +134,18 @@ class TikTokSender:
         """The most events one call to :meth:`send` takes (the destination's ``batch_size``)."""
         return self._max_batch_size
 
-    def body(self, events: Sequence[PreparedEvent]) -> bytes:
+    def preview(self, events: Sequence[PreparedEvent]) -> bytes:
         """The request body for ``events``: their bytes joined as they are, inside the fixed top level."""
         return self._head + b",".join(event.body for event in events) + b"]}"
 
     def send(self, events: Sequence[PreparedEvent]) -> DeliveryResult:
         """Send one batch; every event ends in exactly one of ``sent``, ``failed`` or ``unsent``.
 
+        A terminal answer (the grant, the role or a setting is wrong) is returned as the result's ``error``, a
+        :class:`TikTokTerminalSendError` whose message and hint say what to fix, with what was done before it.
+
         Raises:
             ValueError: More events than :attr:`max_batch_size` (a caller's bug, not TikTok's answer).
-            TikTokTerminalSendError: The grant, the role or a setting is wrong; the message says what to fix.
         """
         if len(events) > self._max_batch_size:
             raise ValueError(f"send() takes at most {self._max_batch_size} events, got {len(events)}")
@@ -175,8 +165,7 @@ class TikTokSender:
             except TikTokTransientSendError as exc:
                 return self._give_back(result, batch, pending, exc, exc.fields.get("retry_after_seconds"))
             except TikTokTerminalSendError as exc:
-                exc.delivered = result  # an attribute, not a field: fields are printed, and this may be large
-                raise
+                return self._give_back(result, batch, pending, exc, None)
             if answer.request_id:
                 result.request_ids.append(answer.request_id)
             if answer.outcome is Outcome.OK:
@@ -208,30 +197,26 @@ class TikTokSender:
     # -- one request --
 
     def _post(self, batch: Sequence[PreparedEvent]) -> TrackAnswer:
-        """POST one batch, refreshing once on 40102; return an OK, INVALID or TRANSIENT answer, or raise."""
-        body = self.body(batch)
-        token = self._token(self._tokens.access_token)
-        answer = self._request(body, token)
-        if answer.outcome is Outcome.TOKEN_EXPIRED:
-            fresh = self._token(lambda: self._tokens.refreshed_after_failure(token))
-            answer = self._request(body, fresh)
-            if answer.outcome is Outcome.TOKEN_EXPIRED:
-                raise self._terminal(
-                    answer,
-                    f"TikTok says the access token of credential {self._credential!r} expired even right after a "
-                    "refresh",
-                    hint=f"re-authorize with: {self._reauthorize()}; if that does not help, give TikTok support the "
-                    f"request id {answer.request_id}",
-                )
+        """POST one batch (the auth flow refreshes once on 40102); return an OK, INVALID or TRANSIENT answer, or
+        raise."""
+        answer = self._request(self.preview(batch))
         logger.debug(
             "event/track: %d events, HTTP %d, code %s, request_id %s",
             len(batch), answer.http_status, answer.code, answer.request_id,
         )  # fmt: skip
-        if answer.outcome is Outcome.TOKEN_REFUSED:
-            self._tokens.mark_refused(f"{answer.code}: {answer.message}")
+        if answer.outcome is Outcome.TOKEN_EXPIRED:
             raise self._terminal(
                 answer,
-                f"TikTok refused credential {self._credential!r}: {_refused_text(answer)}",
+                f"TikTok says the access token of credential {self._credential.name!r} expired even right after a "
+                "refresh",
+                hint=f"re-authorize with: {self._reauthorize()}; if that does not help, give TikTok support the "
+                f"request id {answer.request_id}",
+            )
+        if answer.outcome is Outcome.TOKEN_REFUSED:
+            # The auth flow has marked the credential needs_reauth already.
+            raise self._terminal(
+                answer,
+                f"TikTok refused credential {self._credential.name!r}: {_refused_text(answer)}",
                 hint=f"re-authorize with: {self._reauthorize()}",
             )
         if answer.outcome is Outcome.PERMISSION:
@@ -247,9 +232,9 @@ class TikTokSender:
             raise self._terminal(answer, message)
         return answer
 
-    def _request(self, body: bytes, token: str) -> TrackAnswer:
+    def _request(self, body: bytes) -> TrackAnswer:
         try:
-            response = self._client.post(self._url, content=body, headers={"Access-Token": token})
+            response = self._client.post(self._url, content=body)
         except httpx.UnsupportedProtocol:
             raise TikTokTerminalSendError(
                 f"cannot send to {self._host}: unsupported URL scheme",
@@ -262,26 +247,21 @@ class TikTokSender:
                 hint="check the network and api_base_url; the events are sent again after a wait",
                 retry_after_seconds=SERVER_ERROR_WAIT,
             ) from None
-        return classify(response.status_code, response.content, log_id=response.headers.get("X-TT-LOGID"))
-
-    @staticmethod
-    def _token(get: Callable[[], str]) -> str:
-        """A token from the credential; a refused grant or a failed refresh becomes this module's error."""
-        try:
-            return get()
         except OfframpError as exc:
+            # From the credential's auth flow: a refused grant, a failed refresh. Become this module's errors.
             if isinstance(exc, Terminal):
-                raise TikTokTerminalSendError(exc.message, hint=exc.hint, **exc.fields) from exc
+                hint = exc.hint or f"check credential {self._credential.name!r} (app_id, app_secret, api_base_url)"
+                raise TikTokTerminalSendError(exc.message, hint=hint, **exc.fields) from exc
             if isinstance(exc, Transient):
                 fields = {**exc.fields, "retry_after_seconds": SERVER_ERROR_WAIT}
                 raise TikTokTransientSendError(exc.message, hint=exc.hint, **fields) from exc
             raise
+        return classify(response.status_code, response.content, log_id=response.headers.get("X-TT-LOGID"))
 
     # -- errors --
 
     def _reauthorize(self) -> str:
-        where = f" -w {self._workspace}" if self._workspace else ""
-        return f"offramp credentials authorize {self._credential}{where}"
+        return self._credential.reauthorize_command
 
     def _terminal(self, answer: TrackAnswer, message: str, *, hint: str | None = None) -> TikTokTerminalSendError:
         return TikTokTerminalSendError(
@@ -326,28 +306,27 @@ def _refused_text(answer: TrackAnswer) -> str:
     return f"{answer.code_text} ({answer.message})" if answer.message else answer.code_text
 
 
-def open_sender(
-    ctx: Context, row: Destination, settings: TikTokOfflineEventsDestinationSettings, options: SendOptions
-) -> TikTokSender:
+def open_sender(context: DestinationContext) -> TikTokSender:
     """The sender of a destination, with its credential's token and API host (the framework's hook)."""
+    settings = context.settings
+    options = context.options
+    if not isinstance(settings, TikTokOfflineEventsDestinationSettings) or not isinstance(options, TikTokRunOptions):
+        raise TypeError("open_sender needs the context of a tiktok-ads-offline-events destination")
     if settings.event_set_id is None:
         raise ConfigError(
-            f"destination {row.name!r} has no event_set_id to send to",
-            hint=f"run `offramp destinations ensure-event-set {row.name}`, or set event_set_id",
+            f"destination {context.destination!r} has no event_set_id to send to",
+            hint=f"run `offramp destinations ensure-event-set {context.destination}`, or set event_set_id",
         )
-    workspace, credential = row.workspace.name, row.credential.name
-    session = TikTokCredentialSession(ctx, workspace, credential)
+    credential = TikTokCredentialSession(context.credential, timeout_seconds=context.timeout_seconds)
     return TikTokSender(
-        session,
-        api_base_url=session.settings().api_base_url,
+        credential,
+        api_base_url=credential.settings().api_base_url,
         event_source=settings.event_source,
         event_source_id=settings.event_set_id,
         partner_name=settings.partner_name,
         test_event_code=options.test_event_code,
         max_batch_size=settings.batch_size,
-        timeout_seconds=options.timeout_seconds,
-        credential=credential,
-        workspace=workspace,
+        timeout_seconds=context.timeout_seconds,
     )
 
 
@@ -356,6 +335,5 @@ __all__ = [
     "TikTokSender",
     "TikTokTerminalSendError",
     "TikTokTransientSendError",
-    "TokenProvider",
     "open_sender",
 ]

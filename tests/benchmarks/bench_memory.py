@@ -38,7 +38,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from offramp.core.bench import BENCH_SQL, SECRET_VARIABLE, bench_home, emulator_process, write_orders_elsewhere
+from offramp.plugins.tiktok.commands.benchmark import (
+    BENCH_SQL,
+    SECRET_VARIABLE,
+    bench_home,
+    emulator_process,
+    write_orders_elsewhere,
+)
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
 OFFRAMP = Path(sys.executable).with_name("offramp")  # the console script of this venv

@@ -4,12 +4,12 @@ Run (not a pytest module; needs the ``bench`` extra, ``pip install -e '.[dev,ben
 
     .venv/bin/python tests/benchmarks/bench_peers.py [--rows N] [--repeat N] [--connections C] [--json]
 
-One process writes ``--rows`` synthetic order lines (``offramp.core.bench.write_orders``) to a DuckDB file and starts
-the TikTok emulator in its own process (``emulator_process``); every side reads that file with the same SQL
-(``BENCH_SQL``) and sends to that emulator:
+One process writes ``--rows`` synthetic order lines (``write_orders`` of
+``offramp.plugins.tiktok.commands.benchmark``) to a DuckDB file and starts the TikTok emulator in its own process
+(``emulator_process``); every side reads that file with the same SQL (``BENCH_SQL``) and sends to that emulator:
 
-- offramp: the ``bench`` orchestration through ``run_orchestration`` (its own batching, 4 requests in flight,
-  ledger in a SQLite state store); preparation is its dry run.
+- offramp: the ``bench`` orchestration through ``Offramp.run`` of ``offramp.core.commands`` (its own batching, 4
+  requests in flight, ledger in a SQLite state store); preparation is its dry run.
 - script: what a user would otherwise write, correct and reasonably written, not a straw man: DuckDB rows fetched
   1,000 at a time, emails trimmed, lower-cased and hashed with hashlib, phones parsed with phonenumbers (valid ones
   only, E.164), line items grouped by order id, events built as dicts, ``json.dumps`` and ``requests`` posting
@@ -59,10 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules,
 from bench_emulator import _send_all
 from peer_dlt import dlt_run
 
-from offramp.core.bench import BENCH_SQL, bench_home, emulator_process, write_orders
-from offramp.core.runner import RunRequest, run_orchestration
-from offramp.core.services.context import Context
+from offramp.core.commands import Offramp
 from offramp.credentials.tiktok_session import TikTokCredentialSession
+from offramp.plugins.tiktok.commands.benchmark import BENCH_SQL, bench_home, emulator_process, write_orders
 from offramp.plugins.tiktok.emulator import ADMIN_AUTH_CODE, DEFAULT_EVENT_SET_ID
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import e164
@@ -165,13 +164,13 @@ def _ceiling_bodies(events: list[dict[str, Any]]) -> list[bytes]:
 class Bench:
     """The shared set-up: a throw-away offramp home, the orders file and the emulator."""
 
-    def __init__(self, ctx: Context, base_url: str, orders: Path, workdir: Path) -> None:
+    def __init__(self, ctx: Offramp, base_url: str, orders: Path, workdir: Path) -> None:
         self.ctx, self.base_url, self.orders, self.workdir = ctx, base_url, orders, workdir
 
     def fresh_emulator(self) -> str:
         """Reset the emulator (events, counters, tokens) and authorize the credential again; returns its token."""
         httpx.post(f"{self.base_url}/_emulator/reset", timeout=30).raise_for_status()
-        session = TikTokCredentialSession(self.ctx, "production", "bench")
+        session = TikTokCredentialSession(self.ctx.credential("production", "bench"))
         session.complete_authorization(ADMIN_AUTH_CODE)
         return session.access_token()
 
@@ -187,7 +186,7 @@ class Bench:
         if side == "offramp":
             e164.cache_clear()  # each measured run starts with cold phone parsing, as a run in its own process would
             started = time.perf_counter()
-            summary = run_orchestration(self.ctx, RunRequest("production", "bench", dry_run=base_url is None))
+            summary = self.ctx.run("production", "bench", dry_run=base_url is None)
             elapsed = time.perf_counter() - started
             assert summary.status == "succeeded", summary
             count = summary.sent
@@ -317,7 +316,7 @@ def main() -> None:
         with bench_home(Path(home), base_url, orders) as ctx:
             bench = Bench(ctx, base_url, orders, Path(home))
             # Warm-ups, so that no measured run pays for imports or first queries.
-            run_orchestration(ctx, RunRequest("production", "bench", dry_run=True, limit=100))
+            ctx.run("production", "bench", dry_run=True, limit=100)
             small = Path(home) / "small.duckdb"
             write_orders(small, 2_000)
             script_run(small, None, "")

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import requests
 from dlt.common.schema import TTableSchema
 
-from offramp.core.bench import BENCH_SQL
+from offramp.plugins.tiktok.commands.benchmark import BENCH_SQL
 from offramp.plugins.tiktok.emulator import DEFAULT_EVENT_SET_ID
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 

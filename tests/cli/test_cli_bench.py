@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from offramp.core.bench import write_orders
+from offramp.plugins.tiktok.commands.benchmark import write_orders
 
 
 def test_bench_measures_preparation_and_end_to_end_and_every_row_is_accounted_for(cli: Any) -> None:

@@ -230,3 +230,12 @@ def test_show_or_delete_of_a_missing_credential_names_the_existing_ones(cli_erro
 
 def test_list_of_an_empty_workspace_says_none(cli, initialized):
     assert "Credentials: none" in cli.ok("credentials", "list").stdout
+
+
+def test_a_type_without_an_authorization_or_an_api_says_so(cli_error, with_token):
+    assert "credential type static-token does not use an authorization" in cli_error(
+        "credentials", "authorize", with_token
+    )
+    assert "credential type static-token cannot be tested against an API yet" in cli_error(
+        "credentials", "test", with_token
+    )

@@ -151,3 +151,66 @@ def test_show_or_delete_of_a_missing_destination_names_the_existing_ones(cli, cl
     for command in ("show", "delete"):
         line = cli_error("destinations", command, "nope")
         assert "no destination named 'nope' in workspace 'production' (existing: sink)" in line
+
+
+def test_an_action_of_the_type_runs_by_its_generic_name_and_as_its_own_command(cli, cli_json, initialized, monkeypatch):
+    from offramp.plugins.tiktok.emulator import (
+        ADMIN_AUTH_CODE,
+        DEFAULT_ADVERTISER_ID,
+        DEFAULT_APP_ID,
+        DEFAULT_APP_SECRET,
+        run_emulator,
+    )
+
+    monkeypatch.setenv("TT_APP_SECRET", DEFAULT_APP_SECRET)
+    with run_emulator() as emulator:
+        cli.ok(
+            "credentials", "add", "tt", "--type", "tiktok-offline-events", "--set", f"app_id={DEFAULT_APP_ID}",
+            "--set", "app_secret=env:TT_APP_SECRET", "--set", f"api_base_url={emulator.base_url}",
+            "--set", f"auth_url={emulator.base_url}/portal/auth",
+        )  # fmt: skip
+        cli.ok("credentials", "authorize", "tt", input=f"{ADMIN_AUTH_CODE}\n")
+        cli.ok(
+            "destinations", "add", "stores", "--type", "tiktok-ads-offline-events", "--credential", "tt", "--no-test",
+            "--set", f"advertiser_id={DEFAULT_ADVERTISER_ID}", "--set", "event_set_name=Call centre",
+        )  # fmt: skip
+
+        created = cli.ok("destinations", "action", "stores", "ensure-event-set").stdout
+        again = cli.ok("destinations", "ensure-event-set", "stores").stdout
+
+    event_set_id = cli_json("destinations", "show", "stores")["settings"]["event_set_id"]
+    assert f"Created event set {event_set_id}" in created
+    assert f"already has event set {event_set_id}" in again
+    update = cli_json("audit")[0]
+    assert (update["action"], update["object_type"], update["object_name"]) == ("update", "destination", "stores")
+    assert "event_set_id" in update["details"]["fields"]
+
+
+def test_an_unknown_action_names_the_actions_of_the_type(cli, cli_error, with_token, tiktok_credential):
+    cli.ok("destinations", "add", "sink", "--type", "dummy", "--credential", with_token)
+    add_tiktok_destination(cli, "stores")
+
+    assert "destination type dummy has no action 'ensure-event-set' (its actions: none)" in cli_error(
+        "destinations", "ensure-event-set", "sink"
+    )
+    line = cli_error("destinations", "action", "stores", "make-coffee")
+    assert "destination type tiktok-ads-offline-events has no action 'make-coffee' (its actions: ensure-event-set)" in (
+        line
+    )
+    assert "offramp plugins show tiktok-ads-offline-events" in line
+
+
+def test_every_action_of_an_installed_type_is_a_command_of_the_group(cli):
+    listed = cli.ok("destinations", "--help").stdout
+
+    assert "ensure-event-set" in listed and "action" in listed
+    assert "event set" in cli.ok("destinations", "ensure-event-set", "--help").stdout
+
+
+def test_a_type_without_a_connection_test_reports_a_skipped_step(cli, cli_json, with_token):
+    cli.ok("destinations", "add", "sink", "--type", "dummy", "--credential", with_token)
+
+    result = cli_json("destinations", "test", "sink")
+
+    assert result["ok"] is True
+    assert [(s["name"], s["verdict"]) for s in result["steps"]] == [("connection", "skipped")]

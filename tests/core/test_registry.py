@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import textwrap
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,22 +25,26 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from offramp.core import (
+    CredentialHooks,
     CredentialType,
     DestinationCapabilities,
+    DestinationHooks,
     DestinationType,
     PluginError,
     PluginSettings,
     __version__,
 )
 from offramp.core.errors import PluginConflictError, PluginNotFoundError
-from offramp.core.registry import Registry, validate_descriptor
+from offramp.core.registry import Registry, load_hooks, validate_descriptor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugin_dists"
 BUILT_INS = {
+    ("credential", "hmac-secret"),
     ("credential", "static-token"),
     ("credential", "tiktok-offline-events"),
     ("destination", "dummy"),
     ("destination", "tiktok-ads-offline-events"),
+    ("destination", "webhook"),
 }
 
 
@@ -50,30 +56,93 @@ class GoodSettings(PluginSettings):
     token: SecretStr = Field(description="Token.")
 
 
-def _destination(name: str = "acme-webhook", settings: type[Any] = GoodSettings, max_batch: int = 100) -> Any:
+# Hooks as a plugin writes them; each test imports them from a real module file (see `plugin_module`).
+GOOD_HOOKS = """
+from offramp.core import ActionResult, CheckStep, DestinationAction, DestinationHooks
+
+def open_preparer(context):
+    raise NotImplementedError
+
+def open_sender(context):
+    raise NotImplementedError
+
+def check_connection(context, fix):
+    return [CheckStep("reach", "ok", "reached")]
+
+def ping(context):
+    return ActionResult("pong")
+
+HOOKS = DestinationHooks(
+    open_preparer=open_preparer,
+    open_sender=open_sender,
+    check_connection=check_connection,
+    actions=(DestinationAction(name="ping", help="Says pong.", run=ping),),
+)
+"""
+# Never imported: the tests that use it fail before the registry imports the implementation.
+UNUSED = "acme_unused_hooks:HOOKS"
+
+
+@pytest.fixture
+def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Write a module of plugin code to a fresh folder on sys.path; returns a function of its source and its
+    importable name (a new name each time, so no test sees another's cached module)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(source: str) -> str:
+        name = f"acme_hooks_{uuid.uuid4().hex[:12]}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        monkeypatch.delitem(sys.modules, name, raising=False)  # removed again after the test
+        return name
+
+    return write
+
+
+@pytest.fixture
+def good_hooks(plugin_module: Any) -> str:
+    """The implementation reference of valid hooks."""
+    return f"{plugin_module(GOOD_HOOKS)}:HOOKS"
+
+
+def _destination(
+    name: str = "acme-webhook", settings: type[Any] = GoodSettings, max_batch: int = 100, implementation: str = UNUSED
+) -> Any:
     return DestinationType(
         name=name,
         display_name="Acme",
         version="1.0",
         settings=settings,
         capabilities=DestinationCapabilities(max_batch_size=max_batch),
+        implementation=implementation,
     )
 
 
-def test_registered_type_is_found_by_name() -> None:
+def test_registered_type_is_found_by_name_with_its_checked_hooks(good_hooks: str) -> None:
     registry = Registry()
-    descriptor = _destination()
+    descriptor = _destination(implementation=good_hooks)
     registry.register("destination", descriptor, "acme-plugin", "acme:DESTINATION_TYPE")
 
     assert registry.destination_type("acme-webhook") is descriptor
     found = registry.find("acme-webhook")
     assert (found.kind, found.distribution) == ("destination", "acme-plugin")
     assert found.entry_point == "acme:DESTINATION_TYPE"
+    hooks = registry.destination_hooks("acme-webhook")
+    assert isinstance(hooks, DestinationHooks) and hooks is descriptor.load()
+    ping = hooks.action("ping")
+    assert ping is not None and ping.run(None).message == "pong"  # type: ignore[arg-type]
+    assert hooks.action("pong") is None
 
 
-def test_unknown_type_names_the_installed_ones() -> None:
+def test_a_credential_type_without_implementation_has_empty_hooks() -> None:
     registry = Registry()
-    registry.register("destination", _destination(), "acme-plugin")
+    registry.register("credential", CredentialType(name="acme-key", display_name="Acme key", version="1.0",
+                                                   settings=GoodSettings))  # fmt: skip
+    assert registry.credential_hooks("acme-key") == CredentialHooks()
+
+
+def test_unknown_type_names_the_installed_ones(good_hooks: str) -> None:
+    registry = Registry()
+    registry.register("destination", _destination(implementation=good_hooks), "acme-plugin")
 
     with pytest.raises(PluginNotFoundError, match=r"no destination type named 'nope' \(installed: acme-webhook\)"):
         registry.destination_type("nope")
@@ -81,13 +150,14 @@ def test_unknown_type_names_the_installed_ones() -> None:
         registry.credential_type("acme-webhook")
 
 
-def test_duplicate_name_raises_conflict_naming_both_distributions() -> None:
+def test_duplicate_name_raises_conflict_naming_both_distributions(good_hooks: str) -> None:
     registry = Registry()
-    first = _destination("dummy")
+    first = _destination("dummy", implementation=good_hooks)
     registry.register("destination", first, "offramp", "offramp.plugins.dummy:DESTINATION_TYPE")
 
     with pytest.raises(PluginConflictError) as raised:
-        registry.register("destination", _destination("dummy"), "acme-plugin", "acme:DESTINATION_TYPE")
+        second = _destination("dummy", implementation=good_hooks)
+        registry.register("destination", second, "acme-plugin", "acme:DESTINATION_TYPE")
 
     message = str(raised.value)
     assert "'dummy'" in message
@@ -155,11 +225,149 @@ def test_batch_size_must_be_positive() -> None:
         Registry().register("destination", _destination(max_batch=0))
 
 
+def test_a_destination_type_needs_an_implementation() -> None:
+    without = DestinationType(
+        name="acme-webhook",
+        display_name="Acme",
+        version="1.0",
+        settings=GoodSettings,
+        capabilities=DestinationCapabilities(max_batch_size=10),
+    )
+    with pytest.raises(PluginError, match=r"needs an implementation \('module:HOOKS'\)"):
+        Registry().register("destination", without)
+
+
+# --- hooks are checked when a type is registered, not when a run reaches them ----------------------------------
+
+BAD_HOOKS: dict[str, tuple[str, str]] = {
+    "a module of functions, as before 1.0": (
+        """
+        def open_preparer(settings, options): ...
+        def open_sender(ctx, row, settings, options): ...
+        """,
+        r"{module}: the implementation must be an offramp\.core\.DestinationHooks, got module",
+    ),
+    "open_sender with the old four arguments": (
+        """
+        from offramp.core import DestinationHooks
+        def open_preparer(context): ...
+        def open_sender(ctx, row, settings, options): ...
+        HOOKS = DestinationHooks(open_preparer=open_preparer, open_sender=open_sender)
+        """,
+        r"{module}:HOOKS: DestinationHooks\.open_sender must take 1 positional argument\(s\), but its signature "
+        r"is open_sender\(ctx, row, settings, options\)",
+    ),
+    "check_connection without fix": (
+        """
+        from offramp.core import DestinationHooks
+        def open_preparer(context): ...
+        def open_sender(context): ...
+        def check_connection(context): ...
+        HOOKS = DestinationHooks(open_preparer, open_sender, check_connection=check_connection)
+        """,
+        r"DestinationHooks\.check_connection must take 2 positional argument\(s\)",
+    ),
+    "a hook that is not callable": (
+        """
+        from offramp.core import DestinationHooks
+        def open_preparer(context): ...
+        HOOKS = DestinationHooks(open_preparer=open_preparer, open_sender="offramp_acme.sender:open")
+        """,
+        r"DestinationHooks\.open_sender is not callable \(got str\)",
+    ),
+    "an action with a bad name": (
+        """
+        from offramp.core import ActionResult, DestinationAction, DestinationHooks
+        def open_preparer(context): ...
+        def open_sender(context): ...
+        def create(context): return ActionResult("created")
+        HOOKS = DestinationHooks(open_preparer, open_sender,
+                                 actions=(DestinationAction(name="Ensure_Set", help="Creates it.", run=create),))
+        """,
+        r"action name 'Ensure_Set' must be lower-case words joined by hyphens",
+    ),
+    "an action named twice": (
+        """
+        from offramp.core import ActionResult, DestinationAction, DestinationHooks
+        def open_preparer(context): ...
+        def open_sender(context): ...
+        def create(context): return ActionResult("created")
+        ACTION = DestinationAction(name="ensure-set", help="Creates it.", run=create)
+        HOOKS = DestinationHooks(open_preparer, open_sender, actions=(ACTION, ACTION))
+        """,
+        r"actions named twice: ensure-set",
+    ),
+    "an action whose run takes no context": (
+        """
+        from offramp.core import ActionResult, DestinationAction, DestinationHooks
+        def open_preparer(context): ...
+        def open_sender(context): ...
+        def create(): return ActionResult("created")
+        HOOKS = DestinationHooks(open_preparer, open_sender,
+                                 actions=(DestinationAction(name="ensure-set", help="Creates it.", run=create),))
+        """,
+        r"DestinationAction\.ensure-set\.run must take 1 positional argument\(s\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(BAD_HOOKS))
+def test_register_refuses_hooks_that_do_not_check_out(plugin_module: Any, mistake: str) -> None:
+    source, message = BAD_HOOKS[mistake]
+    module = plugin_module(source)
+    implementation = module if "as before 1.0" in mistake else f"{module}:HOOKS"
+    registry = Registry()
+    with pytest.raises(PluginError, match=message.format(module=module)):
+        registry.register("destination", _destination(implementation=implementation), "acme-plugin")
+    assert registry.destinations == {}, "a type whose hooks do not check out was registered"
+
+
+def test_register_raises_when_the_implementation_cannot_be_imported(plugin_module: Any) -> None:
+    module = plugin_module("import offramp_acme_missing_dependency\n")
+    registry = Registry()
+    with pytest.raises(ModuleNotFoundError, match="offramp_acme_missing_dependency"):
+        registry.register("destination", _destination(implementation=f"{module}:HOOKS"), "acme-plugin")
+    assert registry.destinations == {}
+
+
+def test_credential_hooks_are_checked_too(plugin_module: Any) -> None:
+    module = plugin_module(
+        """
+        from offramp.core import CredentialHooks, DestinationHooks
+        def authorization_url(credential, state): ...
+        HOOKS = CredentialHooks(authorization_url=authorization_url)
+        WRONG_KIND = DestinationHooks(open_preparer=print, open_sender=print)
+        """
+    )
+
+    def credential(implementation: str) -> CredentialType:
+        return CredentialType("acme-key", "Acme key", "1.0", GoodSettings, implementation=implementation)
+
+    with pytest.raises(PluginError, match=r"CredentialHooks\.authorization_url must take 3 positional argument"):
+        Registry().register("credential", credential(f"{module}:HOOKS"))
+    with pytest.raises(PluginError, match=r"must be an offramp\.core\.CredentialHooks, got DestinationHooks"):
+        Registry().register("credential", credential(f"{module}:WRONG_KIND"))
+
+
+def test_load_hooks_is_the_check_registration_makes(good_hooks: str, plugin_module: Any) -> None:
+    """What the conformance suite calls (offramp.core.testing) gives the registered hooks, and fails the same way."""
+    registry = Registry()
+    descriptor = _destination(implementation=good_hooks)
+    registry.register("destination", descriptor)
+    assert load_hooks("destination", descriptor) is registry.destination_hooks("acme-webhook")
+    source, message = BAD_HOOKS["open_sender with the old four arguments"]
+    module = plugin_module(source)
+    with pytest.raises(PluginError, match=message.format(module=module)):
+        load_hooks("destination", _destination(implementation=f"{module}:HOOKS"))
+
+
 # --- listing plugins stays light -------------------------------------------------------------------------------
 
 
-def test_discovery_does_not_import_vendor_client_libraries(tmp_path: Path) -> None:
-    heavy = ["httpx", "duckdb", "pyarrow", "requests_oauthlib", "fastapi", "uvicorn"]
+def test_discovery_does_not_import_the_web_stack(tmp_path: Path) -> None:
+    """Registering a type imports its hooks to check them (core/registry.py), and with them its vendor client; the
+    web stack that only the emulator and the OAuth listener use must still wait until one of them runs."""
+    heavy = ["fastapi", "uvicorn", "starlette"]
     script = (
         "import json, sys\n"
         "import offramp.core.registry\n"
@@ -264,6 +472,22 @@ def test_installed_plugin_is_listed_with_its_distribution(example_env: PluginEnv
     assert all(listed[key]["status"] == "ok" and listed[key]["distribution"] == "offramp" for key in BUILT_INS)
 
 
+# Each broken fixture plugin (tests/fixtures/plugin_dists/offramp-broken-plugin), with the reason it is listed with.
+BROKEN_REASONS = {
+    "broken-webhook": "ModuleNotFoundError: No module named 'offramp_missing_dependency'",
+    "sloppy-webhook": "PluginError: settings model must set extra='forbid'",
+    "old-style-webhook": "PluginError: offramp_broken_plugin.old_style: the implementation must be an "
+    "offramp.core.DestinationHooks, got module (export an instance: HOOKS = DestinationHooks(...), and name it in "
+    "the descriptor's implementation ('module:HOOKS'))",
+    "wrong-arity-webhook": "PluginError: offramp_broken_plugin.hooks:WRONG_ARITY: DestinationHooks.open_sender must "
+    "take 1 positional argument(s), but its signature is open_sender(ctx, row, settings, options) (see "
+    "docs/plugin-author-guide.md for each hook's arguments)",
+    "bad-action-webhook": "PluginError: offramp_broken_plugin.hooks:BAD_ACTION: action name 'Ensure_Set' must be "
+    "lower-case words joined by hyphens",
+    "hooks-dependency-webhook": "ModuleNotFoundError: No module named 'offramp_missing_dependency'",
+}
+
+
 @pytest.mark.slow
 def test_broken_plugins_are_listed_with_their_reason_and_the_rest_works(example_env: PluginEnv) -> None:
     result = example_env.ok("plugins", "list")
@@ -272,10 +496,11 @@ def test_broken_plugins_are_listed_with_their_reason_and_the_rest_works(example_
     assert rows["broken-webhook"][4] == "offramp-broken-plugin"
     assert rows["broken-webhook"][5].startswith("broken: ModuleNotFoundError")
     assert rows["sloppy-webhook"][5].startswith("broken: PluginError")
+    assert rows["wrong-arity-webhook"][5].startswith("broken: PluginError")
 
     listed = json.loads(example_env.ok("plugins", "list", "--json").stdout)
     broken = {p["name"]: p for p in listed if p["status"] == "broken"}
-    assert set(broken) == {"broken-webhook", "sloppy-webhook"}
+    assert {name: plugin["reason"] for name, plugin in broken.items()} == BROKEN_REASONS
     assert broken["broken-webhook"] == {
         "kind": "destination",
         "name": "broken-webhook",
@@ -283,12 +508,33 @@ def test_broken_plugins_are_listed_with_their_reason_and_the_rest_works(example_
         "status": "broken",
         "reason": "ModuleNotFoundError: No module named 'offramp_missing_dependency'",
     }
-    assert broken["sloppy-webhook"]["reason"] == "PluginError: settings model must set extra='forbid'"
-    ok = {(p["kind"], p["name"]) for p in listed if p["status"] == "ok"}
+    ok = {(p["kind"], p["name"]) for p in listed if p["status"] == "ok" and p["kind"] in ("credential", "destination")}
     assert ok == BUILT_INS | {("destination", "example-webhook")}
 
     # Built-in types keep working next to a broken plugin.
     assert "advertiser_id" in example_env.ok("plugins", "show", "tiktok-ads-offline-events").stdout
+
+
+@pytest.mark.slow
+def test_discover_lists_a_plugin_whose_hooks_do_not_check_out_as_broken(example_env: PluginEnv) -> None:
+    """The same through the library: discover() keeps going, and says why for each broken plugin."""
+    script = (
+        "import json\n"
+        "from offramp.core import discover\n"
+        "registry = discover()\n"
+        "print(json.dumps({'ok': sorted(registry.destinations), "
+        "'broken': {b.name: [b.distribution, b.entry_point, b.reason] for b in registry.broken}}))\n"
+    )
+    result = subprocess.run([str(example_env.venv / "bin" / "python"), "-c", script], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {name: reason for name, (_, _, reason) in found["broken"].items()} == BROKEN_REASONS
+    assert found["broken"]["bad-action-webhook"][:2] == [
+        "offramp-broken-plugin",
+        "offramp_broken_plugin.hooks:BAD_ACTION_TYPE",
+    ]
+    assert "example-webhook" in found["ok"] and "dummy" in found["ok"]
 
 
 @pytest.mark.slow

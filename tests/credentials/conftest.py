@@ -1,13 +1,17 @@
-"""A TikTok emulator on loopback and a `tiktok-offline-events` credential pointed at it."""
+"""A TikTok emulator on loopback and a `tiktok-offline-events` credential pointed at it (through the CLI, or in a
+plugin workspace)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from offramp.core import CredentialHandle
+from offramp.core.testing import PluginWorkspace
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET, EmulatorConfig, run_emulator
 
 SECRET_VARIABLE = "EMULATOR_APP_SECRET"
@@ -76,3 +80,18 @@ def stored_tokens(stored_secrets: Callable[..., dict[str, str]]) -> Callable[...
         return {"access_token": secrets.get("access_token"), "refresh_token": secrets.get("refresh_token")}
 
     return read
+
+
+@pytest.fixture
+def plugin_workspace(tmp_path: Path) -> Iterator[PluginWorkspace]:
+    """A real offramp store for the plugin's hooks (offramp.core.testing), with the installed plugins registered."""
+    with PluginWorkspace(tmp_path / "offramp") as workspace:
+        yield workspace
+
+
+@pytest.fixture
+def handle(plugin_workspace: PluginWorkspace, emulator: Emulator) -> CredentialHandle:
+    """Credential `tt` of the emulator's app in the plugin workspace, not authorized yet."""
+    settings = {"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET, "api_base_url": emulator.base_url,
+                "auth_url": f"{emulator.base_url}/portal/auth"}  # fmt: skip
+    return plugin_workspace.add_credential("tt", "tiktok-offline-events", settings)

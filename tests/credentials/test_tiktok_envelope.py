@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from offramp.core.errors import Terminal, Transient
+from offramp.core import Terminal, Transient
 from offramp.credentials.tiktok_oauth import (
     TikTokApiError,
     TikTokGrantRefusedError,
@@ -21,7 +21,7 @@ def test_code_zero_returns_data():
     assert raise_for_envelope(envelope(0, "OK", {"list": [1]}), 200) == {"list": [1]}
 
 
-@pytest.mark.parametrize("code", [40016, 40100, 40133, 50000, 50002, 60001])
+@pytest.mark.parametrize("code", [40016, 40100, 40132, 40133, 50000, 50002, 60001])
 def test_rate_limits_and_server_errors_in_a_200_body_are_transient(code):
     with pytest.raises(TikTokTransientError) as caught:
         raise_for_envelope(envelope(code, "Too many requests. Please retry in some time."), 200)

@@ -21,13 +21,15 @@ REFRESHER = textwrap.dedent(
     from pathlib import Path
     from offramp.core.environment import Environment
     from offramp.core.services.context import Context
+    from offramp.core.services.plugin_context import credential_handle
     from offramp.core.state.store import open_store
     from offramp.credentials.tiktok_session import TikTokCredentialSession
 
     stale, go = sys.argv[1], Path(sys.argv[2])
     env = Environment()
     store = open_store(env)
-    credential = TikTokCredentialSession(Context(env=env, store=store), "production", "tt")
+    # The handle core gives the plugin in a run (offramp.core.CredentialHandle), over this process's own store.
+    credential = TikTokCredentialSession(credential_handle(Context(env=env, store=store), "production", "tt"))
     while not go.exists():
         time.sleep(0.001)
     print(credential.refreshed_after_failure(stale))

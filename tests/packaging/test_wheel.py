@@ -31,8 +31,14 @@ PACKAGE_DIRS = {"core": "offramp/core", "credentials": "offramp/credentials", "p
 BUILT_IN_TYPES = {
     ("credential", "tiktok-offline-events"),
     ("credential", "static-token"),
+    ("credential", "hmac-secret"),
     ("destination", "tiktok-ads-offline-events"),
     ("destination", "dummy"),
+    ("destination", "webhook"),
+    # Commands the TikTok plugin contributes to the CLI (entry point group offramp.commands).
+    ("command", "demo"),
+    ("command", "bench"),
+    ("command", "emulator"),
 }
 # Local state and caches that are not part of the source tree a release is built from.
 _NOT_SOURCE = shutil.ignore_patterns(
@@ -187,7 +193,7 @@ def test_every_module_imports_from_the_installed_wheel(installed: Installed) -> 
 def test_console_script_runs_from_the_venv(installed: Installed, offramp_home: Path) -> None:
     env = _clean_env(OFFRAMP_HOME=str(offramp_home))
     result = _run([installed.offramp, "--help"], cwd=installed.outside, env=env)
-    for command in ("init", "plugins", "credentials", "destinations", "run"):
+    for command in ("init", "plugins", "credentials", "destinations", "run", "demo", "bench", "emulator"):
         assert command in result.stdout
 
     version = installed.wheel.name.split("-")[1]

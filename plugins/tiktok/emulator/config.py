@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from offramp.core.errors import ConfigError
+from offramp.core import ConfigError
 from offramp.plugins.tiktok.emulator.seed import DEFAULT_SEED, Seed, read_document
 
 # Codes the emulator knows a message for; `Faults.fail` accepts any of them.

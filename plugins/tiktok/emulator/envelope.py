@@ -1,6 +1,7 @@
 """TikTok's answers: the `{code, message, request_id, data}` envelope, its codes, and the pages of the proxies.
 
-TikTok answers HTTP 200 for application errors; the body's `code` decides (tiktok-api.md section 5).
+TikTok answers HTTP 200 for application errors; the body's `code` decides (docs/tiktok-api-facts.md, "Envelope
+and HTTP status").
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ MESSAGES: dict[int, str] = {
 
 LOGID_HEADER = "X-TT-LOGID"
 
-# What TikTok's proxies send when the request never reached the API (tiktok-api.md 5.2).
+# What TikTok's proxies send when the request never reached the API (docs/tiktok-api-facts.md, "Envelope and HTTP
+# status").
 NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"

@@ -1,4 +1,4 @@
-"""Auth codes, grants and tokens: TikTok's OAuth for API for Business (tiktok-api.md section 9).
+"""Auth codes, grants and tokens: TikTok's OAuth for API for Business (docs/tiktok-api-facts.md, "OAuth").
 
 A grant is one authorization of an app by a user; it owns the access tokens and the current refresh token issued
 from it. Revoking the grant kills all of them. Refresh is UNCONFIRMED for advertisers, so it is behind

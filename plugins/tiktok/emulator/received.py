@@ -1,4 +1,5 @@
-"""Events the emulator received: kept for inspection, deduplicated the way TikTok does (tiktok-api.md section 7).
+"""Events the emulator received: kept for inspection, deduplicated the way TikTok does (docs/tiktok-api-facts.md,
+"Deduplication").
 
 TikTok deduplicates on (event source id, event name, event_id) within 48 hours of the first event and keeps the
 first; the request is still answered OK. Test events (with a `test_event_code`) are recorded but take no part in

@@ -13,7 +13,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from offramp.core.errors import ConfigError
+from offramp.core import ConfigError
 
 DEFAULT_APP_ID = "7100000000000000001"
 DEFAULT_APP_SECRET = "emulator-app-secret"
@@ -28,7 +28,7 @@ OPERATOR_AUTH_CODE = "auth-code-operator"
 ANALYST_AUTH_CODE = "auth-code-analyst"
 
 Role = Literal["ADMIN", "OPERATOR", "ANALYST"]
-# Roles that may send events and manage event sets; TikTok refuses the Analyst role (tiktok-api.md 9.5).
+# Roles that may send events and manage event sets; TikTok refuses the Analyst role (docs/tiktok-api-facts.md, "OAuth").
 WRITER_ROLES: frozenset[str] = frozenset({"ADMIN", "OPERATOR"})
 EventSource = Literal["offline", "web", "app", "crm"]
 

@@ -33,7 +33,7 @@ from offramp.plugins.tiktok.emulator.validation import Problem, TrackRules, chec
 
 
 def _no_permission(what: str, object_id: str) -> str:
-    # TikTok's wording for a pixel (tiktok-api.md 5.3), which the Analyst restriction also produces.
+    # TikTok's wording for a pixel (docs/tiktok-api-facts.md, "Codes"), which the Analyst restriction also produces.
     return f"No permission to operate {what}: {object_id}. You must be an admin or operator of this advertiser account."
 
 

@@ -1,4 +1,5 @@
-"""Validation of an `event/track/` body, the way tiktok-api.md section 2 describes it: the reference rules.
+"""Validation of an `event/track/` body, as docs/tiktok-api-facts.md ("Request body") describes it: the reference
+rules.
 
 It checks plain dicts with precomputed sets and exact type tests and reports the first problem, in a fixed order;
 the first invalid event fails the whole request, as TikTok does. Valid requests usually take the faster msgspec
@@ -99,7 +100,7 @@ def check_body(body: Any) -> TrackBody | Problem:
     source_id = body.get("event_source_id")
     if source_id is None:
         return Problem(("event_source_id",), "missing data for required field")
-    # TikTok's real answer for a pixel code sent as an offline set id (tiktok-api.md 2.2).
+    # TikTok's real answer for a pixel code sent as an offline set id (docs/tiktok-api-facts.md, "Request body").
     if type(source_id) is not str or not source_id or (source == "offline" and not is_digits(source_id)):
         return Problem(("event_source_id",), "not a valid string")
     test_event_code = body.get("test_event_code")

@@ -1,4 +1,5 @@
-"""TikTok's closed value lists for event/track/ (tiktok-api.md sections 2 and 6), as types and as sets.
+"""TikTok's closed value lists for event/track/ (docs/tiktok-api-facts.md, "Request body" and "Vocabularies"), as
+types and as sets.
 
 The `Literal` types drive the fast msgspec decoder; the sets drive the reference validator. Both come from here,
 so the two cannot disagree about a value.

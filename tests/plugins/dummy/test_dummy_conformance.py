@@ -6,13 +6,16 @@ The last tests run suite tests against deliberately broken variants of the dummy
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,15 +28,14 @@ from offramp.core.destination_api import (
     FailedEvent,
     PreparedBatch,
     PreparedEvent,
-    PrepareOptions,
     Preparer,
     RejectedEvent,
     Sender,
-    SendOptions,
 )
 from offramp.core.errors import DestinationError, Terminal, Transient
+from offramp.core.plugin_api import DestinationContext, DestinationHooks
 from offramp.core.plugin_types import DestinationType
-from offramp.core.testing import ConformanceHarness, DestinationConformance
+from offramp.core.testing import DestinationConformance, PluginWorkspace
 from offramp.core.testing.checks import assert_no_secrets, one_batch, prepare_all, record_batches
 from offramp.plugins.dummy import DESTINATION_TYPE, DummyDestinationSettings, runtime
 from offramp.plugins.dummy.runtime import DummyPreparer, DummySender
@@ -54,30 +56,29 @@ def _moment(n: int) -> datetime:
 
 
 class DummyHarness:
-    """The dummy destination under the conformance suite: its real preparer and senders, faults set by knobs."""
+    """The dummy destination under the conformance suite: a real store, a real destination and credential, the
+    senders the suite opens through the type's hooks, and faults set on the destination's in-memory vendor."""
 
-    def __init__(self, **knobs: Any) -> None:
+    def __init__(self, home: Path, destination_type: DestinationType = DESTINATION_TYPE, **knobs: Any) -> None:
         # A small maximum keeps the oversized-batch test quick (it prepares max + 1 events).
         self.knobs: dict[str, Any] = {"batch_size": 25, **knobs}
-        self.senders: list[DummySender] = []
-        self._faults: dict[str, Any] = {}
+        self._type = destination_type
+        self.workspace = PluginWorkspace(home)
+        self.workspace.add_credential("tok", "static-token", {"token": "not-read-by-the-dummy"})
+        # A destination of its own: the dummy's vendor is one per destination and process (runtime.vendor).
+        self.destination = f"sink-{uuid.uuid4().hex[:12]}"
+        self.workspace.add_destination(self.destination, "dummy", "tok", self.knobs)
+        self.vendor = runtime.vendor(self.workspace.credential("tok").workspace, self.destination)
 
     @property
     def destination_type(self) -> DestinationType:
-        return DESTINATION_TYPE
+        return self._type
 
     def settings(self) -> DummyDestinationSettings:
         return DummyDestinationSettings(**self.knobs)
 
-    def open_preparer(self) -> Preparer:
-        return runtime.open_preparer(self.settings(), PrepareOptions(now=NOW))
-
-    def open_sender(self) -> Sender:
-        sender = runtime.open_sender(None, None, self.settings(), SendOptions())
-        if self._faults:
-            sender.reconfigure(**self._faults)
-        self.senders.append(sender)
-        return sender
+    def context(self) -> DestinationContext:
+        return self.workspace.context(self.destination, now=NOW)
 
     def good_rows(self, events: int) -> pa.Table:
         return pa.Table.from_pylist(
@@ -98,16 +99,13 @@ class DummyHarness:
 
     @contextlib.contextmanager
     def _fault(self, **knobs: Any) -> Iterator[None]:
-        base = self.settings().model_dump()
-        self._faults = knobs
-        for sender in self.senders:
-            sender.reconfigure(**knobs)
+        before = dict(self.vendor.knobs)
+        self.vendor.set(**knobs)
         try:
             yield
         finally:
-            self._faults = {}
-            for sender in self.senders:
-                sender.reconfigure(**{name: base[name] for name in knobs})
+            self.vendor.reset()
+            self.vendor.set(**before)
 
     def transient(self) -> contextlib.AbstractContextManager[None]:
         return self._fault(transient_prob=1.0)
@@ -129,15 +127,17 @@ class DummyHarness:
         raise AssertionError("no seed refuses some but not all of these events")
 
     def delivered(self) -> list[str]:
-        return [event_id for sender in self.senders for event_id in sender.delivered_ids()]
+        return self.vendor.delivered_ids()
 
     def secrets(self) -> Sequence[str]:
         return ()  # the dummy holds none: its credential is never read
 
 
 @pytest.fixture
-def conformance_harness() -> DummyHarness:
-    return DummyHarness()
+def conformance_harness(tmp_path: Path) -> Iterator[DummyHarness]:
+    harness = DummyHarness(tmp_path)
+    yield harness
+    harness.workspace.close()
 
 
 class TestDummyConformance(DestinationConformance):
@@ -151,17 +151,45 @@ def _prepare(table: pa.Table, **knobs: Any) -> PreparedBatch:
     return prepare_all(DummyPreparer(DummyDestinationSettings(**knobs)), record_batches(table))
 
 
+def _rows(events: int) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {"event_id": f"order-{n}", "email": f"c{n}@example.com", "value": n + 0.5, "event_time": _moment(n)}
+            for n in range(events)
+        ],
+        schema=SCHEMA,
+    )
+
+
 def _events(count: int) -> list[PreparedEvent]:
-    return _prepare(DummyHarness().good_rows(count)).events
+    return _prepare(_rows(count)).events
 
 
-def test_descriptor_loads_the_runtime() -> None:
-    implementation = DESTINATION_TYPE.load()
-    assert implementation is runtime
-    preparer = implementation.open_preparer(DummyDestinationSettings(), PrepareOptions())
-    sender = implementation.open_sender(object(), object(), DummyDestinationSettings(batch_size=7), SendOptions())
-    assert isinstance(preparer, DummyPreparer)
-    assert isinstance(sender, DummySender) and sender.max_batch_size == 7
+def test_descriptor_names_the_runtimes_hooks(tmp_path: Path) -> None:
+    assert DESTINATION_TYPE.implementation == "offramp.plugins.dummy.runtime:HOOKS"
+    assert DESTINATION_TYPE.load() is runtime.HOOKS
+    harness = DummyHarness(tmp_path, batch_size=7)
+    try:
+        preparer = runtime.HOOKS.open_preparer(harness.context())
+        sender = runtime.HOOKS.open_sender(harness.context())
+        assert isinstance(preparer, DummyPreparer)
+        assert isinstance(sender, DummySender) and sender.max_batch_size == 7
+    finally:
+        harness.workspace.close()
+
+
+def test_senders_of_one_destination_share_its_vendor(tmp_path: Path) -> None:
+    harness = DummyHarness(tmp_path)
+    try:
+        first, second = (runtime.HOOKS.open_sender(harness.context()) for _ in range(2))
+        events = _events(3)
+        first.send(events[:2])
+        second.send(events[2:])
+        assert harness.delivered() == [event.event_id for event in events]
+        assert first.preview(events[:1]) == b"[" + events[0].body + b"]"
+        assert harness.delivered() == [event.event_id for event in events]  # a preview sends nothing
+    finally:
+        harness.workspace.close()
 
 
 def test_body_is_the_row_as_json_and_event_id_the_column_as_string() -> None:
@@ -208,7 +236,7 @@ def test_null_or_blank_event_id_is_rejected_without_its_values() -> None:
 
 
 def test_reject_prob_is_a_seeded_draw_per_event() -> None:
-    table = DummyHarness().good_rows(400)
+    table = _rows(400)
     first = _prepare(table, reject_prob=0.25, seed=3)
     again = _prepare(table, reject_prob=0.25, seed=3)
     other_seed = _prepare(table, reject_prob=0.25, seed=4)
@@ -349,7 +377,7 @@ def test_reconfigure_validates_knobs() -> None:
 
 def test_the_runtime_logs_no_row_values(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="offramp.plugins.dummy.runtime")
-    table = DummyHarness().good_rows(3)
+    table = _rows(3)
     events = _prepare(table).events
     DummySender(DummyDestinationSettings(fail_prob=0.5)).send(events)
     assert caplog.records, "the runtime logs each batch at DEBUG"
@@ -372,6 +400,9 @@ class _WrappedSender:
 
     def send(self, events: Sequence[PreparedEvent]) -> DeliveryResult:
         return self._send(self.inner, events)
+
+    def preview(self, events: Sequence[PreparedEvent]) -> bytes:
+        return self.inner.preview(events)
 
     def close(self) -> None:
         self.inner.close()
@@ -418,42 +449,6 @@ def _logs_the_token(inner: DummySender, events: Sequence[PreparedEvent]) -> Deli
 LEAKED_TOKEN = "tok-5f1e9c0d2b7a"
 
 
-class _BrokenHarness(DummyHarness):
-    def __init__(
-        self,
-        send: Callable[[DummySender, Sequence[PreparedEvent]], DeliveryResult] | None = None,
-        prepare: Callable[[PreparedBatch], PreparedBatch] | None = None,
-    ) -> None:
-        super().__init__()
-        self._broken_send = send
-        self._broken_prepare = prepare
-
-    def open_sender(self) -> Sender:
-        sender = super().open_sender()
-        assert isinstance(sender, DummySender)
-        return _WrappedSender(sender, self._broken_send) if self._broken_send else sender
-
-    def open_preparer(self) -> Preparer:
-        inner = super().open_preparer()
-        if self._broken_prepare is None:
-            return inner
-        change = self._broken_prepare
-
-        class Broken:
-            unknown_columns = inner.unknown_columns
-
-            def prepare(self, batch: pa.RecordBatch) -> PreparedBatch:
-                return change(inner.prepare(batch))
-
-            def finish(self) -> PreparedBatch:
-                return change(inner.finish())
-
-        return Broken()
-
-    def secrets(self) -> Sequence[str]:
-        return (LEAKED_TOKEN,)
-
-
 def _drops_rejects(batch: PreparedBatch) -> PreparedBatch:
     return PreparedBatch(events=batch.events)
 
@@ -471,48 +466,97 @@ def _random_ids(batch: PreparedBatch) -> PreparedBatch:
     )
 
 
-BROKEN: dict[str, tuple[Callable[[], ConformanceHarness], str]] = {
-    "loses unsent events": (
-        lambda: _BrokenHarness(send=_loses_unsent),
-        "test_transient_answer_loses_nothing_and_a_resend_delivers",
-    ),
+def _broken_hooks(
+    send: Callable[[DummySender, Sequence[PreparedEvent]], DeliveryResult] | None = None,
+    prepare: Callable[[PreparedBatch], PreparedBatch] | None = None,
+) -> DestinationHooks:
+    """The dummy's hooks with one thing broken: what the suite opens through a broken type's implementation."""
+
+    def open_sender(context: DestinationContext) -> Sender:
+        inner = runtime.open_sender(context)
+        return _WrappedSender(inner, send) if send else inner
+
+    def open_preparer(context: DestinationContext) -> Preparer:
+        inner = runtime.open_preparer(context)
+        if prepare is None:
+            return inner
+        change = prepare
+
+        class Broken:
+            unknown_columns = inner.unknown_columns
+
+            def prepare(self, batch: pa.RecordBatch) -> PreparedBatch:
+                return change(inner.prepare(batch))
+
+            def finish(self) -> PreparedBatch:
+                return change(inner.finish())
+
+            def close(self) -> None:
+                inner.close()
+
+        return Broken()
+
+    return DestinationHooks(open_preparer=open_preparer, open_sender=open_sender)
+
+
+# Module attributes, so that a broken type's implementation ("module:NAME") names them as a plugin's would.
+LOSES_UNSENT = _broken_hooks(send=_loses_unsent)
+TRANSIENT_AS_FAILED = _broken_hooks(send=_transient_as_failed)
+SENDS_TWICE = _broken_hooks(send=_sends_twice)
+IGNORES_THE_LIMIT = _broken_hooks(send=_ignores_the_limit)
+TERMINAL_WITHOUT_HINT = _broken_hooks(send=_terminal_without_hint)
+LOGS_THE_TOKEN = _broken_hooks(send=_logs_the_token)
+DROPS_REJECTS = _broken_hooks(prepare=_drops_rejects)
+DETAIL_WITH_VALUES = _broken_hooks(prepare=_detail_with_values)
+RANDOM_IDS = _broken_hooks(prepare=_random_ids)
+
+
+class _BrokenHarness(DummyHarness):
+    """The dummy harness over a type whose implementation is one of the broken hooks above."""
+
+    def __init__(self, home: Path, hooks: str) -> None:
+        super().__init__(home, dataclasses.replace(DESTINATION_TYPE, implementation=f"{__name__}:{hooks}"))
+
+    def secrets(self) -> Sequence[str]:
+        return (LEAKED_TOKEN,)
+
+
+BROKEN: dict[str, tuple[str, str]] = {
+    "loses unsent events": ("LOSES_UNSENT", "test_transient_answer_loses_nothing_and_a_resend_delivers"),
     "transient reported as failed": (
-        lambda: _BrokenHarness(send=_transient_as_failed),
+        "TRANSIENT_AS_FAILED",
         "test_transient_answer_loses_nothing_and_a_resend_delivers",
     ),
-    "delivers twice": (lambda: _BrokenHarness(send=_sends_twice), "test_good_events_are_delivered_exactly_once"),
-    "ignores max_batch_size": (
-        lambda: _BrokenHarness(send=_ignores_the_limit),
-        "test_send_refuses_more_than_max_batch_size",
-    ),
+    "delivers twice": ("SENDS_TWICE", "test_good_events_are_delivered_exactly_once"),
+    "ignores max_batch_size": ("IGNORES_THE_LIMIT", "test_send_refuses_more_than_max_batch_size"),
     "terminal without hint": (
-        lambda: _BrokenHarness(send=_terminal_without_hint),
+        "TERMINAL_WITHOUT_HINT",
         "test_terminal_answer_raises_a_terminal_destination_error_with_a_hint",
     ),
-    "logs a secret": (lambda: _BrokenHarness(send=_logs_the_token), "test_good_events_are_delivered_exactly_once"),
-    "drops rejected rows": (
-        lambda: _BrokenHarness(prepare=_drops_rejects),
-        "test_bad_rows_are_rejected_with_reasons_and_without_raw_values",
-    ),
+    "logs a secret": ("LOGS_THE_TOKEN", "test_good_events_are_delivered_exactly_once"),
+    "drops rejected rows": ("DROPS_REJECTS", "test_bad_rows_are_rejected_with_reasons_and_without_raw_values"),
     "puts raw values in details": (
-        lambda: _BrokenHarness(prepare=_detail_with_values),
+        "DETAIL_WITH_VALUES",
         "test_bad_rows_are_rejected_with_reasons_and_without_raw_values",
     ),
-    "unstable event ids": (
-        lambda: _BrokenHarness(prepare=_random_ids),
-        "test_event_ids_are_stable_across_preparations",
-    ),
+    "unstable event ids": ("RANDOM_IDS", "test_event_ids_are_stable_across_preparations"),
 }
 
 
 @pytest.mark.parametrize("breakage", sorted(BROKEN))
-def test_the_suite_fails_a_broken_destination(breakage: str) -> None:
-    make, test_name = BROKEN[breakage]
+def test_the_suite_fails_a_broken_destination(breakage: str, tmp_path: Path) -> None:
+    hooks, test_name = BROKEN[breakage]
     test = getattr(DestinationConformance(), test_name)
     # The same test passes on the intact dummy, so the failure below is the breakage's doing.
-    test(DummyHarness())
-    with pytest.raises(AssertionError):
-        test(make())
+    intact = DummyHarness(tmp_path / "intact")
+    broken = _BrokenHarness(tmp_path / "broken", hooks)
+    try:
+        test(intact)
+        with pytest.raises(AssertionError):
+            test(broken)
+    finally:
+        intact.workspace.close()
+        broken.workspace.close()
 
 
 def test_secret_check_names_the_secret_by_position_only() -> None:

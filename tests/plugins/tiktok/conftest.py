@@ -1,14 +1,16 @@
-"""The TikTok emulator served on a free loopback port for each test, with a manual clock."""
+"""The TikTok emulator served on a free loopback port for each test, with a manual clock; a plugin workspace."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from emulator_client import Api
 
+from offramp.core.testing import PluginWorkspace
 from offramp.plugins.tiktok.emulator import EmulatorConfig, ManualClock, run_emulator
 
 
@@ -40,3 +42,10 @@ def api(start_api: Callable[..., Api]) -> Api:
 def token(api: Api) -> str:
     """An admin's access token."""
     return api.token()
+
+
+@pytest.fixture
+def plugin_workspace(tmp_path: Path) -> Iterator[PluginWorkspace]:
+    """A real offramp store for the plugin's hooks (offramp.core.testing), with the installed plugins registered."""
+    with PluginWorkspace(tmp_path / "offramp") as workspace:
+        yield workspace

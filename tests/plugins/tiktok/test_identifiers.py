@@ -18,7 +18,7 @@ from offramp.plugins.tiktok.identifiers import (
     normalize_phones,
 )
 
-# tiktok-api.md 4.4: TikTok-documented inputs and their SHA-256.
+# TikTok-documented inputs and their SHA-256 (docs/tiktok-api-facts.md, "Hashing").
 ALICE = "848a771458438fc2ec420560d769fb9b9b86851ee338ec56517baabd79d3bb4f"
 PHONE = "9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd"
 USER_123 = "80fba0ae1c48e3978e43e4efc365e14e12ea0c830ba8ba5b9a2dafc7e3f2ab8b"

@@ -1,7 +1,7 @@
 """Golden cases of turning query rows into TikTok events, held against both preparers.
 
 Every case runs through the per-row reference and the vectorized preparer; they must give the same events, and
-the events must be exactly what TikTok's fact sheet (tiktok-api.md sections 2, 4 and 6) asks for.
+the events must be exactly what TikTok asks for (docs/tiktok-api-facts.md, "Request body", "Hashing", "Vocabularies").
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from offramp.core.destination_api import PreparedBatch, PrepareOptions
+from offramp.core import PreparedBatch
 from offramp.core.errors import ConfigError
+from offramp.plugins.tiktok.options import TikTokPrepareOptions as PrepareOptions
 from offramp.plugins.tiktok.prepare import VectorizedPreparer
 from offramp.plugins.tiktok.reference import ReferencePreparer
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings

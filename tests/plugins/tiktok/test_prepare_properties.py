@@ -12,9 +12,10 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offramp.core.destination_api import PreparedBatch, PrepareOptions
+from offramp.core import PreparedBatch
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import e164, hash_email, hash_external_id, hash_phone
+from offramp.plugins.tiktok.options import TikTokPrepareOptions as PrepareOptions
 from offramp.plugins.tiktok.prepare import VectorizedPreparer
 from offramp.plugins.tiktok.reference import ReferencePreparer
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings

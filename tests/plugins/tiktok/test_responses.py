@@ -100,11 +100,20 @@ def test_an_expired_token_asks_for_a_refresh():
     assert answer_of(200, envelope(40102, "Access token has expired.")).outcome is Outcome.TOKEN_EXPIRED
 
 
-@pytest.mark.parametrize("code", [40103, 40104, 40105, 40107])
+@pytest.mark.parametrize("code", [40103, 40105, 40107])
 def test_a_refused_grant_is_its_own_outcome(code):
     answer = answer_of(200, envelope(code, "Access token is incorrect or has been revoked."))
 
     assert (answer.outcome, answer.code) == (Outcome.TOKEN_REFUSED, code)
+
+
+def test_a_missing_access_token_header_is_terminal_but_no_refused_grant():
+    # offramp always sends the header: a 40104 means something on the way dropped it, and re-authorizing would not
+    # help (docs/tiktok-api-facts.md, "Decisions").
+    answer = answer_of(200, envelope(40104, "Access token is null. Put it in the Access-Token header."))
+
+    assert answer.outcome is Outcome.TERMINAL
+    assert answer.hint is not None and "proxy" in answer.hint
 
 
 def test_no_permission_is_its_own_outcome():

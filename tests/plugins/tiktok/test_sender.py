@@ -1,17 +1,21 @@
 """The TikTok sender over real HTTP on loopback, against the emulator, with a real stored credential.
 
-Each test stores a `tiktok-offline-events` credential pointed at the emulator (`offramp credentials add`),
-authorizes it with one of the seeded auth codes through the credential session (what `offramp credentials
-authorize` calls), adds a destination and opens its sender through `open_sender`, the framework's hook.
+Each test stores a `tiktok-offline-events` credential pointed at the emulator in a real plugin workspace
+(``offramp.core.testing.PluginWorkspace``), authorizes it with one of the seeded auth codes through the credential
+type's ``complete_authorization`` hook (what `offramp credentials authorize` calls), adds a destination and opens its
+sender through the destination type's ``open_sender`` hook with the context core builds, as a run does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import json
 import logging
 import random
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,14 +25,19 @@ import orjson
 import pytest
 from emulator_client import Api
 
-from offramp.core.destination_api import DeliveryResult, PreparedEvent, SendOptions
-from offramp.core.environment import Environment
-from offramp.core.errors import ConfigError, DestinationError, Terminal, Transient
-from offramp.core.services.context import Context
-from offramp.core.services.destinations import add_destination, destination_settings, get_destination
-from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.store import open_store
+from offramp.core import (
+    ConfigError,
+    CredentialHandle,
+    DeliveryResult,
+    DestinationError,
+    PreparedEvent,
+    Terminal,
+    Transient,
+)
+from offramp.core.testing import PluginWorkspace
+from offramp.credentials.tiktok_session import HOOKS as CREDENTIAL_HOOKS
 from offramp.credentials.tiktok_session import TikTokCredentialSession
+from offramp.plugins.tiktok.destination import HOOKS
 from offramp.plugins.tiktok.emulator import (
     ADMIN_AUTH_CODE,
     ANALYST_AUTH_CODE,
@@ -39,10 +48,8 @@ from offramp.plugins.tiktok.emulator import (
     ManualClock,
     run_emulator,
 )
-from offramp.plugins.tiktok.sender import TikTokSender, TikTokTerminalSendError, open_sender
-from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
+from offramp.plugins.tiktok.sender import TikTokSender, TikTokTerminalSendError
 
-SECRET_VARIABLE = "EMULATOR_APP_SECRET"
 TRACK = "event/track/"
 
 
@@ -51,7 +58,8 @@ def sha256(text: str) -> str:
 
 
 def event_dict(n: int, **overrides: Any) -> dict[str, Any]:
-    """A valid offline Purchase (tiktok-api.md 2.3); keyword arguments replace top-level keys."""
+    """A valid offline Purchase (docs/tiktok-api-facts.md, "Request body"); keyword arguments replace top-level
+    keys."""
     event: dict[str, Any] = {
         "event": "Purchase",
         "event_time": 1_795_300_000 + n,
@@ -97,9 +105,20 @@ def accounted(events: Sequence[PreparedEvent], result: DeliveryResult) -> None:
     assert sorted(outcomes) == sorted(e.event_id for e in events)
 
 
-def credential_status(cli: Any) -> dict[str, Any]:
-    listed: list[dict[str, Any]] = json.loads(cli.ok("credentials", "list", "--json").stdout)
-    return listed[0]
+def tokens(credential: CredentialHandle) -> dict[str, str | None]:
+    """The credential's tokens as offramp stored them, decrypted."""
+    settings = credential.read().settings
+    return {
+        name: secret.get_secret_value() if secret is not None else None
+        for name, secret in (("access_token", settings.access_token), ("refresh_token", settings.refresh_token))
+    }
+
+
+def terminal_error(result: DeliveryResult, events: Sequence[PreparedEvent]) -> TikTokTerminalSendError:
+    """The terminal error a sender returned with nothing of ``events`` sent: everything is unsent."""
+    assert isinstance(result.error, TikTokTerminalSendError), result.error
+    assert result.unsent == list(events) and not result.sent and not result.failed
+    return result.error
 
 
 OpenSender = Callable[..., TikTokSender]
@@ -126,48 +145,27 @@ def api(shared_emulator: tuple[Api, ManualClock]) -> Api:
 
 
 @pytest.fixture
-def credential(cli: Any, initialized: Any, api: Api, monkeypatch: pytest.MonkeyPatch) -> str:
+def credential(plugin_workspace: PluginWorkspace, api: Api) -> CredentialHandle:
     """A credential `tt` of the emulator's app, stored but not authorized yet."""
-    monkeypatch.setenv(SECRET_VARIABLE, DEFAULT_APP_SECRET)
     base = api.emulator.base_url
-    cli.ok(
-        "credentials", "add", "tt", "--type", "tiktok-offline-events",
-        "--set", f"app_id={DEFAULT_APP_ID}", "--set", f"app_secret=env:{SECRET_VARIABLE}",
-        "--set", f"api_base_url={base}", "--set", f"auth_url={base}/portal/auth",
-    )  # fmt: skip
-    return "tt"
+    settings = {"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET, "api_base_url": base,
+                "auth_url": f"{base}/portal/auth"}  # fmt: skip
+    return plugin_workspace.add_credential("tt", "tiktok-offline-events", settings)
 
 
 @pytest.fixture
-def services(initialized: Any) -> Iterator[Context]:
-    """The services' context of this test's OFFRAMP_HOME, as a runner builds it."""
-    env = Environment()
-    store = open_store(env)
-    try:
-        yield Context(env=env, store=store)
-    finally:
-        store.dispose()
-
-
-@pytest.fixture
-def open_stores_sender(credential: str, services: Context) -> Iterator[OpenSender]:
-    """``open_stores_sender(auth_code=..., options=SendOptions(), **settings)``: authorize `tt`, add destination
-    `stores` with those settings and open its sender the way the runner does."""
+def open_stores_sender(plugin_workspace: PluginWorkspace, credential: CredentialHandle) -> Iterator[OpenSender]:
+    """``open_stores_sender(auth_code=..., options={...}, **settings)``: authorize `tt`, add destination `stores`
+    with those settings and open its sender the way the runner does (orchestration options, flat, as in YAML)."""
     senders: list[TikTokSender] = []
 
-    def open_(auth_code: str = ADMIN_AUTH_CODE, options: SendOptions | None = None, **settings: Any) -> TikTokSender:
-        # What `offramp credentials authorize tt` and `offramp destinations add stores ...` do, without the CLI's
-        # start-up cost in every test.
-        TikTokCredentialSession(services, "production", "tt").complete_authorization(auth_code)
+    def open_(auth_code: str = ADMIN_AUTH_CODE, options: dict[str, Any] | None = None, **settings: Any) -> TikTokSender:
+        assert CREDENTIAL_HOOKS.complete_authorization is not None
+        CREDENTIAL_HOOKS.complete_authorization(credential, auth_code)
         values = {"advertiser_id": DEFAULT_ADVERTISER_ID, "event_set_id": DEFAULT_EVENT_SET_ID, **settings}
-        with services.store.session() as session:
-            add_destination(session, services, "production", "stores", "tiktok-ads-offline-events", "tt", values)
-        with services.store.session() as session:
-            row = get_destination(session, get_workspace(session, "production"), "stores")
-            row.workspace.name, row.credential.name  # noqa: B018 - loaded now; the sender reads them after
-            loaded = destination_settings(services, row)
-        assert isinstance(loaded, TikTokOfflineEventsDestinationSettings)
-        sender = open_sender(services, row, loaded, options or SendOptions())
+        plugin_workspace.add_destination("stores", "tiktok-ads-offline-events", "tt", values)
+        sender = HOOKS.open_sender(plugin_workspace.context("stores", options=options))
+        assert isinstance(sender, TikTokSender)
         senders.append(sender)
         return sender
 
@@ -180,15 +178,17 @@ def open_stores_sender(credential: str, services: Context) -> Iterator[OpenSende
 
 
 def test_the_body_is_the_events_bytes_in_tiktoks_top_level(open_stores_sender: OpenSender, api: Api):
-    sender = open_stores_sender(partner_name="offramp-tests", options=SendOptions(test_event_code="TEST42"))
+    sender = open_stores_sender(partner_name="offramp-tests", options={"test_event_code": "TEST42"})
     # One body written with spaces: bytes are passed through, never parsed and written again.
     events = [prepared(1), PreparedEvent("order-2", json.dumps(event_dict(2)).encode()), prepared(3)]
 
+    preview = sender.preview(events)
     result = sender.send(events)
 
     assert result.sent == ["order-1", "order-2", "order-3"] and not result.failed and not result.unsent
     assert result.error is None
     [raw] = received_bodies(api)
+    assert raw == preview  # a dry run shows exactly what is sent
     assert raw == (
         b'{"event_source":"offline","event_source_id":"' + DEFAULT_EVENT_SET_ID.encode() + b'",'
         b'"partner_name":"offramp-tests","test_event_code":"TEST42","data":['
@@ -225,18 +225,36 @@ def test_more_than_the_batch_size_is_a_callers_bug_and_an_empty_batch_sends_noth
     assert track_requests(api) == 0
 
 
-def test_a_destination_without_an_event_set_says_how_to_get_one(cli, credential: str, services: Context):
-    cli.ok("destinations", "add", "stores", "--type", "tiktok-ads-offline-events", "--credential", "tt",
-           "--set", f"advertiser_id={DEFAULT_ADVERTISER_ID}", "--no-test")  # fmt: skip
-    with services.store.session() as session:
-        row = get_destination(session, get_workspace(session, "production"), "stores")
-        settings = destination_settings(services, row)
-        assert isinstance(settings, TikTokOfflineEventsDestinationSettings)
+def test_a_destination_without_an_event_set_says_how_to_get_one(
+    plugin_workspace: PluginWorkspace, credential: CredentialHandle
+):
+    plugin_workspace.add_destination(
+        "stores", "tiktok-ads-offline-events", "tt", {"advertiser_id": DEFAULT_ADVERTISER_ID}
+    )
 
-        with pytest.raises(ConfigError) as caught:
-            open_sender(services, row, settings, SendOptions())
+    with pytest.raises(ConfigError) as caught:
+        HOOKS.open_sender(plugin_workspace.context("stores"))
 
     assert "offramp destinations ensure-event-set stores" in str(caught.value)
+
+
+def test_the_request_timeout_is_the_contexts(
+    plugin_workspace: PluginWorkspace, open_stores_sender: OpenSender, credential: CredentialHandle
+):
+    open_stores_sender()  # authorizes the credential and adds `stores`
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts the connection; nobody answers
+        port = silent.getsockname()[1]
+        plugin_workspace.add_credential(
+            "silent", "tiktok-offline-events",
+            {"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET, "api_base_url": f"http://127.0.0.1:{port}",
+             "access_token": "not-sent-anywhere-else"},
+        )  # fmt: skip
+        values = {"advertiser_id": DEFAULT_ADVERTISER_ID, "event_set_id": DEFAULT_EVENT_SET_ID}
+        plugin_workspace.add_destination("quiet", "tiktok-ads-offline-events", "silent", values)
+        with HOOKS.open_sender(plugin_workspace.context("quiet", timeout_seconds=0.1)) as sender:
+            result = sender.send(batch(1))
+
+    assert isinstance(result.error, Transient) and "ReadTimeout" in str(result.error)
 
 
 # -- invalid events --
@@ -339,14 +357,14 @@ def test_a_transient_answer_while_splitting_keeps_what_was_done_and_gives_the_re
     assert received_ids(api) == ["order-0"]
 
 
-def test_a_host_that_cannot_be_reached_is_transient(cli, open_stores_sender: OpenSender, services: Context):
+def test_a_host_that_cannot_be_reached_is_transient(open_stores_sender: OpenSender, credential: CredentialHandle):
     open_stores_sender()  # authorizes the credential
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    tokens = TikTokCredentialSession(services, "production", "tt")
+    session = TikTokCredentialSession(credential)
     sender = TikTokSender(
-        tokens, api_base_url=f"http://127.0.0.1:{closed}", event_source="offline", event_source_id=DEFAULT_EVENT_SET_ID
+        session, api_base_url=f"http://127.0.0.1:{closed}", event_source="offline", event_source_id=DEFAULT_EVENT_SET_ID
     )
 
     with sender:
@@ -356,13 +374,12 @@ def test_a_host_that_cannot_be_reached_is_transient(cli, open_stores_sender: Ope
     assert f"127.0.0.1:{closed} could not be reached" in str(result.error)
 
 
-def test_a_timeout_is_transient(open_stores_sender: OpenSender, services: Context):
+def test_a_timeout_is_transient(open_stores_sender: OpenSender, credential: CredentialHandle):
     open_stores_sender()  # authorizes the credential
     with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts the connection; nobody answers
         port = silent.getsockname()[1]
-        tokens = TikTokCredentialSession(services, "production", "tt")
         sender = TikTokSender(
-            tokens,
+            TikTokCredentialSession(credential),
             api_base_url=f"http://127.0.0.1:{port}",
             event_source="offline",
             event_source_id=DEFAULT_EVENT_SET_ID,
@@ -375,10 +392,10 @@ def test_a_timeout_is_transient(open_stores_sender: OpenSender, services: Contex
     assert "ReadTimeout" in str(result.error)
 
 
-def test_plain_http_to_another_host_is_refused_before_any_token_leaves(services: Context):
+def test_plain_http_to_another_host_is_refused_before_any_token_leaves(credential: CredentialHandle):
     with pytest.raises(ConfigError, match="plain http"):
         TikTokSender(
-            TikTokCredentialSession(services, "production", "tt"),
+            TikTokCredentialSession(credential),
             api_base_url="http://business-api.tiktok.com",
             event_source="offline",
             event_source_id=DEFAULT_EVENT_SET_ID,
@@ -389,17 +406,17 @@ def test_plain_http_to_another_host_is_refused_before_any_token_leaves(services:
 
 
 def test_an_expired_token_is_refreshed_once_and_the_batch_sent(
-    open_stores_sender: OpenSender, api: Api, clock: ManualClock, stored_secrets
+    open_stores_sender: OpenSender, api: Api, clock: ManualClock, credential: CredentialHandle
 ):
     sender = open_stores_sender()
-    before = stored_secrets("tt")
+    before = tokens(credential)
     clock.advance(2 * 86_400)  # TikTok's clock says the token expired; offramp's does not know yet
 
     result = sender.send(batch(3))
 
     assert len(result.sent) == 3 and result.error is None
     assert track_requests(api) == 2  # the refused one and the resent one
-    after = stored_secrets("tt")
+    after = tokens(credential)
     assert after["access_token"] != before["access_token"]
     assert after["refresh_token"] != before["refresh_token"]
     [grant] = api.state.grants()
@@ -423,54 +440,105 @@ def test_threads_sharing_an_expired_token_refresh_it_once(open_stores_sender: Op
 def test_an_expired_token_right_after_its_refresh_is_terminal(open_stores_sender: OpenSender, api: Api):
     sender = open_stores_sender()
     api.state.patch_faults({"access_token_ttl": 0})  # every token, new ones too, has expired already
+    events = batch(2)
 
-    with pytest.raises(TikTokTerminalSendError) as caught:
-        sender.send(batch(2))
+    error = terminal_error(sender.send(events), events)
 
-    assert isinstance(caught.value, DestinationError) and isinstance(caught.value, Terminal)
-    assert not isinstance(caught.value, Transient)
-    assert "expired even right after a refresh" in caught.value.message
-    assert "offramp credentials authorize tt" in str(caught.value)
+    assert isinstance(error, DestinationError) and isinstance(error, Terminal)
+    assert not isinstance(error, Transient)
+    assert "expired even right after a refresh" in error.message
+    assert "offramp credentials authorize tt -w production" in str(error)
     assert track_requests(api) == 2
 
 
 def test_a_revoked_grant_is_terminal_says_how_to_reauthorize_and_later_sends_fail_fast(
-    cli, open_stores_sender: OpenSender, api: Api
+    open_stores_sender: OpenSender, api: Api, credential: CredentialHandle
 ):
     sender = open_stores_sender()
     api.state.revoke_user("admin")
+    events = batch(2)
 
-    with pytest.raises(TikTokTerminalSendError) as caught:
-        sender.send(batch(2))
+    error = terminal_error(sender.send(events), events)  # nothing was sent before the refusal
 
-    assert "offramp credentials authorize tt" in str(caught.value)
-    assert caught.value.fields["code"] == 40105
-    assert caught.value.delivered == DeliveryResult()  # nothing was sent before the refusal
-    status = credential_status(cli)
-    assert status["status"] == "needs_reauth" and "40105" in status["status_reason"]
+    assert "offramp credentials authorize tt" in str(error)
+    assert error.hint is not None and "offramp credentials authorize tt" in error.hint
+    assert error.fields["code"] == 40105
+    state = credential.read()
+    assert state.status == "needs_reauth" and state.status_reason is not None and "40105" in state.status_reason
     requests = track_requests(api)
-    with pytest.raises(TikTokTerminalSendError, match="offramp credentials authorize tt"):
-        sender.send(batch(2))
+    again = terminal_error(sender.send(events), events)
+    assert "offramp credentials authorize tt" in str(again)
     assert track_requests(api) == requests  # refused before any request
 
 
 def test_an_analysts_authorization_is_terminal_naming_the_roles_it_needs(open_stores_sender: OpenSender, api: Api):
     sender = open_stores_sender(auth_code=ANALYST_AUTH_CODE)
+    events = batch(2)
 
-    with pytest.raises(TikTokTerminalSendError) as caught:
-        sender.send(batch(2))
+    error = terminal_error(sender.send(events), events)
 
-    text = str(caught.value)
+    text = str(error)
     assert "40001" in text and "Operator or Admin" in text
-    assert isinstance(caught.value, Terminal) and received_ids(api) == []
+    assert isinstance(error, Terminal) and received_ids(api) == []
+
+
+@contextlib.contextmanager
+def answering(*answers: dict[str, Any]) -> Iterator[str]:
+    """A stand-in for TikTok on loopback that gives ``answers`` (envelopes) in turn; yields its base URL."""
+    pending = list(answers)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = orjson.dumps({"request_id": "R", "data": {}, **pending.pop(0)})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+def test_a_terminal_answer_while_splitting_returns_what_was_done_and_the_rest_unsent(
+    plugin_workspace: PluginWorkspace,
+):
+    invalid = {"code": 40002, "message": "Invalid value for event_id: not a valid string."}
+    with answering(invalid, {"code": 0, "message": "OK"}, {"code": 40106, "message": "core user invalid"}) as base:
+        handle = plugin_workspace.add_credential(
+            "fixed", "tiktok-offline-events",
+            {"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET, "api_base_url": base,
+             "access_token": "a-long-term-token"},
+        )  # fmt: skip
+        events = batch(2)
+        with TikTokSender(
+            TikTokCredentialSession(handle), api_base_url=base, event_source="offline",
+            event_source_id=DEFAULT_EVENT_SET_ID,
+        ) as sender:  # fmt: skip
+            # [0, 1] is refused with 40002 and split: [0] is accepted, then [1] meets a terminal answer.
+            result = sender.send(events)
+
+    accounted(events, result)
+    assert result.sent == ["order-0"] and not result.failed
+    assert [e.event_id for e in result.unsent] == ["order-1"]
+    assert isinstance(result.error, TikTokTerminalSendError) and not isinstance(result.error, Transient)
+    assert result.error.fields["code"] == 40106 and result.error.hint is not None
+    assert "advertiser_id" in result.error.hint
 
 
 def test_no_token_or_secret_appears_in_errors_reprs_or_debug_logs(
-    cli, open_stores_sender: OpenSender, api: Api, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    open_stores_sender: OpenSender, api: Api, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ):
     sender = open_stores_sender()
-    # The in-process CLI detaches every root handler when a command ends, caplog's too: attach it again.
-    logging.getLogger().addHandler(caplog.handler)
     caplog.set_level(logging.DEBUG)
     texts = [repr(sender)]
     sender.send(batch(2))
@@ -482,9 +550,9 @@ def test_no_token_or_secret_appears_in_errors_reprs_or_debug_logs(
     api.state.patch_faults({"fail": {}})
     api.state.revoke_user("admin")
     for _ in range(2):  # refused by TikTok, then by the credential before any request
-        with pytest.raises(TikTokTerminalSendError) as caught:
-            sender.send(batch(2, start=6))
-        texts += [str(caught.value), repr(caught.value), repr(caught.value.fields), str(caught.value.__cause__)]
+        error = sender.send(batch(2, start=6)).error
+        assert isinstance(error, TikTokTerminalSendError)
+        texts += [str(error), repr(error), repr(error.fields), str(error.__cause__)]
 
     text = "\n".join([*texts, caplog.text])
     assert "event/track" in caplog.text  # the debug log was captured, so the checks below mean something

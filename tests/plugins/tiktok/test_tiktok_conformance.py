@@ -21,20 +21,21 @@ import pyarrow as pa
 import pytest
 from emulator_client import Api
 
-from offramp.core.destination_api import PreparedEvent, PrepareOptions, Preparer, Sender, SendOptions
-from offramp.core.environment import Environment
-from offramp.core.errors import DestinationError, Terminal
+from offramp.core import (
+    CredentialHandle,
+    DestinationContext,
+    DestinationError,
+    PreparedEvent,
+    Preparer,
+    Sender,
+    Terminal,
+)
 from offramp.core.plugin_types import DestinationType
-from offramp.core.secrets import create_key_file
-from offramp.core.services.context import Context
-from offramp.core.services.credentials import add_credential, credential_settings, get_credential
-from offramp.core.services.destinations import add_destination, destination_settings, get_destination
-from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.store import StateStore, initialize
-from offramp.core.testing import ConformanceHarness, DestinationConformance
+from offramp.core.testing import ConformanceHarness, DestinationConformance, PluginWorkspace
 from offramp.core.testing.checks import prepare_all, record_batches
-from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok import DESTINATION_TYPE, TikTokOfflineEventsDestinationSettings
+from offramp.credentials.tiktok_session import HOOKS as CREDENTIAL_HOOKS
+from offramp.plugins.tiktok import DESTINATION_TYPE
+from offramp.plugins.tiktok.destination import HOOKS
 from offramp.plugins.tiktok.emulator import (
     ADMIN_AUTH_CODE,
     DEFAULT_ADVERTISER_ID,
@@ -44,7 +45,6 @@ from offramp.plugins.tiktok.emulator import (
     run_emulator,
 )
 
-WORKSPACE = "production"
 CREDENTIAL = "tt"
 DESTINATION = "stores"
 # Small, so the oversized-batch test prepares 11 events, not 1001, and the refusal test fits one request.
@@ -72,26 +72,25 @@ PRODUCTS = (("SKU-TEE", "Organic tee", 24.5), ("SKU-SOCK", "Wool socks", 9.75), 
 class TikTokHarness:
     """The TikTok destination with a stored, authorized credential, sending to one emulator on loopback."""
 
-    def __init__(self, api: Api, ctx: Context) -> None:
+    def __init__(self, api: Api, workspace: PluginWorkspace) -> None:
         self.api = api
-        self.ctx = ctx
+        self.workspace = workspace
         # The emulator does not check event times, but the preparer does: measure from the real clock.
         self.now = int(time.time())
         self._seen_secrets: set[str] = set()
-        self.store_credential()
+        self.handle = self.store_credential()
         self.authorize()
-        with ctx.store.session() as session:
-            values = {
-                "advertiser_id": DEFAULT_ADVERTISER_ID,
-                "event_set_id": DEFAULT_EVENT_SET_ID,
-                "partner_name": "offramp-conformance",
-                "batch_size": BATCH_SIZE,
-            }
-            add_destination(session, ctx, WORKSPACE, DESTINATION, DESTINATION_TYPE.name, CREDENTIAL, values)
+        values = {
+            "advertiser_id": DEFAULT_ADVERTISER_ID,
+            "event_set_id": DEFAULT_EVENT_SET_ID,
+            "partner_name": "offramp-conformance",
+            "batch_size": BATCH_SIZE,
+        }
+        workspace.add_destination(DESTINATION, DESTINATION_TYPE.name, CREDENTIAL, values)
 
     # -- set-up ----------------------------------------------------------------------------------------------------
 
-    def store_credential(self) -> None:
+    def store_credential(self) -> CredentialHandle:
         base = self.api.emulator.base_url
         raw = {
             "app_id": DEFAULT_APP_ID,
@@ -99,20 +98,18 @@ class TikTokHarness:
             "api_base_url": base,
             "auth_url": f"{base}/portal/auth",
         }
-        with self.ctx.store.session() as session:
-            add_credential(session, self.ctx, WORKSPACE, CREDENTIAL, "tiktok-offline-events", raw)
+        return self.workspace.add_credential(CREDENTIAL, "tiktok-offline-events", raw)
 
     def authorize(self, auth_code: str = ADMIN_AUTH_CODE) -> None:
         """What `offramp credentials authorize tt` does once the consent page redirected with ``auth_code``."""
-        TikTokCredentialSession(self.ctx, WORKSPACE, CREDENTIAL).complete_authorization(auth_code)
+        assert CREDENTIAL_HOOKS.complete_authorization is not None
+        CREDENTIAL_HOOKS.complete_authorization(self.handle, auth_code)
         self._remember_secrets()
 
     def credential(self) -> tuple[str, dict[str, str]]:
         """The stored credential's status and its secrets (app secret, access and refresh token), decrypted."""
-        with self.ctx.store.session() as session:
-            row = get_credential(session, get_workspace(session, WORKSPACE), CREDENTIAL)
-            settings = credential_settings(self.ctx, row)
-            status = row.status
+        state = self.handle.read()
+        settings, status = state.settings, state.status
         values = {name: getattr(settings, name) for name in ("app_secret", "access_token", "refresh_token")}
         return status, {name: value.get_secret_value() for name, value in values.items() if value is not None}
 
@@ -130,29 +127,18 @@ class TikTokHarness:
     def destination_type(self) -> DestinationType:
         return DESTINATION_TYPE
 
-    def hooks(self) -> Any:
-        return DESTINATION_TYPE.load()
-
-    def settings(self) -> TikTokOfflineEventsDestinationSettings:
-        with self.ctx.store.session() as session:
-            row = get_destination(session, get_workspace(session, WORKSPACE), DESTINATION)
-            settings = destination_settings(self.ctx, row)
-        assert isinstance(settings, TikTokOfflineEventsDestinationSettings)
-        return settings
-
-    def prepare_options(self) -> PrepareOptions:
-        return PrepareOptions(now=self.now)
+    def context(self) -> DestinationContext:
+        # The run's clock fixed at the harness's `now`, which good_rows() and bad_rows() are measured from.
+        return self.workspace.context(DESTINATION, now=self.now, timeout_seconds=5)
 
     def open_preparer(self) -> Preparer:
-        preparer: Preparer = self.hooks().open_preparer(self.settings(), self.prepare_options())
+        """A preparer through the type's hook, for the TikTok-specific tests below."""
+        preparer: Preparer = HOOKS.open_preparer(self.context())
         return preparer
 
-    def open_sender(self, options: SendOptions | None = None) -> Sender:
-        with self.ctx.store.session() as session:
-            row = get_destination(session, get_workspace(session, WORKSPACE), DESTINATION)
-            row.workspace.name, row.credential.name  # noqa: B018 - loaded now; the sender reads them after
-            settings = destination_settings(self.ctx, row)
-        sender: Sender = self.hooks().open_sender(self.ctx, row, settings, options or SendOptions(timeout_seconds=5))
+    def open_sender(self) -> Sender:
+        """A sender through the type's hook, for the TikTok-specific tests below."""
+        sender: Sender = HOOKS.open_sender(self.context())
         return sender
 
     def _moment(self, n: int) -> datetime:
@@ -275,21 +261,9 @@ def shared_api() -> Iterator[Api]:
 
 
 @pytest.fixture
-def services(offramp_home: Any) -> Iterator[Context]:
-    """A fresh state store and key in this test's OFFRAMP_HOME (what `offramp init` creates)."""
-    env = Environment()
-    store: StateStore = initialize(env)[0]
-    create_key_file(env.key_file)
-    try:
-        yield Context(env=env, store=store)
-    finally:
-        store.dispose()
-
-
-@pytest.fixture
-def harness(shared_api: Api, services: Context) -> TikTokHarness:
+def harness(shared_api: Api, plugin_workspace: PluginWorkspace) -> TikTokHarness:
     shared_api.state.reset()  # events, counters, tokens, grants and faults back to the seed
-    return TikTokHarness(shared_api, services)
+    return TikTokHarness(shared_api, plugin_workspace)
 
 
 @pytest.fixture
@@ -326,10 +300,10 @@ def test_a_revoked_grant_names_the_reauthorization_and_marks_the_credential(harn
     events = prepare_all(harness.open_preparer(), record_batches(harness.good_rows(2))).events
     with contextlib.closing(harness.open_sender()) as sender:
         harness.api.state.revoke_user("admin")
-        with pytest.raises(DestinationError) as caught:
-            sender.send(events)
-        error = caught.value
-        assert isinstance(error, Terminal) and error.fields["code"] == 40105
+        result = sender.send(events)
+        error = result.error
+        assert isinstance(error, DestinationError) and isinstance(error, Terminal) and error.fields["code"] == 40105
+        assert result.unsent == events and not result.sent and not result.failed
         assert error.hint is not None
         assert "offramp credentials authorize tt" in error.hint
         assert harness.credential()[0] == "needs_reauth"

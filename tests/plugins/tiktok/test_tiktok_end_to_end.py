@@ -1,11 +1,12 @@
 """A store-orders query, end to end: DuckDB -> Arrow record batches -> the TikTok preparer -> batches -> the sender ->
 the emulator over loopback, with a real stored, authorized credential.
 
-The events the emulator received are compared, field for field, with events this module computes on its own from
-the fixture rows, following the documented rules (DESIGN.md, "TikTok specifics"): emails trimmed and lower-cased,
-phones in E.164 (the fixture lists each number's E.164 form), SHA-256 hex; ``event_time`` the Unix seconds of the
-local timestamp; one event per order with its line items as ``contents``, ``value`` their sum of price times
-quantity and USD when no currency is given. Nothing expected is computed with the code under test.
+The events the emulator received are compared, field for field, with events this module computes on its own from the
+fixture rows, following the documented rules (docs/tiktok-destination.md and docs/tiktok-api-facts.md, "Hashing"):
+emails trimmed and lower-cased, phones in E.164 (the fixture lists each number's E.164 form), SHA-256 hex;
+``event_time`` the Unix seconds of the local timestamp; one event per order with its line items as ``contents``,
+``value`` their sum of price times quantity and USD when no currency is given. Nothing expected is computed with the
+code under test.
 """
 
 from __future__ import annotations
@@ -27,16 +28,10 @@ import pyarrow as pa
 import pytest
 from emulator_client import Api
 
-from offramp.core.destination_api import DeliveryResult, PreparedEvent, PrepareOptions, RejectedEvent, SendOptions
-from offramp.core.environment import Environment
-from offramp.core.secrets import create_key_file
-from offramp.core.services.context import Context
-from offramp.core.services.credentials import add_credential
-from offramp.core.services.destinations import add_destination, destination_settings, get_destination
-from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.store import initialize
-from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok import DESTINATION_TYPE
+from offramp.core import DeliveryResult, PreparedEvent, RejectedEvent
+from offramp.core.testing import PluginWorkspace
+from offramp.credentials.tiktok_session import HOOKS as CREDENTIAL_HOOKS
+from offramp.plugins.tiktok.destination import HOOKS
 from offramp.plugins.tiktok.emulator import (
     ADMIN_AUTH_CODE,
     DEFAULT_ADVERTISER_ID,
@@ -226,29 +221,21 @@ def api(shared_api: Api) -> Api:
 
 
 @pytest.fixture
-def services(offramp_home: Any, api: Api) -> Iterator[Context]:
+def services(plugin_workspace: PluginWorkspace, api: Api) -> PluginWorkspace:
     """A fresh store with credential `tt` (the emulator's app), authorized as the emulator's admin."""
-    env = Environment()
-    store = initialize(env)[0]
-    create_key_file(env.key_file)
-    ctx = Context(env=env, store=store)
     base = api.emulator.base_url
     raw = {"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET, "api_base_url": base,
            "auth_url": f"{base}/portal/auth"}  # fmt: skip
-    try:
-        with store.session() as session:
-            add_credential(session, ctx, "production", "tt", "tiktok-offline-events", raw)
-        TikTokCredentialSession(ctx, "production", "tt").complete_authorization(ADMIN_AUTH_CODE)
-        yield ctx
-    finally:
-        store.dispose()
+    handle = plugin_workspace.add_credential("tt", "tiktok-offline-events", raw)
+    assert CREDENTIAL_HOOKS.complete_authorization is not None
+    CREDENTIAL_HOOKS.complete_authorization(handle, ADMIN_AUTH_CODE)
+    return plugin_workspace
 
 
-def add_stores_destination(ctx: Context, name: str, **settings: Any) -> None:
+def add_stores_destination(workspace: PluginWorkspace, name: str, **settings: Any) -> None:
     values = {"advertiser_id": DEFAULT_ADVERTISER_ID, "event_set_id": DEFAULT_EVENT_SET_ID,
               "batch_size": SEND_BATCH_SIZE, **settings}  # fmt: skip
-    with ctx.store.session() as session:
-        add_destination(session, ctx, "production", name, DESTINATION_TYPE.name, "tt", values)
+    workspace.add_destination(name, "tiktok-ads-offline-events", "tt", values)
 
 
 # -- one run -------------------------------------------------------------------------------------------------------
@@ -270,18 +257,15 @@ class Run:
         return [event_id for result in self.results for event_id in result.sent]
 
 
-def run_query(fixture: Fixture, ctx: Context, destination: str, options: SendOptions | None = None) -> Run:
-    """Query -> preparer (record batches of 7 rows) -> batches of at most the sender's maximum -> sender."""
-    hooks = DESTINATION_TYPE.load()
-    with ctx.store.session() as session:
-        row = get_destination(session, get_workspace(session, "production"), destination)
-        row.workspace.name, row.credential.name  # noqa: B018 - loaded now; the sender reads them after
-        settings = destination_settings(ctx, row)
-    prepare_options = PrepareOptions(
-        timezone=TIMEZONE, default_phone_region="US", event_name_map=EVENT_NAME_MAP, now=fixture.now
-    )
-    preparer = hooks.open_preparer(settings, prepare_options)
-    sender = hooks.open_sender(ctx, row, settings, options or SendOptions(timeout_seconds=5))
+def run_query(
+    fixture: Fixture, workspace: PluginWorkspace, destination: str, options: dict[str, Any] | None = None
+) -> Run:
+    """Query -> preparer (record batches of 7 rows) -> batches of at most the sender's maximum -> sender, opened
+    through the type's hooks with the context of an orchestration with these (flat) options."""
+    shared = {"timezone": TIMEZONE, "default_phone_region": "US", "event_name_map": EVENT_NAME_MAP}
+    context = workspace.context(destination, options={**shared, **(options or {})}, now=fixture.now, timeout_seconds=5)
+    preparer = HOOKS.open_preparer(context)
+    sender = HOOKS.open_sender(context)
     run = Run()
     pending: list[PreparedEvent] = []
 
@@ -310,6 +294,7 @@ def run_query(fixture: Fixture, ctx: Context, destination: str, options: SendOpt
         run.unknown_columns = preparer.unknown_columns
     finally:
         sender.close()
+        preparer.close()
     return run
 
 
@@ -323,7 +308,9 @@ def received_bodies(api: Api) -> list[dict[str, Any]]:
 # -- the tests -----------------------------------------------------------------------------------------------------
 
 
-def test_store_orders_reach_tiktok_as_the_documented_events(fixture: Fixture, services: Context, api: Api) -> None:
+def test_store_orders_reach_tiktok_as_the_documented_events(
+    fixture: Fixture, services: PluginWorkspace, api: Api
+) -> None:
     add_stores_destination(services, "stores", partner_name=PARTNER)
 
     run = run_query(fixture, services, "stores")
@@ -381,12 +368,12 @@ def test_store_orders_reach_tiktok_as_the_documented_events(fixture: Fixture, se
 
 
 def test_a_test_event_code_goes_in_the_top_level_and_test_events_are_not_deduplicated(
-    fixture: Fixture, services: Context, api: Api
+    fixture: Fixture, services: PluginWorkspace, api: Api
 ) -> None:
     add_stores_destination(services, "stores-plain")  # no partner name
 
-    first = run_query(fixture, services, "stores-plain", SendOptions(test_event_code="TEST31337", timeout_seconds=5))
-    second = run_query(fixture, services, "stores-plain", SendOptions(test_event_code="TEST31337", timeout_seconds=5))
+    first = run_query(fixture, services, "stores-plain", {"test_event_code": "TEST31337"})
+    second = run_query(fixture, services, "stores-plain", {"test_event_code": "TEST31337"})
 
     expected = fixture.expected_events()
     assert first.sent == second.sent == [event["event_id"] for event in expected]

@@ -6,6 +6,9 @@ file of store orders with deliberate mistakes), authorizes the credential throug
 real OAuth code exchange), runs the orchestration, prints the report and what TikTok received, runs it again to
 show that nothing is counted twice, and says what to try next. The workspace is applied as configuration as code,
 so a second demo changes no configuration.
+
+Contributed to the CLI by this plugin (``DEMO`` in this package); it uses offramp only through
+:class:`offramp.core.commands.Offramp`.
 """
 
 from __future__ import annotations
@@ -23,19 +26,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from offramp.core.cli import cmd_orchestrations
-from offramp.core.cli.cmd_run import _lines as cmd_run_lines
-from offramp.core.cli.common import build_context
-from offramp.core.cli.output import say
-from offramp.core.demo_data import DEMO_SQL, SOURCE_EVENT, write_demo_orders
-from offramp.core.environment import Environment
-from offramp.core.errors import StoreNotInitializedError
-from offramp.core.oauth_callback import check_state, new_state, parse_redirect
-from offramp.core.runner import RunRequest, RunSummary, run_orchestration
-from offramp.core.services.config_io import ConfigDocument, apply_document
-from offramp.core.services.context import Context
-from offramp.core.sources._allowed import DEMO_DATABASE
-from offramp.core.state.store import open_store
+from offramp.core.commands import Offramp, RunSummary, check_state, new_state, parse_redirect, run_report_lines, say
+from offramp.plugins.tiktok.commands.demo_data import DEMO_SQL, SOURCE_EVENT, write_demo_orders
 
 DEMO_WORKSPACE = "demo"
 DEMO_ORCHESTRATION = "demo-store-purchases"
@@ -106,26 +98,28 @@ def _emulator() -> Iterator[Any]:
             yield running
 
 
-def _authorize(ctx: Context, base_url: str) -> None:
+def _authorize(offramp: Offramp, base_url: str) -> None:
     """What a person does in a browser, done by the demo: open the consent page, follow its redirect."""
-    from offramp.credentials.tiktok_session import TikTokCredentialSession
-
-    credential = TikTokCredentialSession(ctx, DEMO_WORKSPACE, "demo-tiktok")
+    credential = offramp.credential(DEMO_WORKSPACE, "demo-tiktok")
+    hooks = offramp.registry.credential_hooks(credential.type)
+    assert hooks.authorization_url is not None and hooks.complete_authorization is not None
+    assert hooks.describe_access is not None
     state = new_state()
-    url = credential.authorization_url(credential.settings(), state, "http://127.0.0.1:9/callback")
+    url = hooks.authorization_url(credential, state, "http://127.0.0.1:9/callback")
     consent = httpx.get(url, follow_redirects=False, timeout=30)
     code = check_state(parse_redirect(consent.headers["location"]), state)
-    grant = credential.complete_authorization(code)
-    say(f"Authorized demo-tiktok through the emulator's consent page: advertisers {', '.join(grant.advertiser_ids)}.")
-    for advertiser in credential.describe_access():
+    hooks.complete_authorization(credential, code)
+    advertisers = hooks.describe_access(credential).items
+    ids = ", ".join(str(advertiser["advertiser_id"]) for advertiser in advertisers)
+    say(f"Authorized demo-tiktok through the emulator's consent page: advertisers {ids}.")
+    for advertiser in advertisers:
         say(f"  {advertiser['advertiser_id']}  {advertiser['name']}  role {advertiser['role']}")
 
 
-def _run(ctx: Context) -> RunSummary:
+def _run(offramp: Offramp) -> RunSummary:
     """Run the demo orchestration with a progress bar on a terminal, quietly otherwise."""
-    request = RunRequest(workspace=DEMO_WORKSPACE, orchestration=DEMO_ORCHESTRATION)
     if not sys.stdout.isatty():
-        return run_orchestration(ctx, request)
+        return offramp.run(DEMO_WORKSPACE, DEMO_ORCHESTRATION)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
                   TimeElapsedColumn(), transient=True) as bar:  # fmt: skip
         task = bar.add_task(DEMO_ORCHESTRATION, total=None, counts="")
@@ -134,7 +128,7 @@ def _run(ctx: Context) -> RunSummary:
             counts = f"{summary.rows_per_second:,.0f} rows/s  sent {summary.sent}  rejected {summary.rejected}"
             bar.update(task, completed=summary.settled, counts=counts)
 
-        return run_orchestration(ctx, request, progress=show)
+        return offramp.run(DEMO_WORKSPACE, DEMO_ORCHESTRATION, progress=show)
 
 
 def _received(state: Any) -> tuple[int, int]:
@@ -145,37 +139,29 @@ def _received(state: Any) -> tuple[int, int]:
 
 def demo() -> None:
     """Start the TikTok emulator, set up a demo workspace, run it twice and show what TikTok received."""
-    from offramp.core.cli.cmd_init import init
-
-    env = Environment()
-    try:
-        open_store(env).dispose()
-    except StoreNotInitializedError:
-        init()
+    Offramp.ensure_initialized()
     for name, value in DEMO_SECRETS.items():
         os.environ.setdefault(name, value)
-    ctx = build_context()
-    orders = (env.home / DEMO_DATABASE).resolve()  # the one file in offramp's home a source may read
+    offramp = Offramp.from_environment()
+    orders = offramp.demo_database  # the one file in offramp's home a source may read
     with _emulator() as emulator:
         base_url = emulator.base_url
         say(f"TikTok emulator listening on {base_url} (seeded app, advertisers and event set: docs/emulator.md)")
-        with ctx.store.session() as session:
-            document = ConfigDocument.model_validate(_emulator_config(base_url, orders))
-            plan = apply_document(session, ctx, document, dry_run=False)
+        applied = offramp.apply(_emulator_config(base_url, orders))
         say(
-            f"Workspace {DEMO_WORKSPACE}: {plan.summary}"
-            if plan.items
+            f"Workspace {DEMO_WORKSPACE}: {applied.summary}"
+            if applied.changes
             else f"Workspace {DEMO_WORKSPACE} is up to date."
         )
-        for item in plan.items:
-            say(f"  {item}")
-        _authorize(ctx, base_url)
+        for change in applied.changes:
+            say(f"  {change}")
+        _authorize(offramp, base_url)
         now = datetime.now(ZoneInfo(DEMO_TIMEZONE)).replace(tzinfo=None)
         rows = write_demo_orders(orders, now)
         say(f"Sample warehouse: {rows} order lines in {orders} (some with mistakes on purpose).")
         say("")
-        first = _run(ctx)
-        for line in cmd_run_lines(first):
+        first = _run(offramp)
+        for line in run_report_lines(first):
             say(line)
         accepted, duplicates = _received(emulator.state)
         received = [item["payload"] for item in emulator.state.events(status="accepted", limit=1)]
@@ -186,8 +172,8 @@ def demo() -> None:
         say(f"The emulator accepted {accepted} events.")
         say("")
         say("Running it again: the same rows give the same event ids, which TikTok deduplicates.")
-        second = _run(ctx)
-        for line in cmd_run_lines(second)[:2]:
+        second = _run(offramp)
+        for line in run_report_lines(second)[:2]:
             say(line)
         accepted_after, duplicates_after = _received(emulator.state)
         say(
@@ -195,7 +181,7 @@ def demo() -> None:
             f"{duplicates_after - duplicates} duplicates: nothing is counted twice."
         )
     say("")
-    cmd_orchestrations.list_(workspace=DEMO_WORKSPACE)
+    offramp.print_orchestrations(DEMO_WORKSPACE)
     say("")
     say("What to try next:")
     say(f"  offramp runs show {first.run_id} --rejects     every rejected order and why")

@@ -1,7 +1,7 @@
 """`offramp emulator tiktok`: serve the local emulator of TikTok's Business API (docs/emulator.md).
 
-The emulator (Starlette, uvicorn) is imported inside the command, so `offramp plugins list` and every other
-command never import the web stack.
+Contributed to the CLI by this plugin (``EMULATOR`` in this package). The emulator (Starlette, uvicorn) is imported
+inside the command, so `offramp plugins list` and every other command never import the web stack.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from offramp.core.errors import ConfigError, OfframpError
+from offramp.core import ConfigError, OfframpError
 
 if TYPE_CHECKING:
     from offramp.plugins.tiktok.emulator import EmulatorConfig

@@ -1,9 +1,12 @@
-"""`offramp bench`: size a deployment on this machine with synthetic orders and the TikTok emulator.
+"""What `offramp bench` measures: size a deployment on this machine with synthetic orders and the TikTok emulator.
 
 Everything happens in a throw-away home (its own state store and key), never in the user's: synthetic store
 orders are written to a DuckDB file, an emulator runs in its own process on a free loopback port, and the
 orchestration runs twice: as a dry run (preparation only: query, normalize, hash, validate, JSON) and for real
 (end to end, every event sent to the emulator and recorded). Peak memory is the process's resident set size.
+
+The peer benchmarks (tests/benchmarks/) build on the same pieces: ``write_orders``, ``emulator_process``,
+``bench_home``.
 """
 
 from __future__ import annotations
@@ -24,11 +27,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from offramp.core.environment import Environment
-from offramp.core.runner import RunRequest, RunSummary, run_orchestration
-from offramp.core.secrets import create_key_file
-from offramp.core.services.context import Context
-from offramp.core.state.store import initialize
+from offramp.core.commands import Offramp, RunSummary
 
 SECRET_VARIABLE = "OFFRAMP_BENCH_APP_SECRET"  # where the bench credential's app secret is read from
 BENCH_SQL = """\
@@ -104,7 +103,7 @@ def emulator_process() -> Iterator[str]:
 def write_orders_elsewhere(path: Path, rows: int) -> int:
     """``write_orders`` in a process of its own, so the peak memory reported is the runs', not the generator's
     (DuckDB building millions of rows takes more memory than offramp sending them)."""
-    code = "import sys; from pathlib import Path; from offramp.core.bench import write_orders; "
+    code = "import sys; from pathlib import Path; from offramp.plugins.tiktok.commands.benchmark import write_orders; "
     code += "print(write_orders(Path(sys.argv[1]), int(sys.argv[2])))"
     command = [sys.executable, "-c", code, str(path), str(rows)]
     return int(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
@@ -131,9 +130,7 @@ class BenchResult:
         return asdict(self)
 
 
-def _configure(ctx: Context, base_url: str, orders: Path) -> None:
-    from offramp.core.services.config_io import ConfigDocument, apply_document
-    from offramp.credentials.tiktok_session import TikTokCredentialSession
+def _configure(offramp: Offramp, base_url: str, orders: Path) -> None:
     from offramp.plugins.tiktok.emulator import (
         ADMIN_AUTH_CODE,
         DEFAULT_ADVERTISER_ID,
@@ -151,13 +148,15 @@ def _configure(ctx: Context, base_url: str, orders: Path) -> None:
         "orchestrations": [{"name": "bench", "destination": "bench", "source": f"duckdb:{orders}", "sql": BENCH_SQL,
                             "options": {"event_name_map": {"Order Completed": "Purchase"}}}],
     }  # fmt: skip
-    with ctx.store.session() as session:
-        apply_document(session, ctx, ConfigDocument.model_validate(document), dry_run=False)
-    TikTokCredentialSession(ctx, "production", "bench").complete_authorization(ADMIN_AUTH_CODE)
+    offramp.apply(document)
+    credential = offramp.credential("production", "bench")
+    complete = offramp.registry.credential_hooks(credential.type).complete_authorization
+    assert complete is not None
+    complete(credential, ADMIN_AUTH_CODE)
 
 
 @contextmanager
-def bench_home(home: Path, base_url: str, orders: Path) -> Iterator[Context]:
+def bench_home(home: Path, base_url: str, orders: Path) -> Iterator[Offramp]:
     """A throw-away state store in ``home`` holding the ``bench`` orchestration over ``orders``, its credential
     authorized at the emulator ``base_url``. The emulator's app secret is in the environment (where the credential
     reads it) while the block runs, and the store is closed after it."""
@@ -166,15 +165,9 @@ def bench_home(home: Path, base_url: str, orders: Path) -> Iterator[Context]:
     previous = os.environ.get(SECRET_VARIABLE)
     os.environ[SECRET_VARIABLE] = DEFAULT_APP_SECRET
     try:
-        env = Environment(home=home, database_url=None)
-        store = initialize(env)[0]
-        try:
-            create_key_file(env.key_file)
-            ctx = Context(env=env, store=store)
-            _configure(ctx, base_url, orders)
-            yield ctx
-        finally:
-            store.dispose()
+        with Offramp.throwaway(home) as offramp:
+            _configure(offramp, base_url, orders)
+            yield offramp
     finally:
         if previous is None:
             os.environ.pop(SECRET_VARIABLE, None)
@@ -194,14 +187,14 @@ def run_bench(rows: int) -> BenchResult:
     with tempfile.TemporaryDirectory(prefix="offramp-bench-") as home, emulator_process() as base_url:
         orders = Path(home) / "orders.duckdb"
         written = write_orders_elsewhere(orders, rows)
-        with bench_home(Path(home), base_url, orders) as ctx:
+        with bench_home(Path(home), base_url, orders) as offramp:
             # A small run first, so that the measured ones do not pay for imports and DuckDB's first queries; then
             # each measured run starts with cold phone parsing, as a run in its own process would.
-            run_orchestration(ctx, RunRequest(workspace="production", orchestration="bench", dry_run=True, limit=100))
+            offramp.run("production", "bench", dry_run=True, limit=100)
             e164.cache_clear()
-            dry = run_orchestration(ctx, RunRequest(workspace="production", orchestration="bench", dry_run=True))
+            dry = offramp.run("production", "bench", dry_run=True)
             e164.cache_clear()
-            real = run_orchestration(ctx, RunRequest(workspace="production", orchestration="bench"))
+            real = offramp.run("production", "bench")
             stats = httpx.get(f"{base_url}/_emulator/stats", timeout=30).json()
     return BenchResult(
         rows=written,

@@ -1,9 +1,12 @@
-"""Who is running an orchestration: one live run at a time, kept alive by a heartbeat.
+"""A run's lifecycle: start, reopen (``--resume``), heartbeat, finish's lease check, expire; and finding a run.
 
-A run holds a lease: its ``heartbeat_at`` is refreshed every few seconds by the process running it. A run whose
-heartbeat is older than the lease (the process was killed, even with SIGKILL, or its machine died) is marked
-``interrupted`` by whoever looks next, so a dead run is never taken for a live one in another process, and it can
-be resumed.
+One live run per orchestration at a time, kept alive by a heartbeat. A run holds a lease: its ``heartbeat_at`` is
+refreshed every few seconds by the process running it. A run whose heartbeat is older than the lease (the process
+was killed, even with SIGKILL, or its machine died) is *lapsed*: readers (``runs list``, ``runs show``) show it as
+``interrupted`` without writing (:func:`shown_status`), and the next run or ``--resume`` of its orchestration marks
+it so in the store (:func:`expire_lapsed`), so a dead run is never taken for a live one, and it can be resumed.
+
+Services (``offramp.core.services.runs``) import this module at the top; the engine imports it, never the reverse.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from offramp.core.errors import StateError
+from offramp.core.errors import ConfigError, ObjectNotFoundError, StateError
 from offramp.core.runner.fencing import Lease
 from offramp.core.services.context import Context
+from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.workspaces import get_workspace
-from offramp.core.state.models import Orchestration, Run, utcnow
+from offramp.core.state.models import Orchestration, Run, Workspace, utcnow
 
 LEASE_ENV = "OFFRAMP_RUN_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 30.0
@@ -36,19 +40,50 @@ def lease_seconds() -> float:
         return DEFAULT_LEASE_SECONDS
 
 
-def _lapsed(run: Run, now: datetime) -> bool:
+INTERRUPTED_ERROR = "the process running it stopped without finishing (killed, or its machine went down)"
+
+
+def lapsed(run: Run, now: datetime | None = None) -> bool:
+    """Whether ``run`` is running on a lease that lapsed: its process stopped beating."""
+    if run.status != "running":
+        return False
     beat = run.heartbeat_at or run.started_at
-    return now - beat > timedelta(seconds=lease_seconds())
+    return (now or utcnow()) - beat > timedelta(seconds=lease_seconds())
+
+
+def shown_status(run: Run, now: datetime | None = None) -> tuple[str, str | None, datetime | None]:
+    """(status, error, finished_at) of ``run`` as readers show it: a lapsed run is interrupted (computed, not
+    written)."""
+    if lapsed(run, now):
+        return "interrupted", INTERRUPTED_ERROR, run.heartbeat_at or run.started_at
+    return run.status, run.error, run.finished_at
 
 
 def expire_lapsed(session: Session, runs: list[Run]) -> None:
-    """Mark running runs whose lease lapsed as interrupted (called wherever runs are read)."""
+    """Mark running runs whose lease lapsed as interrupted, in the caller's (writing) transaction: only a run or a
+    resume calls this, before it decides what to start; readers use :func:`shown_status`."""
     now = utcnow()
     for run in runs:
-        if run.status == "running" and _lapsed(run, now):
-            run.status = "interrupted"
-            run.finished_at = run.heartbeat_at or run.started_at
-            run.error = "the process running it stopped without finishing (killed, or its machine went down)"
+        if lapsed(run, now):
+            run.status, run.error, run.finished_at = shown_status(run, now)
+
+
+def get_run(session: Session, run_id: str, workspace: Workspace | None = None) -> Run:
+    """A run by id (a unique prefix is enough), of ``workspace`` when given. Reads only: a lapsed run keeps its
+    stored status (see :func:`shown_status`)."""
+    prefix = run_id.strip().lower()
+    if not prefix:
+        raise ConfigError("a run id is required", hint="see `offramp runs list`")
+    query = select(Run).where(Run.id.startswith(prefix, autoescape=True))
+    if workspace is not None:
+        query = query.where(Run.workspace_id == workspace.id)
+    matches = list(session.scalars(query.limit(2)))
+    if len(matches) != 1:
+        problem = "no run" if not matches else "more than one run"
+        where = f" in workspace {workspace.name!r}" if workspace is not None else ""
+        hint = "give more of the id" if matches else "see `offramp runs list`"
+        raise ObjectNotFoundError(f"{problem} with id {run_id!r}{where}", hint=hint)
+    return matches[0]
 
 
 class RunInProgressError(StateError):
@@ -71,8 +106,6 @@ def start_run(ctx: Context, workspace_name: str, orchestration: str, values: dic
                 .with_for_update()
             )
             if row is None:
-                from offramp.core.services.orchestrations import get_orchestration
-
                 get_orchestration(session, workspace, orchestration)  # raises, naming the ones that exist
                 raise AssertionError("unreachable")
             live = list(session.scalars(select(Run).where(Run.orchestration_id == row.id, Run.status == "running")))
@@ -172,12 +205,16 @@ class Heartbeat:
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
+    "INTERRUPTED_ERROR",
     "LEASE_ENV",
     "RESUMABLE",
     "Heartbeat",
     "RunInProgressError",
     "expire_lapsed",
+    "get_run",
+    "lapsed",
     "lease_seconds",
     "reopen_run",
+    "shown_status",
     "start_run",
 ]

@@ -1,4 +1,8 @@
-"""`offramp bench`: preparation and end-to-end throughput, and peak memory, on synthetic orders."""
+"""`offramp bench`: preparation and end-to-end throughput, and peak memory, on synthetic orders.
+
+Contributed to the CLI by this plugin (``BENCH`` in this package); the benchmark itself is
+:mod:`offramp.plugins.tiktok.commands.benchmark`, imported when the command runs (it loads DuckDB).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,15 @@ from typing import Annotated
 
 import typer
 
-from offramp.core.cli.common import JsonOption
-from offramp.core.cli.output import print_json, say
+from offramp.core.commands import print_json, say
 
 
 def bench(
     rows: Annotated[int, typer.Option(min=100, help="Synthetic order lines to generate.")] = 200_000,
-    json_output: JsonOption = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Measure preparation (dry run) and end-to-end throughput against the emulator, and peak memory."""
-    from offramp.core.bench import run_bench
+    from offramp.plugins.tiktok.commands.benchmark import run_bench
 
     if not json_output:
         say(f"Generating {rows:,} synthetic order lines and starting the TikTok emulator in its own process...")
