@@ -89,7 +89,7 @@ def describe_run(session: Session, run: Run, *, details: bool = False) -> dict[s
         "hint": clean(run.report.get("hint")),
     }
     if details:
-        data["options"] = {key: value for key, value in run.options.items() if value is not None}
+        data["options"] = {key: value for key, value in run.options.items() if value is not None and value != {}}
         data["heartbeat_at"] = run.heartbeat_at.isoformat() if run.heartbeat_at else None
         data["lease_owner"] = run.lease_owner
         data["sample_requests"] = run.report.get("sample_requests", [])

@@ -47,7 +47,10 @@ DESTINATION_TYPE = DestinationType(
     display_name="Dummy (for tests)",
     version=__version__,
     settings=DummyDestinationSettings,
-    capabilities=DestinationCapabilities(max_batch_size=10_000, event_sources=(), supports_dedupe=True),
+    # Nothing is sent, so nothing limits the rate: the runner's throttle would only slow the tests down.
+    capabilities=DestinationCapabilities(
+        max_batch_size=10_000, event_sources=(), supports_dedupe=True, requests_per_second=1000.0, max_in_flight=16
+    ),
     credential_types=("static-token",),
     description="Sends nothing; fails on purpose according to its knobs.",
     implementation="offramp.plugins.dummy.runtime:HOOKS",

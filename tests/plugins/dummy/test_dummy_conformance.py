@@ -531,7 +531,7 @@ BROKEN: dict[str, tuple[str, str]] = {
     "ignores max_batch_size": ("IGNORES_THE_LIMIT", "test_send_refuses_more_than_max_batch_size"),
     "terminal without hint": (
         "TERMINAL_WITHOUT_HINT",
-        "test_terminal_answer_raises_a_terminal_destination_error_with_a_hint",
+        "test_terminal_answer_stops_with_a_terminal_destination_error_and_a_hint",
     ),
     "logs a secret": ("LOGS_THE_TOKEN", "test_good_events_are_delivered_exactly_once"),
     "drops rejected rows": ("DROPS_REJECTS", "test_bad_rows_are_rejected_with_reasons_and_without_raw_values"),
