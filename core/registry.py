@@ -6,8 +6,8 @@ Our own types register through the same groups, so a third-party plugin is a fir
 
 Registering a type imports its implementation and checks every hook's signature
 (:func:`offramp.core.plugin_api.check_hooks`). A plugin that fails to import or to validate is recorded as broken,
-with its reason, and everything else keeps working. Two plugins that claim one name make discovery fail with an error naming both distributions, because
-silently picking one would send data through code the user did not choose.
+with its reason, and everything else keeps working. Two plugins that claim one name make discovery fail with an
+error naming both distributions, because silently picking one would send data through code the user did not choose.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from offramp.core.config import PluginSettings
-from offramp.core.destination_api import PreparedBatch, PreparedEvent, Sender
+from offramp.core.destination_api import PreparedBatch, PreparedEvent, Preparer, Sender
 from offramp.core.errors import ConfigError, OfframpError, StateError
 from offramp.core.orchestration_options import OrchestrationOptions, split_options
 from offramp.core.plugin_api import DestinationContext, DestinationHooks
@@ -28,7 +28,15 @@ from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner import inflight, ledger, repeats
 from offramp.core.runner.fencing import Lease
 from offramp.core.runner.ledger import Entry
-from offramp.core.runner.lifecycle import RESUMABLE, Heartbeat, expire_lapsed, get_run, reopen_run, start_run
+from offramp.core.runner.lifecycle import (
+    RESUMABLE,
+    Heartbeat,
+    expire_lapsed,
+    finish_run,
+    get_run,
+    reopen_run,
+    start_run,
+)
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
 from offramp.core.runner.types import (
     ALREADY_DELIVERED,
@@ -43,7 +51,7 @@ from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.plugin_context import context_of, shared_options
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.sources import SourceQueryError, check_read_only_query, open_source
-from offramp.core.state.models import Run, utcnow
+from offramp.core.state.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -382,30 +390,21 @@ class RunExecution:
         seen = repeats.SeenIndex()  # the ids prepared so far, on disk: an event is sent whole or not at all
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="send") as pool:
-                with open_source(plan.source, plan.options) as source:
-                    for batch in source.batches(plan.sql, request.batch_rows, request.limit):
-                        state.summary.queried += batch.num_rows
-                        if not self._take(preparer.prepare, batch, seen, sender, pool):
-                            break
-                        self._collect(block=False)
-                        self._guard()
-                        if self.either.is_set():
-                            break
-                    if not self.halt.is_set():
-                        self._take(lambda _: preparer.finish(), None, seen, sender, pool)
-                if self.outgoing and not self.either.is_set():
-                    self._submit(self.outgoing[:], sender, pool)
-                    self.outgoing.clear()
-                while self.in_flight:
-                    self._collect(block=True)
+                try:
+                    self._read_prepare_send(preparer, sender, seen, pool)
+                except BaseException:
+                    self.halt.set()  # the senders stop at once: what they hold comes back unsent
+                    raise
         finally:
             seen.close()  # first: a failed ledger write below must not leave the run's ids on disk
-            self._account_for_the_rest()
-            state.summary.unknown_columns = list(preparer.unknown_columns)
-            preparer.close()
-            sender.close()
-            writer, state.writer = state.writer, None
-            writer.close()  # everything recorded is in the store before the run's counts are read from it
+            try:
+                self._account_for_the_rest()
+            finally:
+                state.summary.unknown_columns = list(preparer.unknown_columns)
+                preparer.close()
+                sender.close()
+                writer, state.writer = state.writer, None
+                writer.close()  # everything recorded is in the store before the run's counts are read from it
         if self.stop.is_set() and state.stop_reason is None:
             state.stop_reason = ("cancelled", "stopped on request", None)
         if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
@@ -414,6 +413,27 @@ class RunExecution:
                 "the query returned no rows (--fail-on-empty)",
                 "check the query and its source",
             )
+
+    def _read_prepare_send(
+        self, preparer: Preparer, sender: Sender, seen: repeats.SeenIndex, pool: ThreadPoolExecutor
+    ) -> None:
+        state, request, plan = self.state, self.request, self.plan
+        with open_source(plan.source, plan.options) as source:
+            for batch in source.batches(plan.sql, request.batch_rows, request.limit):
+                state.summary.queried += batch.num_rows
+                if not self._take(preparer.prepare, batch, seen, sender, pool):
+                    break
+                self._collect(block=False)
+                self._guard()
+                if self.either.is_set():
+                    break
+            if not self.halt.is_set():
+                self._take(lambda _: preparer.finish(), None, seen, sender, pool)
+        if self.outgoing and not self.either.is_set():
+            self._submit(self.outgoing[:], sender, pool)
+            self.outgoing.clear()
+        while self.in_flight:
+            self._collect(block=True)
 
     def _take(
         self,
@@ -517,6 +537,13 @@ class RunExecution:
         """Record what this pass read but never sent: events still queued (``not_sent``), and rows the preparer
         did not give back (it raised, or held them when the run stopped) under one made-up key (``not_prepared``)."""
         state = self.state
+        for future, events in list(self.in_flight.items()):  # done: the pool waited for its threads
+            del self.in_flight[future]
+            error = future.exception()
+            if error is None:
+                self._settle(events, future.result())
+            else:
+                _record(state, [_not_sent(event) for event in events])
         if self.outgoing:
             _record(state, [_not_sent(event) for event in self.outgoing])
             self.outgoing.clear()
@@ -640,43 +667,8 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
             if summary.hint
             else (f"send what is left with: {resume}")
         )
-    with ctx.store.session() as session:
-        if state.lease is not None and not state.lease.hold(session):
-            return state.lease.end(summary, request.orchestration, ledger.totals(session, summary.run_id))
-        if not summary.dry_run:
-            inflight.tidy(session, summary.run_id)  # requests of an earlier pass whose events are settled now
-        totals = ledger.totals(session, summary.run_id)
-        run = session.get(Run, summary.run_id)
-        assert run is not None
-        counts = totals["counts"]
-        if counts["unknown"] and not summary.dry_run:
-            inflight.report_unknown(summary, counts["unknown"], request.orchestration)
-        run.status = summary.status
-        run.finished_at = utcnow()
-        run.queried = sum(counts.values())
-        run.sent, run.rejected, run.failed, run.skipped = (counts[k] for k in ("sent", "rejected", "failed", "skipped"))
-        run.unknown = summary.unknown = counts["unknown"]
-        run.reason_counts = totals["reasons"]
-        run.error = state.stored_error or summary.error
-        run.report = {
-            "vendor_codes": totals["vendor_codes"],
-            "warnings": summary.warnings,
-            "unknown_columns": summary.unknown_columns,
-            "request_ids": summary.request_ids,
-            "seconds": round(summary.seconds, 3),
-            "hint": summary.hint,
-            "sample_requests": summary.sample_requests,
-        }
-        # The ledger is the truth: a resumed run's counts include what earlier passes settled.
-        summary.queried = run.queried
-        summary.sent, summary.rejected, summary.failed, summary.skipped = (
-            run.sent,
-            run.rejected,
-            run.failed,
-            run.skipped,
-        )
-        summary.reason_counts, summary.vendor_codes = dict(run.reason_counts), dict(totals["vendor_codes"])
-    return summary
+    return finish_run(ctx, summary, lease=state.lease, orchestration=request.orchestration,
+                      stored_error=state.stored_error)  # fmt: skip
 
 
 __all__ = ["DEFAULT_CONCURRENCY", "RunExecution", "RunPlan", "run_orchestration"]

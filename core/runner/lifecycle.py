@@ -22,7 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import ConfigError, ObjectNotFoundError, StateError
+from offramp.core.runner import inflight, ledger
 from offramp.core.runner.fencing import Lease
+from offramp.core.runner.types import RunSummary
 from offramp.core.services.context import Context
 from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.workspaces import get_workspace
@@ -167,6 +169,53 @@ def reopen_run(ctx: Context, run_id: str, statuses: tuple[str, ...] = RESUMABLE)
         return int(generation)
 
 
+def finish_run(
+    ctx: Context, summary: RunSummary, *, lease: Lease | None, orchestration: str, stored_error: str | None = None
+) -> RunSummary:
+    """Write a run's end: its status, counts from its ledger (earlier passes of a resumed run included) and report;
+    ``summary`` gets the ledger's counts. ``stored_error`` replaces ``summary.error`` in the store when the error may
+    quote warehouse values. A process that lost its lease writes nothing (``Lease.end``)."""
+    with ctx.store.session() as session:
+        if lease is not None and not lease.hold(session):
+            return lease.end(summary, orchestration, ledger.totals(session, summary.run_id))
+        if not summary.dry_run:
+            inflight.tidy(session, summary.run_id)  # requests of an earlier pass whose events are settled now
+        totals = ledger.totals(session, summary.run_id)
+        run = session.get(Run, summary.run_id)
+        assert run is not None
+        counts = totals["counts"]
+        if counts["unknown"] and not summary.dry_run:
+            inflight.report_unknown(summary, counts["unknown"], orchestration)
+        run.status = summary.status
+        run.finished_at = utcnow()
+        run.queried = sum(counts.values())
+        run.sent, run.rejected, run.failed, run.skipped = (counts[k] for k in ("sent", "rejected", "failed", "skipped"))
+        run.unknown = summary.unknown = counts["unknown"]
+        run.reason_counts = totals["reasons"]
+        run.error = stored_error or summary.error
+        run.report = {
+            "vendor_codes": totals["vendor_codes"],
+            "warnings": summary.warnings,
+            "unknown_columns": summary.unknown_columns,
+            "request_ids": summary.request_ids,
+            "seconds": round(summary.seconds, 3),
+            "hint": summary.hint,
+            "sample_requests": summary.sample_requests,
+        }
+        # The ledger is the truth: a resumed run's counts include what earlier passes settled.
+        summary.queried = run.queried
+        summary.sent, summary.rejected, summary.failed, summary.skipped = (
+            run.sent,
+            run.rejected,
+            run.failed,
+            run.skipped,
+        )
+        summary.reason_counts, summary.vendor_codes = dict(run.reason_counts), dict(totals["vendor_codes"])
+    return summary
+
+    return summary
+
+
 class Heartbeat:
     """Refreshes a run's lease from a background thread until stopped.
 
@@ -211,6 +260,7 @@ __all__ = [
     "Heartbeat",
     "RunInProgressError",
     "expire_lapsed",
+    "finish_run",
     "get_run",
     "lapsed",
     "lease_seconds",

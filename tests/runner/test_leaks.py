@@ -33,8 +33,8 @@ import pytest
 import sqlalchemy as sa
 from conftest import Emulator, set_up
 
-from offramp.core.bench import BENCH_SQL, write_orders
 from offramp.core.environment import Environment
+from offramp.plugins.tiktok.commands.benchmark import BENCH_SQL, write_orders
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
 ROWS = int(os.environ.get("OFFRAMP_LEAK_ROWS", "1500"))

@@ -26,7 +26,7 @@ import phonenumbers
 import pytest
 from conftest import Emulator, set_up
 
-from offramp.core.bench import BENCH_SQL, write_orders
+from offramp.plugins.tiktok.commands.benchmark import BENCH_SQL, write_orders
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
 ROWS = int(os.environ.get("OFFRAMP_RELIABILITY_ROWS", "3000"))
