@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, transaction, workspace_name
+from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, reading, workspace_name
 from offramp.core.cli.output import print_json, print_mapping, print_table, say
 from offramp.core.errors import ConfigError
 from offramp.core.runner import ledger
@@ -62,7 +62,7 @@ def list_(
     A run whose process stopped without finishing (its heartbeat lapsed) is marked interrupted here.
     """
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         runs = service.list_runs(session, get_workspace(session, workspace_name(ctx, workspace)), orchestration, limit)
         data = [service.describe_run(session, run) for run in runs]
     if json_output:
@@ -122,7 +122,7 @@ def show(
     if output is not None and format_ is ExportFormat.TABLE:
         format_ = ExportFormat.JSON if output.suffix.lower() == ".json" else ExportFormat.CSV
     ctx = build_context()
-    with transaction(ctx) as session:
+    with reading(ctx) as session:
         # A run id is unique across workspaces, so the id alone finds it (the hints `offramp run` and `offramp demo`
         # print carry no -w); --workspace narrows the search when given.
         scope = get_workspace(session, workspace) if workspace is not None else None

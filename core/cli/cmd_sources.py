@@ -10,6 +10,7 @@ from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, 
 from offramp.core.cli.output import print_json, say, warn
 from offramp.core.orchestration_options import DUCKDB_PREFIX, OrchestrationOptions
 from offramp.core.services.orchestrations import get_orchestration
+from offramp.core.services.plugin_context import shared_options
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.sources import inspect_source
 
@@ -41,7 +42,9 @@ def check(
         ctx = build_context()
         with reading(ctx) as session:
             row = get_orchestration(session, get_workspace(session, workspace_name(ctx, workspace)), target)
-            reference, options = row.source, OrchestrationOptions(**row.options)
+            run_options = ctx.registry.destination_type(row.destination.type).run_options
+            subject = f"orchestration {row.name!r}"
+            reference, options = row.source, shared_options(row.options, run_options, subject)
     report = inspect_source(reference, options)
     if json_output:
         print_json({"engine": report.engine, "facts": report.facts, "warnings": report.warnings})

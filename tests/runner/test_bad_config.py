@@ -191,7 +191,7 @@ REFUSED: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("orchestration: unknown mode", [*ORCHESTRATION, "--mode", "some"], ("mode", "'all' or 'new'")),
     ("orchestration: schedule not cron", [*ORCHESTRATION, "--schedule", "every day"], ("schedule", "cron")),
     ("orchestration: event map without '='", [*ORCHESTRATION, "--map", "Purchase"],
-     ("--map", "'Source Name=TikTokName'")),
+     ("--map", "'Source Name=DestinationName'")),
     ("orchestration: a duckdb:/// URL", [*ORCHESTRATION, "--source", "duckdb:///data.duckdb"], ("duckdb:PATH",)),
     ("orchestration: a password in the source URL",
      [*ORCHESTRATION, "--source", "postgresql+psycopg://reader:pw@db.internal/analytics"],

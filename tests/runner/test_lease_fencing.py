@@ -95,7 +95,16 @@ def test_a_run_taken_over_while_paused_stops_when_it_continues_and_counts_never_
             lambda: json.loads(cli.ok("runs", "list", "--json").stdout)[0]["status"] == "interrupted",
             "the paused run's lease lapsed",
         )
+        # Reading runs writes nothing: the takeover is the second process's, so wait until it holds the run (its
+        # own lease owner) before the first continues, or the first would simply go on, alone, as it may.
+        [paused] = json.loads(cli.ok("runs", "list", "--json").stdout)
         second = start_run(name, "--resume", "--json")
+        wait_until(
+            lambda: json.loads(cli.ok("runs", "show", paused["id"], "--json").stdout)["lease_owner"].endswith(
+                f":{second.pid}"
+            ),
+            "the second process took the run over",
+        )
         wait_until(lambda: len(emulator.events()) > received_when_paused, "the second process sent")
     finally:
         first.send_signal(signal.SIGCONT)
@@ -103,7 +112,7 @@ def test_a_run_taken_over_while_paused_stops_when_it_continues_and_counts_never_
     second_out, second_err = second.communicate(timeout=300)
 
     # The first process stopped at its next send or write, saying why, with a non-zero exit.
-    assert first.returncode == 1, first_out + first_err
+    assert first.returncode == 1, first_out + first_err + second_out + second_err
     assert "this run" in first_out and "lost its lease" in first_out, first_out + first_err
     assert "Traceback" not in first_err
     # The second finished the run.

@@ -207,7 +207,7 @@ def test_an_unexpected_error_is_shown_whole_but_stored_without_its_text(
     def explode(*args: Any) -> None:
         raise RuntimeError("INSERT failed for parameters ('customer.7@example.com',)")
 
-    monkeypatch.setattr("offramp.core.runner.engine._guard", explode)
+    monkeypatch.setattr("offramp.core.runner.engine.RunExecution._guard", explode)
     result = cli("run", orders)
     line = result.one_line_error("unexpected RuntimeError", "customer.7@example.com", "--debug")
     assert "Traceback" not in line

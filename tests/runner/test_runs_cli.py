@@ -125,20 +125,29 @@ def test_a_run_whose_heartbeat_lapsed_shows_as_interrupted_and_stays_so(
     [listed] = runs_json(cli, "list")
     assert listed["status"] == "interrupted"
     assert "stopped without finishing" in listed["error"]
-    with state_store() as session:  # persisted by `runs list`, not only shown
+    with state_store() as session:  # shown, not written: reading runs never writes
         row = session.get(Run, summary["run_id"])
         assert row is not None
-        assert row.status == "interrupted"
-        assert row.finished_at == beat
+        assert row.status == "running" and row.finished_at is None
 
     # The run row holds no counts yet; the ledger does, and they add up.
     shown = runs_json(cli, "show", summary["run_id"])
     assert shown["status"] == "interrupted"
+    assert shown["finished_at"] == beat.isoformat()
     assert shown["counted_from"] == "ledger"
     assert shown["counts"] == {name: summary[name] for name in COUNTS}
     assert shown["reason_counts"] == summary["reason_counts"]
     text = cli.ok("runs", "show", summary["run_id"]).stdout
     assert "status: interrupted" in text and "so far, from the ledger" in text
+
+    # The next run of the orchestration writes it: interrupted when its heartbeat stopped, for good.
+    run(cli, orchestration, "--limit", "1")
+    with state_store() as session:
+        row = session.get(Run, summary["run_id"])
+        assert row is not None
+        assert row.status == "interrupted"
+        assert row.finished_at == beat
+    assert runs_json(cli, "show", summary["run_id"])["status"] == "interrupted"
 
 
 def test_show_gives_the_summary_timings_and_tiktoks_request_ids(
@@ -314,5 +323,8 @@ def test_list_show_and_export_on_a_postgresql_state_store(
         row.status, row.finished_at, row.heartbeat_at = "running", None, utcnow() - timedelta(minutes=5)
     monkeypatch.setenv("OFFRAMP_RUN_LEASE_SECONDS", "1")
     assert [item["status"] for item in runs_json(cli, "list")] == ["partially_failed", "interrupted"]
+    with state_store() as session:  # shown, not written: the next run of the orchestration writes it
+        assert session.scalar(sa.select(Run.status).where(Run.id == first["run_id"])) == "running"
+    run(cli, "orders", "--limit", "1")
     with state_store() as session:
         assert session.scalar(sa.select(Run.status).where(Run.id == first["run_id"])) == "interrupted"
