@@ -160,3 +160,8 @@ def read_stored_secrets(name: str, workspace: str = "production") -> dict[str, s
 def stored_secrets() -> Callable[..., dict[str, str]]:
     """``stored_secrets(name)``: the decrypted secrets of a stored credential."""
     return read_stored_secrets
+
+
+# The fixture distributions carry their own tests, run inside their own venvs (tests/packaging/); collecting them
+# here would import packages this environment does not have installed.
+collect_ignore_glob = ["fixtures/*"]

@@ -42,7 +42,7 @@ from offramp.core import (
     Transient,
     __version__,
 )
-from offramp.plugins.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookDestinationSettings
+from offramp.plugins.webhook import HEADER_VALUE, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookDestinationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,12 @@ INVALID_IDENTIFIER = "invalid_identifier"
 UNENCODABLE_VALUE = "unencodable_value"
 
 MAX_RETRY_AFTER_SECONDS = 900.0  # a longer advised wait is cut to this; the runner's retry budget does the rest
-_MESSAGE_LENGTH = 120  # of a receiver's error text quoted in a failed event: enough to read, too short to hold much
+_MESSAGE_LENGTH = 120  # of a receiver's per-event message in a 2xx answer: enough to read, too short to hold much
 _CODE_LENGTH = 64
+# A receiver's machine code (`{"code": "invalid_batch"}`), the only part of its answer a batch refusal keeps: free
+# text may quote the events (an e-mail address), and would be copied into the ledger for every event.
+_CODE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+_DELAY_SECONDS = re.compile(r"\A[0-9]+\Z")  # RFC 9110 delay-seconds: digits only
 _BODY_START = b'{"events":['
 _BODY_END = b"]}"
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]+")
@@ -87,7 +91,12 @@ class _Unencodable(Exception):  # noqa: N818 - internal signal, never leaves thi
 
 
 def _localize(value: Any, zone: ZoneInfo) -> Any:
-    """``value`` with naive timestamps placed in ``zone``; NaN and infinities refused (JSON cannot hold them)."""
+    """``value`` with naive timestamps placed in ``zone``; NaN, infinities, intervals and values Python cannot hold
+    refused (JSON cannot hold them)."""
+    if value is _UNREADABLE:
+        raise _Unencodable("a value out of the range offramp can convert (an infinite or far-off date or time)")
+    if isinstance(value, pa.MonthDayNano):
+        raise _Unencodable("an interval, which JSON cannot hold")
     if isinstance(value, datetime):
         return value.replace(tzinfo=zone) if value.tzinfo is None else value
     if isinstance(value, float) and not math.isfinite(value):
@@ -104,17 +113,70 @@ def _derived_id(row: Mapping[str, Any]) -> str:
     return "row-" + hashlib.sha256(repr(sorted(row.items(), key=lambda item: item[0])).encode()).hexdigest()[:32]
 
 
+def _microsecond_type(kind: pa.DataType) -> pa.DataType:
+    """``kind`` with every nanosecond timestamp, time and duration in it (nested ones too) in microseconds, which
+    Python's datetime, time and timedelta hold."""
+    if pa.types.is_timestamp(kind) and kind.unit == "ns":
+        return pa.timestamp("us", kind.tz)
+    if pa.types.is_time64(kind) and kind.unit == "ns":
+        return pa.time64("us")
+    if pa.types.is_duration(kind) and kind.unit == "ns":
+        return pa.duration("us")
+    if pa.types.is_map(kind):
+        return pa.map_(_microsecond_type(kind.key_type), _microsecond_type(kind.item_type))
+    if pa.types.is_list(kind):
+        return pa.list_(kind.value_field.with_type(_microsecond_type(kind.value_type)))
+    if pa.types.is_large_list(kind):
+        return pa.large_list(kind.value_field.with_type(_microsecond_type(kind.value_type)))
+    if pa.types.is_fixed_size_list(kind):
+        return pa.list_(kind.value_field.with_type(_microsecond_type(kind.value_type)), kind.list_size)
+    if pa.types.is_struct(kind):
+        return pa.struct([field.with_type(_microsecond_type(field.type)) for field in kind])
+    return kind
+
+
 def _microseconds(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with nanosecond timestamps cut to microseconds, which Python's datetime holds (JSON gets ISO 8601
-    with microseconds)."""
+    """``batch`` with nanoseconds cut to microseconds (JSON gets ISO 8601 with microseconds)."""
     columns = list(batch.columns)
     changed = False
     for index, column in enumerate(columns):
-        kind = column.type
-        if pa.types.is_timestamp(kind) and kind.unit == "ns":
-            columns[index] = column.cast(pa.timestamp("us", kind.tz), safe=False)
+        wanted = _microsecond_type(column.type)
+        if wanted != column.type:
+            columns[index] = column.cast(wanted, safe=False)
             changed = True
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
+
+
+class _Unreadable:
+    """Stands for a value Python cannot hold (a DuckDB 'infinity' timestamp, a date beyond year 9999)."""
+
+    def __repr__(self) -> str:
+        return "<unreadable>"
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The rows as Python values; a value that cannot be converted is ``_UNREADABLE`` in its row alone."""
+    try:
+        return batch.to_pylist()
+    except (ValueError, OverflowError, pa.ArrowException):
+        pass  # one bad value fails the whole conversion: go column by column, then value by value
+    names = batch.schema.names
+    columns: list[list[Any]] = []
+    for column in batch.columns:
+        try:
+            columns.append(column.to_pylist())
+        except (ValueError, OverflowError, pa.ArrowException):
+            values: list[Any] = []
+            for scalar in column:
+                try:
+                    values.append(scalar.as_py())
+                except (ValueError, OverflowError, pa.ArrowException):
+                    values.append(_UNREADABLE)
+            columns.append(values)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if columns else []
 
 
 @dataclass(frozen=True)
@@ -141,7 +203,7 @@ class WebhookPreparer:
     def prepare(self, batch: pa.RecordBatch) -> PreparedBatch:
         layout = self._layout(tuple(batch.schema.names))
         result = PreparedBatch()
-        for row in _microseconds(batch).to_pylist():
+        for row in _rows(_microseconds(batch)):
             outcome = self._event(row, layout)
             (result.events if isinstance(outcome, PreparedEvent) else result.rejected).append(outcome)  # type: ignore[arg-type]
         return result
@@ -181,6 +243,11 @@ class WebhookPreparer:
     def _event(self, row: dict[str, Any], layout: _Layout) -> PreparedEvent | RejectedEvent:
         column = self._settings.event_id_column
         raw_id = row.get(column) if layout.has_event_id else None
+        if raw_id is _UNREADABLE:
+            return RejectedEvent(
+                _derived_id(row), UNENCODABLE_VALUE, f"column {column} holds a value out of the range offramp can "
+                "convert; fix it in the query",
+            )  # fmt: skip
         event_id = None if raw_id is None else str(raw_id).strip()
         if not event_id:
             detail = (
@@ -194,7 +261,7 @@ class WebhookPreparer:
         event: dict[str, Any] = {}
         for name, key in layout.keys:
             value = row[name]
-            if name in self._hashed and value is not None:
+            if name in self._hashed and value is not None and value is not _UNREADABLE:
                 if isinstance(value, bool) or not isinstance(value, str | int):
                     return RejectedEvent(
                         event_id,
@@ -246,7 +313,16 @@ class _Credential:
                 hint="bind the destination to an hmac-secret credential: offramp credentials add NAME --type "
                 "hmac-secret --set secret=env:VARIABLE",
             )
-        self._secret = secret.get_secret_value().encode()
+        text = secret.get_secret_value()
+        if type_name == "static-token" and not (text and HEADER_VALUE.match(text)):
+            # It goes in a header: anything else would inject a header or fail to encode at every request.
+            raise ConfigError(
+                f"the token of credential {name!r} holds a character a request header cannot carry (a line break, "
+                "a control character or a non-ASCII letter)",
+                hint="give the credential the token exactly as the receiver issued it (offramp export, set token: "
+                "env:VARIABLE, offramp apply -f FILE)",
+            )
+        self._secret = text.encode()
 
     def headers(self, body: bytes, now: float) -> dict[str, str]:
         if self.type == "static-token":
@@ -262,23 +338,23 @@ class _Credential:
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """A ``Retry-After`` header's wait: delay-seconds or an HTTP-date; None when absent or unreadable."""
+    """A ``Retry-After`` header's wait (RFC 9110: delay-seconds, digits only, or an HTTP-date); None when absent,
+    unreadable or already past, so that the runner's backoff decides."""
     if not value:
         return None
     text = value.strip()
+    if _DELAY_SECONDS.match(text):
+        return min(float(text), MAX_RETRY_AFTER_SECONDS)
     try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = when.timestamp() - now
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
 def _short(text: str) -> str:
@@ -287,18 +363,22 @@ def _short(text: str) -> str:
     return flat if len(flat) <= _MESSAGE_LENGTH else flat[: _MESSAGE_LENGTH - 1] + "…"
 
 
-def _answer_text(response: httpx.Response) -> str:
-    """The receiver's error in one short line: a JSON body's ``error``/``message``, else the start of its text."""
-    content = response.content[:4096]
+def _answer_code(response: httpx.Response, credential: _Credential) -> str | None:
+    """A JSON answer's ``code`` field when it is a short machine code (``_CODE``) holding no secret; else None."""
+    if response.content[:1] != b"{":
+        return None
     try:
-        data = orjson.loads(response.content) if content[:1] == b"{" else None
+        data = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict):
-        for key in ("error", "message", "detail"):
-            if isinstance(data.get(key), str):
-                return _short(data[key])
-    return _short(content.decode("utf-8", "replace"))
+        return None
+    code = data.get("code") if isinstance(data, dict) else None
+    return _machine_code(code, credential)
+
+
+def _machine_code(value: object, credential: _Credential) -> str | None:
+    if not isinstance(value, str) or not _CODE.match(value):
+        return None
+    return value if credential.scrub(value) == value else None
 
 
 class WebhookSender:
@@ -347,7 +427,7 @@ class WebhookSender:
         """POST ``body`` with the credential's headers, made for this very body and moment.
 
         Raises:
-            httpx.TransportError: The receiver could not be reached.
+            httpx.HTTPError: The receiver could not be reached, or its answer could not be read.
         """
         return self._client.post(self._settings.url, content=body, headers=self._credential.headers(body, time.time()))
 
@@ -364,16 +444,17 @@ class WebhookSender:
             return DeliveryResult()
         try:
             response = self.post(self.preview(events))
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # no answer, or one that could not be read (a broken Content-Encoding)
             # The exception's text may quote the request: name the host and the kind of failure only.
             error = WebhookTransientError(
-                f"the webhook receiver at {self._host} could not be reached ({type(exc).__name__})",
+                f"the webhook receiver at {self._host} could not be reached or its answer could not be read "
+                f"({type(exc).__name__})",
                 hint="check that it is running and the url; the events are sent again after a wait (a receiver "
                 "that got them before the failure sees them twice: deduplicate on event_id)",
             )
             return DeliveryResult(unsent=list(events), error=error)
         status = response.status_code
-        request_id = _short(response.headers.get("X-Request-Id", ""))[:_CODE_LENGTH]
+        request_id = _short(self._credential.scrub(response.headers.get("X-Request-Id", "")))[:_CODE_LENGTH]
         request_ids = [request_id] if request_id else []
         logger.debug("webhook %s: %d events, HTTP %d", self._destination, len(events), status)
         if 200 <= status < 300:
@@ -396,8 +477,10 @@ class WebhookSender:
                 http_status=status,
             )
         if 400 <= status < 500:
-            text = self._credential.scrub(_answer_text(response))
-            message = f"the receiver refused the batch: {text}" if text else "the receiver refused the batch"
+            answer_code = _answer_code(response, self._credential)
+            message = f"the receiver refused the batch (HTTP {status}" + (
+                f", code {answer_code})" if answer_code else ")"
+            )
             if status == 413:
                 message += " (lower the destination's batch_size)"
             code = f"HTTP {status}"
@@ -432,8 +515,9 @@ class WebhookSender:
             for item in items if isinstance(items, list) else []:
                 event_id = item.get("event_id") if isinstance(item, dict) else None
                 if isinstance(event_id, str) and event_id in ids:
-                    code = _short(str(item.get("code") or "refused"))[:_CODE_LENGTH]
-                    message = self._credential.scrub(_short(str(item.get("message") or "")))
+                    code = _machine_code(item.get("code"), self._credential) or "refused"
+                    # Scrubbed before it is cut or its white space collapsed, which could split the secret.
+                    message = _short(self._credential.scrub(str(item.get("message") or "")))
                     refused[event_id] = FailedEvent(event_id, code, message)
         return DeliveryResult(
             sent=[event.event_id for event in events if event.event_id not in refused],
@@ -484,8 +568,13 @@ def check_connection(context: DestinationContext, fix: bool) -> list[CheckStep]:
     steps = [CheckStep("credential", "ok", f"{context.credential.type} credential {context.credential.name!r} {how}")]
     try:
         response = sender.post(sender.preview([]))
-    except httpx.TransportError as exc:
-        steps.append(CheckStep("receiver", "failed", f"{sender.host} could not be reached ({type(exc).__name__})"))
+    except httpx.HTTPError as exc:  # any failure to get an answer, not only the network's (an invalid URL, ...)
+        steps.append(
+            CheckStep(
+                "receiver", "failed", f"{sender.host} could not be reached or its answer could not be read "
+                f"({type(exc).__name__})",
+            )
+        )  # fmt: skip
         return steps
     finally:
         sender.close()

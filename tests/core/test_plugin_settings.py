@@ -22,12 +22,16 @@ DESTINATION_SUBJECT = "destination 'tiktok-main' (tiktok-ads-offline-events)"
 CREDENTIAL_SUBJECT = "credential 'tiktok-app' (tiktok-offline-events)"
 
 
-def _settings_table(text: str) -> dict[str, list[str]]:
-    """The rows of the Settings table by field name; a description wrapped onto extra lines is joined back."""
+def _settings_table(text: str, title: str = "Settings") -> dict[str, list[str]]:
+    """The rows of the table under ``title`` by field name; a description wrapped onto extra lines is joined back."""
     rows: dict[str, list[str]] = {}
     last: list[str] | None = None
+    inside = False
     for line in text.splitlines():
-        if "│" not in line:
+        if "│" not in line and "┃" not in line and "━" not in line:
+            inside = line.startswith(title)
+            continue
+        if not inside or "│" not in line:
             continue
         cells = [cell.strip() for cell in line.split("│")]
         if cells[0]:
@@ -88,6 +92,10 @@ def test_show_destination_type_lists_every_field(cli: Any) -> None:
     assert "ensure-event-set" in rows["event_set_id"][5], "a wrapped description is printed whole"
     assert all(row[4] == "no" for row in rows.values()), "the destination holds no secrets"
     assert all(row[5] for row in rows.values()), "every field has a description"
+    # The orchestration options this destination type reads are listed apart from its settings.
+    run_options = _settings_table(text, "Run options")
+    assert set(run_options) == {"default_phone_region", "event_name_map", "attribution_window_days", "test_event_code"}
+    assert run_options["attribution_window_days"][1:4] == ["integer (>= 1, <= 365)", "no", "28"]
 
     fields = _show_json(cli, "tiktok-ads-offline-events")
     assert fields["batch_size"]["default"] == 1000
