@@ -203,15 +203,20 @@ def test_a_secret_the_receiver_echoes_is_never_recorded(workspace: PluginWorkspa
         ]
     }
     with running(Receiver(token=TOKEN)) as receiver:
-        receiver.script(Answer(200, body=orjson.dumps(echoed)), Answer(400, body=orjson.dumps({"code": TOKEN})))
+        receiver.script(
+            Answer(200, body=orjson.dumps(echoed)),
+            Answer(400, body=orjson.dumps({"code": TOKEN})),
+            Answer(400, body=orjson.dumps({"code": TOKEN[:10]})),  # a piece of it
+        )
         sender = _sender(workspace, receiver.url, credential="token")
         accepted = sender.send(_events(2))
-        refused = sender.send(_events(1))
+        refused = sender.send(_events(1)).failed + sender.send(_events(1)).failed
     assert [(failed.code, "[secret]" in failed.message) for failed in accepted.failed] == [
         ("refused", False),  # the token was cut away with the end of the long message: no piece of it is left
         ("duplicate", True),
     ]
-    recorded = [part for failed in accepted.failed + refused.failed for part in (failed.code, failed.message)]
+    assert [failed.message for failed in refused] == ["the receiver refused the batch (HTTP 400)"] * 2
+    recorded = [part for failed in accepted.failed + refused for part in (failed.code, failed.message)]
     assert recorded and not any(TOKEN[:6] in part for part in recorded)
 
 
@@ -224,7 +229,7 @@ def test_an_endpoint_with_a_trailing_slash_gets_the_events(workspace: PluginWork
     assert settings.url == "https://hooks.example.com/in/?a=1"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("token", ["abc\r\nX-Injected: 1", "caf\u00e9-token-value", "tab\x00null"])
+@pytest.mark.parametrize("token", ["abc\r\nX-Injected: 1", "caf\u00e9-token-value", "bell\x07char"])
 def test_a_token_a_header_cannot_carry_is_a_clear_configuration_error(
     workspace: PluginWorkspace, signed: Receiver, token: str
 ) -> None:
@@ -305,10 +310,10 @@ def test_an_answer_that_cannot_be_read_is_a_failed_step_or_a_resend(
     # Not gzip although it says so: httpx raises a DecodingError, which is not a TransportError.
     broken = Answer(200, {"Content-Encoding": "gzip"}, b"not gzip at all")
     signed.script(broken, broken)
-    workspace.add_destination("hooks", "webhook", "signing", {"url": signed.url})
+    sender = _sender(workspace, signed.url)
     steps = HOOKS.check_connection(workspace.context("hooks"), False)  # type: ignore[misc]
     assert steps[-1].verdict == "failed" and "DecodingError" in steps[-1].detail
-    result = _sender(workspace, signed.url).send(_events(1))
+    result = sender.send(_events(1))
     assert isinstance(result.error, Transient) and len(result.unsent) == 1
 
 
@@ -357,14 +362,8 @@ def test_nested_nanoseconds_from_duckdb_are_cut_to_microseconds(workspace: Plugi
     preparer = HOOKS.open_preparer(workspace.context("hooks"))
     table = duckdb.sql(
         "SELECT 'a' AS event_id, [TIMESTAMP_NS '2026-11-30 12:00:00.123456789'] AS stamps, "
-        "{'at': TIMESTAMP_NS '2026-11-30 12:00:00.000000001'} AS nested, TIME_NS '12:07:00.000000999' AS at, "
-        "'infinity'::TIMESTAMP_NS AS never"
+        "{'at': TIMESTAMP_NS '2026-11-30 12:00:00.000000001'} AS nested, TIME_NS '12:07:00.000000999' AS at"
     ).to_arrow_table()
-    prepared = preparer.prepare(table.combine_chunks().to_batches()[0])
-    assert not prepared.events or orjson.loads(prepared.events[0].body)["stamps"] == [
-        "2026-11-30T12:00:00.123456+00:00"
-    ]
-    table = table.drop_columns(["never"])
     (event,) = preparer.prepare(table.combine_chunks().to_batches()[0]).events
     assert orjson.loads(event.body) == {
         "event_id": "a",
