@@ -29,6 +29,7 @@ from offramp.core.config import PluginSettings
 from offramp.core.connection_checks import CheckStep
 from offramp.core.destination_api import Preparer, Sender
 from offramp.core.errors import PluginError
+from offramp.core.plugin_types import NAME_PATTERN
 
 CredentialStatus = Literal["ready", "needs_authorization", "needs_reauth"]
 
@@ -301,8 +302,6 @@ def check_hooks(hooks: object, kind: Literal["credential", "destination"]) -> No
 
 
 def _check_actions(actions: object) -> None:
-    from offramp.core.plugin_types import NAME_PATTERN  # the descriptors module imports this one
-
     if not isinstance(actions, tuple) or not all(isinstance(action, DestinationAction) for action in actions):
         raise PluginError("DestinationHooks.actions must be a tuple of DestinationAction")
     names = [action.name for action in actions]

@@ -27,6 +27,7 @@ from offramp.core.cli.common import (
 from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
 from offramp.core.connection_checks import has_failures
 from offramp.core.registry import Registry
+from offramp.core.services import destination_calls
 from offramp.core.services import destinations as service
 from offramp.core.services.workspaces import get_workspace
 
@@ -52,7 +53,7 @@ def add(
     target = workspace_name(ctx, workspace)
     if not no_test:
         # Before the write transaction: the test may refresh the credential, which writes in a transaction of its own.
-        service.test_new_destination(ctx, target, name, type_name, credential, values)
+        destination_calls.test_new_destination(ctx, target, name, type_name, credential, values)
     with transaction(ctx) as session:
         row = service.add_destination(session, ctx, target, name, type_name, credential, values)
         say(f"Added destination {row.name} ({row.type}, credential {row.credential.name}).")
@@ -115,7 +116,7 @@ def test(
         row = service.get_destination(session, get_workspace(session, workspace_name(ctx, workspace)), name)
         _loaded = (row.workspace.name, row.credential.name)  # load them now: the test runs after this session
     # Outside the transaction: the test may refresh the credential, which takes its lock.
-    steps = service.test_connection(ctx, row, fix=fix)
+    steps = destination_calls.test_connection(ctx, row, fix=fix)
     failed = has_failures(steps)
     if json_output:
         print_json({"destination": name, "ok": not failed, "steps": [asdict(step) for step in steps]})
@@ -132,7 +133,7 @@ ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="Action of
 
 def _run_action(name: str, action_name: str, workspace: str | None, actor: str | None) -> None:
     ctx = build_context(actor)
-    result = service.run_action(ctx, workspace_name(ctx, workspace), name, action_name)
+    result = destination_calls.run_action(ctx, workspace_name(ctx, workspace), name, action_name)
     say(result.message)
 
 

@@ -8,9 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
-from offramp.core.connection_checks import CheckStep
 from offramp.core.errors import ConfigError, ObjectInUseError
-from offramp.core.plugin_api import ActionResult
 from offramp.core.plugin_types import DestinationType
 from offramp.core.services import audit
 from offramp.core.services.context import Context
@@ -49,7 +47,7 @@ def _check_binding(kind: DestinationType, credential: Credential, name: str) -> 
         )
 
 
-def _new_row(
+def unsaved_destination(
     session: Session,
     ctx: Context,
     workspace_name: str,
@@ -73,29 +71,6 @@ def _new_row(
     return row, resolved
 
 
-def test_new_destination(
-    ctx: Context, workspace_name: str, name: str, type_name: str, credential_name: str, raw: dict[str, Any]
-) -> list[CheckStep]:
-    """Validate a destination that is not stored yet and run its connection test; raise if a step failed.
-
-    Runs in a read-only session and outside any write transaction: the test may refresh the credential, which
-    writes the rotated tokens in a transaction of its own (on SQLite it would otherwise wait for the caller's).
-    """
-    with ctx.store.read_session() as session:
-        row, resolved = _new_row(session, ctx, workspace_name, name, type_name, credential_name, raw)
-        _loaded = (row.workspace.name, row.credential.name)  # loaded while the session is open
-    steps = test_connection(ctx, row)
-    failed = [step for step in steps if step.verdict == "failed"]
-    if failed:
-        raise ConfigError(
-            f"destination {name!r} failed its connection test: "
-            + "; ".join(f"{step.name}: {step.detail}" for step in failed),
-            hint="fix it, or add it anyway with --no-test",
-            steps=steps,
-        )
-    return steps
-
-
 def add_destination(
     session: Session,
     ctx: Context,
@@ -106,7 +81,7 @@ def add_destination(
     raw: dict[str, Any],
 ) -> Destination:
     """Validate and store a new destination (its connection test, when wanted, is test_new_destination, run first)."""
-    row, resolved = _new_row(session, ctx, workspace_name, name, type_name, credential_name, raw)
+    row, resolved = unsaved_destination(session, ctx, workspace_name, name, type_name, credential_name, raw)
     session.add(row)
     session.flush()
     audit.record(
@@ -142,54 +117,6 @@ def update_destination(
             {"fields": sorted(changed), "settings": resolved.plain, "credential": credential.name},
         )  # fmt: skip
     return sorted(changed)
-
-
-def test_connection(ctx: Context, row: Destination, *, fix: bool = False) -> list[CheckStep]:
-    """The destination type's connection test, step by step; a type without one reports a skipped step.
-
-    ``row`` is loaded with its workspace and credential (it may be a destination not stored yet). The test gets the
-    destination's context with the type's default run options, and runs outside any write transaction: it may
-    refresh the credential, which writes in a transaction of its own.
-    """
-    # plugin_context builds on this module (settings, lookups), so it is imported where it is used.
-    from offramp.core.services.plugin_context import context_of
-
-    check = ctx.registry.destination_hooks(row.type).check_connection
-    if check is None:
-        return [CheckStep("connection", "skipped", f"destination type {row.type} has no connection test")]
-    return list(check(context_of(ctx, row), fix))
-
-
-def run_action(ctx: Context, workspace_name: str, name: str, action_name: str) -> ActionResult:
-    """Run the action ``action_name`` of the destination ``name``; store the settings it returns on the destination.
-
-    The action is called outside any write transaction (it may call the vendor and refresh the credential, which
-    writes on its own); what it returns is validated and stored afterwards, audited, as ``update_destination``
-    stores any change of settings.
-
-    Raises:
-        ConfigError: the destination's type has no such action (naming those it has).
-    """
-    from offramp.core.services.plugin_context import destination_context  # see test_connection
-
-    with ctx.store.read_session() as session:
-        row = get_destination(session, get_workspace(session, workspace_name), name)
-        type_name = row.type
-    hooks = ctx.registry.destination_hooks(type_name)
-    action = hooks.action(action_name)
-    if action is None:
-        names = ", ".join(item.name for item in hooks.actions) or "none"
-        raise ConfigError(
-            f"destination type {type_name} has no action {action_name!r} (its actions: {names})",
-            hint=f"see `offramp plugins show {type_name}`",
-        )
-    result = action.run(destination_context(ctx, workspace_name, name))
-    if result.settings:
-        with ctx.store.session() as session:
-            row = get_destination(session, get_workspace(session, workspace_name), name)
-            # Stored secrets stay as they are; only the settings the action returned change.
-            update_destination(session, ctx, row, row.credential.name, {**row.settings, **result.settings})
-    return result
 
 
 def destination_settings(ctx: Context, row: Destination) -> PluginSettings:
@@ -242,8 +169,6 @@ __all__ = [
     "destination_settings",
     "get_destination",
     "list_destinations",
-    "run_action",
-    "test_connection",
-    "test_new_destination",
+    "unsaved_destination",
     "update_destination",
 ]
