@@ -54,12 +54,16 @@ class RejectedEvent:
         reason: A stable reason code (documented per destination), e.g. ``missing_identifiers``.
         detail: What is wrong and how to fix it, naming fields, never their values.
         rows: How many source rows the rejection covers.
+        label: The category value that caused the rejection, when it is one and not personal data (an event name
+            that maps to none of the vendor's: ``Order Complete``), else None. A run's report lists the distinct
+            labels of each reason (at most 20, each cut to 64 characters), so that a user sees which values to map.
     """
 
     event_id: str
     reason: str
     detail: str
     rows: int = 1
+    label: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,16 @@ class OrchestrationOptions(BaseModel):
         description="Run a PostgreSQL source's query even as a superuser or a role that may write or run server "
         "files (pg_write_server_files, pg_execute_server_program, pg_read_server_files). Use a read-only role.",
     )
+    max_reject_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Fail the run when more than this share of the rows read is rejected: checked at the end of "
+        "every run, and during a run once enough rows were read; `offramp run --max-reject-rate` overrides it.",
+    )
+    fail_on_empty: bool = Field(
+        default=False, description="Fail the run when the query returns no rows (`offramp run --fail-on-empty`)."
+    )
     statement_timeout_seconds: int = Field(
         default=3600,
         ge=1,

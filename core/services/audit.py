@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session
 
 from offramp.core.state.models import AuditEvent
 
+# Every object type the audit trail records (``offramp audit --type`` takes one of these).
+OBJECT_TYPES = ("credential", "destination", "group", "orchestration", "run", "secrets", "workspace")
+
 
 def record(
     session: Session,
@@ -20,6 +23,7 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add an audit event to the current transaction. ``details`` must never hold secret values."""
+    assert object_type in OBJECT_TYPES, f"add {object_type!r} to OBJECT_TYPES"
     event = AuditEvent(
         actor=actor,
         action=action,
@@ -44,4 +48,4 @@ def list_events(
     return list(session.scalars(query))
 
 
-__all__ = ["list_events", "record"]
+__all__ = ["OBJECT_TYPES", "list_events", "record"]
