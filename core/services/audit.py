@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from offramp.core.state.models import AuditEvent
 
 # Every object type the audit trail records (``offramp audit --type`` takes one of these).
-OBJECT_TYPES = ("credential", "destination", "group", "orchestration", "run", "secrets", "workspace")
+OBJECT_TYPES = ("credential", "destination", "group", "orchestration", "run", "secrets", "store", "workspace")
 
 
 def record(
