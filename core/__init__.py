@@ -2,53 +2,97 @@
 
 A plugin imports only from here (and, in its tests, from :mod:`offramp.core.testing`); see
 docs/plugin-author-guide.md and docs/plugin-api.md.
+
+The names are imported when first used (PEP 562 ``__getattr__``): ``import offramp.core``, which every ``offramp``
+command does first, must not load pydantic, SQLAlchemy and the rest for ``offramp --version`` or ``--help``.
 """
 
+from __future__ import annotations
+
+import importlib as _importlib
+import typing as _typing
+
 from offramp.core._version import __version__
-from offramp.core.config import (
-    FieldSpec,
-    PluginSettings,
-    describe_fields,
-    secret_field_names,
-    validate_settings,
-)
-from offramp.core.connection_checks import CheckStep, Verdict
-from offramp.core.destination_api import (
-    DeliveryResult,
-    EventColumns,
-    FailedEvent,
-    PreparedBatch,
-    PreparedEvent,
-    Preparer,
-    RejectedEvent,
-    Sender,
-)
-from offramp.core.errors import (
-    ConfigError,
-    DestinationError,
-    OfframpError,
-    PluginError,
-    SecretKeyError,
-    StateError,
-    Terminal,
-    Transient,
-)
-from offramp.core.plugin_api import (
-    AccessReport,
-    ActionResult,
-    Authorization,
-    CredentialHandle,
-    CredentialHooks,
-    CredentialState,
-    CredentialStatus,
-    DestinationAction,
-    DestinationContext,
-    DestinationHooks,
-    LockedCredential,
-)
-from offramp.core.plugin_types import CredentialType, DestinationCapabilities, DestinationType, NoRunOptions
-from offramp.core.registry import BrokenPlugin, Registry, discover
-from offramp.core.urls import HttpUrlText
+
+if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time they come from __getattr__
+    from offramp.core.config import FieldSpec, PluginSettings, describe_fields, secret_field_names, validate_settings
+    from offramp.core.connection_checks import CheckStep, Verdict
+    from offramp.core.hints import offramp_command
+    from offramp.core.destination_api import (
+        DeliveryResult,
+        EventColumns,
+        FailedEvent,
+        PreparedBatch,
+        PreparedEvent,
+        Preparer,
+        RejectedEvent,
+        Sender,
+    )
+    from offramp.core.errors import (
+        ConfigError,
+        DestinationError,
+        OfframpError,
+        PluginError,
+        SecretKeyError,
+        StateError,
+        Terminal,
+        Transient,
+    )
+    from offramp.core.plugin_api import (
+        AccessReport,
+        ActionResult,
+        Authorization,
+        CredentialHandle,
+        CredentialHooks,
+        CredentialState,
+        CredentialStatus,
+        DestinationAction,
+        DestinationContext,
+        DestinationHooks,
+        LockedCredential,
+    )
+    from offramp.core.plugin_types import CredentialType, DestinationCapabilities, DestinationType, NoRunOptions
+    from offramp.core.registry import BrokenPlugin, Registry, discover
+    from offramp.core.urls import HttpUrlText
+
+# The module each public name comes from; tests/test_public_api.py checks that each name of __all__ resolves.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "offramp.core.config": (
+        "FieldSpec", "PluginSettings", "describe_fields", "secret_field_names", "validate_settings",
+    ),
+    "offramp.core.connection_checks": ("CheckStep", "Verdict"),
+    "offramp.core.destination_api": (
+        "DeliveryResult", "EventColumns", "FailedEvent", "PreparedBatch", "PreparedEvent", "Preparer",
+        "RejectedEvent", "Sender",
+    ),
+    "offramp.core.hints": ("offramp_command",),
+    "offramp.core.errors": (
+        "ConfigError", "DestinationError", "OfframpError", "PluginError", "SecretKeyError", "StateError", "Terminal",
+        "Transient",
+    ),
+    "offramp.core.plugin_api": (
+        "AccessReport", "ActionResult", "Authorization", "CredentialHandle", "CredentialHooks", "CredentialState",
+        "CredentialStatus", "DestinationAction", "DestinationContext", "DestinationHooks", "LockedCredential",
+    ),
+    "offramp.core.plugin_types": ("CredentialType", "DestinationCapabilities", "DestinationType", "NoRunOptions"),
+    "offramp.core.registry": ("BrokenPlugin", "Registry", "discover"),
+    "offramp.core.urls": ("HttpUrlText",),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups do not come here again
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF} - {"_importlib", "_typing"})
+
 
 __all__ = [
     "AccessReport",
@@ -92,6 +136,7 @@ __all__ = [
     "__version__",
     "describe_fields",
     "discover",
+    "offramp_command",
     "secret_field_names",
     "validate_settings",
 ]

@@ -30,16 +30,19 @@ import typer
 
 from offramp.core.environment import Environment
 from offramp.core.errors import PluginError, StoreNotInitializedError
+from offramp.core.hints import offramp_command
 from offramp.core.oauth_callback import check_state, new_state, parse_redirect
 from offramp.core.plugin_api import CredentialHandle
 from offramp.core.plugin_types import NAME_PATTERN
 from offramp.core.registry import Registry
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
+from offramp.core.runner.suggestions import columns_not_used
 from offramp.core.runner.types import reasons_by_outcome
 from offramp.core.secrets import create_key_file
 from offramp.core.services.config_io import ConfigDocument, apply_document
 from offramp.core.services.context import Context
 from offramp.core.services.plugin_context import credential_handle
+from offramp.core.services.runs import COUNTS, counts_line
 from offramp.core.sources._allowed import DEMO_DATABASE
 from offramp.core.state.store import initialize as initialize_store
 from offramp.core.state.store import open_store
@@ -149,32 +152,53 @@ def add_commands(app: typer.Typer, discovery: CommandDiscovery) -> None:
 
 
 def run_report_lines(summary: RunSummary) -> list[str]:
-    """The lines ``offramp run`` prints about a finished run: its counts (which add up), reasons, what to do next."""
-    counts = (
-        f"queried {summary.queried} = sent {summary.sent} + rejected {summary.rejected} + failed {summary.failed}"
-        f" + skipped {summary.skipped} + unknown {summary.unknown}"
-    )
+    """The lines ``offramp run`` prints about a finished run: its counts in rows and events (which add up), reasons,
+    columns not used with suggestions, unmapped labels, what to do next. A dry run says ``would send``."""
+    rows = {name: getattr(summary, name) for name in COUNTS}
     verb = "dry run" if summary.dry_run else "run"
-    lines = [f"{verb} {summary.run_id} {summary.status.replace('_', ' ')} in {summary.seconds:.1f} s", counts]
+    lines = [
+        f"{verb} {summary.run_id} {summary.status.replace('_', ' ')} in {summary.seconds:.1f} s",
+        counts_line(rows, summary.events, dry_run=summary.dry_run),
+    ]
     if summary.dry_run:
-        lines.append("dry run: nothing was sent; 'sent' counts the events that would have been")
+        lines.append("dry run: nothing was sent; 'would send' counts the events a real run would send")
     by_outcome = reasons_by_outcome(summary.reason_counts)
-    for title, data in (
-        *((f"{outcome} by reason", by_outcome.get(outcome, {})) for outcome in ("rejected", "skipped", "unknown")),
-        ("failed by code", summary.vendor_codes),
-        ("warnings", summary.warnings),
-    ):
+    for outcome in ("rejected", "skipped", "unknown"):
+        data = by_outcome.get(outcome, {})
         if data:
-            lines.append(f"{title}: " + ", ".join(f"{key} {value}" for key, value in sorted(data.items())))
-    if summary.unknown_columns:
-        lines.append("columns not used: " + ", ".join(summary.unknown_columns))
+            lines.append(
+                f"{outcome} by reason: " + ", ".join(f"{key} {value} rows" for key, value in sorted(data.items()))
+            )
+    if summary.unknown_columns:  # next to the rejections: a typo'd alias is the usual cause of missing fields
+        lines.append("columns not used: " + columns_not_used(summary.unknown_columns, summary.column_suggestions))
+    for reason, labels in sorted(summary.labels.items()):
+        lines.append(f"{reason}: " + ", ".join(labels))
+    if summary.vendor_codes:
+        lines.append(
+            "failed by code: " + ", ".join(f"{key} {value} rows" for key, value in sorted(summary.vendor_codes.items()))
+        )
+    if summary.warnings:
+        lines.append("warnings: " + ", ".join(f"{key} {value}" for key, value in sorted(summary.warnings.items())))
     if summary.error:
         lines.append(f"error: {summary.error}")
     if summary.hint:
         lines.append(f"next: {summary.hint}")
-    if summary.rejected:
-        lines.append(f"rejected rows by event_id: offramp runs show {summary.run_id} --rejects")
+    shown = functools.partial(offramp_command, "runs", "show", summary.run_id, workspace=summary.workspace or None)
+    if summary.rejected and shown("--rejects") not in (summary.hint or ""):  # a hint is said once
+        lines.append(f"rejected rows by event_id: {shown('--rejects')}")
+    if summary.warnings:
+        lines.append(f"events with warnings: {shown('--warnings')}")
     return lines
+
+
+def progress_counts(summary: RunSummary) -> str:
+    """The progress bar's counts: rows per second, then events and rows by outcome (``would send`` in a dry run)."""
+    events = summary.events
+    verb = "would send" if summary.dry_run else "sent"
+    return (
+        f"{summary.rows_per_second:,.0f} rows/s  {verb} {events['sent']} events ({summary.sent} rows)"
+        f"  rejected {events['rejected']} ({summary.rejected} rows)  failed {events['failed']} ({summary.failed} rows)"
+    )
 
 
 def say(message: str) -> None:
@@ -316,6 +340,7 @@ __all__ = [
     "parse_redirect",
     "print_json",
     "print_table",
+    "progress_counts",
     "run_report_lines",
     "say",
 ]

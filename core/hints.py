@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import shlex
 
-from offramp.core.environment import DEFAULT_WORKSPACE
-
 
 def offramp_command(*args: str, workspace: str | None = None) -> str:
     """``offramp ARGS`` for a shell, with ``-w WORKSPACE`` when ``workspace`` is given and not the default.
@@ -21,6 +19,9 @@ def offramp_command(*args: str, workspace: str | None = None) -> str:
     >>> offramp_command("runs", "show", "ab12", workspace="production")
     'offramp runs show ab12'
     """
+    # Imported here: offramp.core.environment loads pydantic-settings, and `offramp --help` must stay light.
+    from offramp.core.environment import DEFAULT_WORKSPACE
+
     parts = ["offramp", *(shlex.quote(arg) for arg in args)]
     if workspace is not None and workspace != DEFAULT_WORKSPACE:
         parts += ["-w", shlex.quote(workspace)]

@@ -57,13 +57,13 @@ def check_state(redirect: Redirect, expected: str) -> str:
     if redirect.state is None and not redirect.bare_code:
         raise ConfigError(
             "the redirect carries no state, so it cannot be tied to this authorization (a forged redirect?)",
-            hint="start `offramp credentials authorize` again and use the new URL; paste the whole URL TikTok "
-            "redirected to, or only its auth_code",
+            hint="run the same `credentials authorize` command again and use the new URL it prints; paste the whole "
+            "URL TikTok redirected to, or only its auth_code",
         )
     if redirect.state is not None and redirect.state != expected:
         raise ConfigError(
             "the redirect's state does not match this authorization (a stale or forged redirect)",
-            hint="start `offramp credentials authorize` again and use the new URL",
+            hint="run the same `credentials authorize` command again and use the new URL it prints",
         )
     if redirect.error:
         raise ConfigError(f"the authorization was refused: {redirect.error}", hint="authorize again")

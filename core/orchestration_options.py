@@ -95,7 +95,12 @@ def _problems(exc: ValidationError, known: str) -> list[tuple[str, str]]:
 
 
 def split_options(
-    raw: dict[str, Any], run_options: type[PluginSettings], subject: str, *, strict: bool = True
+    raw: dict[str, Any],
+    run_options: type[PluginSettings],
+    subject: str,
+    *,
+    strict: bool = True,
+    hint: str | None = None,
 ) -> tuple[OrchestrationOptions, PluginSettings]:
     """Validate an orchestration's flat options: the shared ones, and those of its destination type.
 
@@ -105,6 +110,7 @@ def split_options(
         subject: What the options belong to, for the error (``orchestration 'x' (tiktok-ads-offline-events)``).
         strict: Refuse an option neither model knows. Options stored before a destination type owned its run
             options are read with ``strict=False``: an option its type does not read is left out, not an error.
+        hint: The error's hint (a caller that knows the orchestration names the command that shows its options).
 
     Raises:
         SettingsValidationError: naming every bad option at once, and the valid names when one is unknown.
@@ -129,7 +135,13 @@ def split_options(
         problems += _problems(exc, known)
     if problems:
         problems.sort(key=lambda item: list(raw).index(item[0]) if item[0] in raw else len(raw))
-        raise SettingsValidationError(subject, problems, hint="see `offramp plugins show TYPE` for its run options")
+        raise SettingsValidationError(
+            subject,
+            problems,
+            hint=hint
+            or "fix the options named; `offramp plugins list` names the destination types, and plugins show "
+            "lists a type's run options",
+        )
     assert core is not None and destination is not None
     return core, destination
 

@@ -108,6 +108,10 @@ class DestinationType:
         run_options: The model of the orchestration options this type reads (TikTok: default phone region,
             attribution window, event name map, test event code); core keeps the options every destination shares
             (mode, timezone, schedule, source limits). An orchestration's options are validated against both.
+        columns: The column contract: every query column name the type reads (TikTok: ``email``, ``phone``,
+            ``event``, ``timestamp`` ...). Empty for a type that reads every column (a webhook sends them all).
+            A run lists the query's columns that are not in it as not used, with the closest contract column as a
+            suggestion (``emial (did you mean email?)``).
     """
 
     name: str
@@ -119,6 +123,7 @@ class DestinationType:
     description: str = ""
     implementation: str | None = None
     run_options: type[PluginSettings] = NoRunOptions
+    columns: tuple[str, ...] = ()
 
     def load(self) -> Any:
         """Import and return the implementation."""

@@ -27,6 +27,7 @@ from requests_oauthlib import OAuth2Session
 from offramp.core import DestinationError, Terminal, Transient
 from offramp.credentials.tiktok import TikTokOfflineEventsCredentialSettings
 from offramp.plugins.tiktok.codes import SERVER_ERROR_WAIT, CodeClass, envelope_of, wait_for
+from offramp.plugins.tiktok.network import origin, unreachable
 
 # requests-oauthlib and oauthlib log request bodies and tokens at DEBUG; never let them reach a handler.
 for _name in ("requests_oauthlib", "oauthlib"):
@@ -83,7 +84,7 @@ def raise_for_envelope(payload: Any, status_code: int) -> dict[str, Any]:
     """
     if status_code >= 500:
         raise TikTokTransientError(
-            f"TikTok answered HTTP {status_code}", hint="retry later", status=status_code,
+            f"TikTok answered {status_code}", hint="retry later", status=status_code,
             retry_after_seconds=SERVER_ERROR_WAIT,
         )  # fmt: skip
     envelope = envelope_of(payload)
@@ -181,8 +182,8 @@ class TikTokTokenClient:
                 token = session.fetch_token(url, include_client_id=True, timeout=self._timeout)
         except requests.RequestException as exc:
             raise TikTokTransientError(
-                f"cannot reach TikTok at {self._settings.api_base_url}: {type(exc).__name__}",
-                hint="check api_base_url and the network, then retry",
+                f"{unreachable(exc)} at {origin(self._settings.api_base_url)}",
+                hint="check that the host is reachable from here and the credential's api_base_url, then retry",
             ) from None
         expires_in = token.get("expires_in")
         return TokenGrant(
@@ -210,7 +211,9 @@ class TikTokTokenClient:
         try:
             response = httpx.post(f"{self._settings.api_base_url}{REVOKE_TOKEN_PATH}", json=body, timeout=self._timeout)
         except httpx.HTTPError as exc:
-            raise TikTokTransientError(f"cannot reach TikTok: {type(exc).__name__}", hint="retry later") from None
+            raise TikTokTransientError(
+                f"{unreachable(exc)} at {origin(self._settings.api_base_url)}", hint="retry later"
+            ) from None
         raise_for_envelope(_json_or_none(response), response.status_code)
 
 

@@ -32,13 +32,16 @@ from offramp.core import (
 )
 from offramp.credentials.tiktok import TikTokOfflineEventsCredentialSettings
 from offramp.credentials.tiktok_oauth import (
+    TikTokApiError,
     TikTokGrantRefusedError,
     TikTokTokenClient,
+    TikTokTransientError,
     TokenGrant,
     authorization_url,
     raise_for_envelope,
 )
 from offramp.plugins.tiktok.codes import ACCESS_TOKEN_EXPIRED, CodeClass, envelope_of
+from offramp.plugins.tiktok.network import origin, unreachable
 
 API = "/open_api/v1.3"
 WRITER_ROLES = ("ADMIN", "OPERATOR")
@@ -93,6 +96,11 @@ class TikTokCredentialSession:
         return self._handle.name
 
     @property
+    def timeout_seconds(self) -> float:
+        """Per call to TikTok's token and account endpoints."""
+        return self._timeout
+
+    @property
     def reauthorize_command(self) -> str:
         """The command that authorizes the credential again."""
         return self._handle.reauthorize_command
@@ -142,28 +150,17 @@ class TikTokCredentialSession:
         return grant
 
     def advertisers(self) -> list[dict[str, Any]]:
-        """The advertisers the token reaches, with name, status and role (`offramp credentials test`)."""
-        try:
-            return self._advertisers()
-        except TikTokGrantRefusedError as exc:
-            raise CredentialNeedsAuthorizationError(
-                f"TikTok refused credential {self.name!r}: {exc.message}",
-                hint=f"re-authorize with: {self.reauthorize_command}",
-                credential=self.name,
-            ) from None
-
-    def _advertisers(self) -> list[dict[str, Any]]:
+        """The advertisers the token reaches, with name, status and role (`offramp credentials test`, and the
+        connection test when its advertiser is not among them)."""
         settings = self.settings()
-        base = f"{settings.api_base_url}{API}"
-        with httpx.Client(auth=self.auth(), timeout=self._timeout) as client:
+        with TikTokAccountApi(self) as api:
             grant_params = {"app_id": settings.app_id, "secret": settings.app_secret.get_secret_value()}
-            listed = raise_for_envelope(*_answer(client.get(f"{base}/oauth2/advertiser/get/", params=grant_params)))
+            listed = api.get("oauth2/advertiser/get/", grant_params)
             advertisers = [item for item in listed.get("list", []) if isinstance(item, dict)]
             ids = [str(item.get("advertiser_id")) for item in advertisers]
             details: dict[str, dict[str, Any]] = {}
             if ids:
-                params = {"advertiser_ids": json.dumps(ids)}
-                info = raise_for_envelope(*_answer(client.get(f"{base}/advertiser/info/", params=params)))
+                info = api.get("advertiser/info/", {"advertiser_ids": json.dumps(ids)})
                 details = {str(item.get("advertiser_id")): item for item in info.get("list", [])}
         result = []
         for advertiser_id, item in zip(ids, advertisers, strict=True):
@@ -187,11 +184,11 @@ class TikTokCredentialSession:
     def _needs_authorization(self, state: CredentialState) -> CredentialNeedsAuthorizationError:
         if state.status == "needs_reauth":
             message = f"credential {self.name!r} was refused by TikTok ({state.status_reason})"
+            hint = f"re-authorize with: {self.reauthorize_command}"
         else:
             message = f"credential {self.name!r} holds no token yet"
-        return CredentialNeedsAuthorizationError(
-            message, hint=f"re-authorize with: {self.reauthorize_command}", credential=self.name
-        )
+            hint = f"authorize it with: {self.reauthorize_command}"
+        return CredentialNeedsAuthorizationError(message, hint=hint, credential=self.name)
 
     def _remember(self, token: str, state: CredentialState) -> str:
         self._token, self._expires_at, self._refreshed_at = token, state.token_expires_at, state.refreshed_at
@@ -235,6 +232,76 @@ class TikTokCredentialSession:
                 credential=self.name,
             )
         return token
+
+
+class TikTokAccountApi:
+    """TikTok's account endpoints (advertisers, event sets), called with a credential's token.
+
+    Every failure is an OfframpError with one line to act on: a host that cannot be reached
+    (``TikTok unreachable (connection refused) at https://...``, transient), a refused grant or a token that
+    expired even right after its refresh (re-authorize), or the code TikTok answered.
+    """
+
+    def __init__(self, credential: TikTokCredentialSession, timeout_seconds: float | None = None) -> None:
+        self._credential = credential
+        base_url = credential.settings().api_base_url
+        self._origin = origin(base_url)
+        self._base = f"{base_url}{API}"
+        timeout = credential.timeout_seconds if timeout_seconds is None else timeout_seconds
+        self._client = httpx.Client(auth=credential.auth(), timeout=timeout)
+
+    def __enter__(self) -> TikTokAccountApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """``data`` of GET ``path`` (under the API version), or the error the answer means."""
+        return self._call("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``data`` of POST ``path`` with a JSON body, or the error the answer means."""
+        return self._call("POST", path, json=body)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._client.request(method, f"{self._base}/{path}", **kwargs)
+        except httpx.TransportError as exc:
+            # Only the kind of failure and the host: the exception's text may quote the URL (and its secret query).
+            raise TikTokTransientError(
+                f"{unreachable(exc)} at {self._origin}",
+                hint="check that the host is up and reachable from here, and the credential's api_base_url",
+            ) from None
+        credential = self._credential
+        try:
+            return raise_for_envelope(*_answer(response))
+        except TikTokGrantRefusedError as exc:
+            # The auth flow has marked the credential needs_reauth already.
+            raise CredentialNeedsAuthorizationError(
+                f"TikTok refused credential {credential.name!r}: {exc.message}",
+                hint=f"re-authorize with: {credential.reauthorize_command}",
+                credential=credential.name,
+            ) from None
+        except TikTokApiError as exc:
+            if exc.fields.get("code") != ACCESS_TOKEN_EXPIRED:
+                raise
+            # The auth flow refreshed once on 40102 and resent: a second 40102 is no clock skew a refresh cures.
+            raise CredentialNeedsAuthorizationError(
+                f"TikTok says the access token of credential {credential.name!r} expired even right after a refresh",
+                hint=f"re-authorize with: {credential.reauthorize_command}",
+                credential=credential.name,
+                request_id=exc.fields.get("request_id"),
+            ) from None
+
+
+def advertiser_list(advertisers: list[dict[str, Any]]) -> str:
+    """``7000000001 (Emulator shop), 7000000002`` for messages: the advertisers a token reaches, with their names
+    when known (`credentials authorize`, and the connection test when its advertiser is not among them)."""
+    return ", ".join(
+        f"{item['advertiser_id']} ({item['name']})" if item.get("name") else str(item["advertiser_id"])
+        for item in advertisers
+    )
 
 
 def _token_values(grant: TokenGrant) -> dict[str, str]:
@@ -297,7 +364,7 @@ def _complete_authorization(handle: CredentialHandle, code: str) -> Authorizatio
     expiry = (
         f"expires in {grant.expires_in} s and is refreshed automatically" if grant.expires_in else "does not expire"
     )
-    advertisers = ", ".join(grant.advertiser_ids) or "none"
+    advertisers = advertiser_list([{"advertiser_id": item} for item in grant.advertiser_ids]) or "none"
     return Authorization(f"Authorized credential {handle.name}: advertisers {advertisers}; the access token {expiry}.")
 
 
@@ -338,5 +405,7 @@ __all__ = [
     "WRITER_ROLES",
     "CredentialNeedsAuthorizationError",
     "TikTokAccessTokenAuth",
+    "TikTokAccountApi",
     "TikTokCredentialSession",
+    "advertiser_list",
 ]

@@ -1,58 +1,209 @@
-"""The `offramp` command: a thin layer over the service layer."""
+"""The `offramp` command: a thin layer over the service layer.
+
+Start-up is lazy: this module imports none of the commands. ``offramp --version`` and ``offramp --help`` load
+neither SQLAlchemy, DuckDB, httpx nor a plugin (``tests/cli/test_cli_startup.py`` holds that); a command's module
+is imported, and its Typer app converted to a click command, when that command is invoked or its help is asked.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
-from typing import Annotated, Any
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
-import httpx
 import typer
-from sqlalchemy.exc import IntegrityError
+from typer._click.utils import make_default_short_help
 from typer.core import TyperGroup
 
 from offramp.core._version import __version__
-from offramp.core.cli import (
-    cmd_audit,
-    cmd_config,
-    cmd_credentials,
-    cmd_destinations,
-    cmd_init,
-    cmd_orchestrations,
-    cmd_plugins,
-    cmd_run,
-    cmd_runs,
-    cmd_secrets,
-    cmd_sources,
-    cmd_workspaces,
-)
 from offramp.core.cli.common import CORE_COMMANDS, close_stores
 from offramp.core.cli.output import error_line
-from offramp.core.commands import add_commands, discover_commands
 from offramp.core.errors import OfframpError
 from offramp.core.log_redaction import RedactingFilter
-from offramp.core.registry import discover
-from offramp.core.registry import logger as registry_logger
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context, HelpFormatter
+
+    from offramp.core.commands import LoadedCommand
+
+
+class _Core(NamedTuple):
+    """A core command: where its Typer app (or function) is, and the line ``offramp --help`` shows for it."""
+
+    module: str
+    attribute: str
+    help: str  # the first paragraph of the command's own help (tests/cli/test_cli_startup.py checks they match)
+
+
+# Every core command, in the order of `offramp --help`; the one place the CLI's commands are named.
+CORE: dict[str, _Core] = {
+    "init": _Core(
+        "cmd_init", "init",
+        "Create the state store (or upgrade it to this version's schema), the production workspace and the key.",
+    ),
+    "run": _Core("cmd_run", "run", "Run an orchestration: query, shape, send, and record what became of every row."),
+    "export": _Core(
+        "cmd_config", "export", "Write every object of a workspace as YAML; secrets appear only as env: references."
+    ),
+    "apply": _Core(
+        "cmd_config", "apply",
+        "Make the store match a YAML file: print the plan (added / changed / removed), then apply it.",
+    ),
+    "audit": _Core("cmd_audit", "audit", "List audit events, newest first: who changed what, and when."),
+    "workspaces": _Core("cmd_workspaces", "app", "Workspaces: production and named sandboxes."),
+    "plugins": _Core("cmd_plugins", "app", "Installed credential and destination types, and commands plugins add."),
+    "credentials": _Core("cmd_credentials", "app", "Named, typed secret bundles (encrypted at rest)."),
+    "destinations": _Core("cmd_destinations", "app", "Vendor targets, each bound to one credential."),
+    "orchestrations": _Core(
+        "cmd_orchestrations", "app", "SQL queries bound to a destination, with their run options."
+    ),
+    "sources": _Core("cmd_sources", "app", "Check orchestrations' data sources."),
+    "runs": _Core("cmd_runs", "app", "Past runs, their counts and their per-row ledger."),
+    "secrets": _Core("cmd_secrets", "app", "Encryption keys of stored secrets."),
+}  # fmt: skip
+
+# The names a contributed command may not take; common.CORE_COMMANDS has them for `offramp plugins list`.
+assert set(CORE) == set(CORE_COMMANDS), "update CORE_COMMANDS in core/cli/common.py"
+
+
+def _typer_like_root() -> typer.Typer:
+    """A Typer with the root's settings, to convert one command the way ``add_typer``/``command`` on the root would."""
+    return typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _load_core(name: str) -> Command:
+    import importlib
+
+    entry = CORE[name]
+    module = importlib.import_module(f"offramp.core.cli.{entry.module}")
+    if name == "destinations":
+        _add_destination_actions(module)
+    target = getattr(module, entry.attribute)
+    holder = _typer_like_root()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+def _add_destination_actions(cmd_destinations: Any) -> None:
+    """`offramp destinations ACTION NAME` for every action of an installed destination type.
+
+    The registry is discovered when `offramp destinations ...` is loaded: that imports every type's hooks. It is
+    quiet about broken plugins: the commands that use plugins discover them again (cached imports) and warn then,
+    as they always did. A registry that cannot be built (two plugins claim one name) adds no command: the commands
+    that use it report that error, and `offramp destinations action NAME ACTION` stays.
+    """
+    from offramp.core.registry import discover
+    from offramp.core.registry import logger as registry_logger
+
+    quiet = registry_logger.disabled
+    registry_logger.disabled = True
+    try:
+        registry = discover()
+    except OfframpError:
+        return
+    finally:
+        registry_logger.disabled = quiet
+    cmd_destinations.add_action_commands(registry)  # adds each action once: a second call finds them taken
+
+
+def _contributions() -> dict[str, LoadedCommand]:
+    """Commands plugins contribute (entry point group offramp.commands), loaded once per process.
+
+    A broken or clashing one is left out here and listed by `offramp plugins list`.
+    """
+    from offramp.core.commands import discover_commands
+
+    return {loaded.contribution.name: loaded for loaded in discover_commands(frozenset(CORE_COMMANDS)).commands}
+
+
+def _load_contributed(loaded: LoadedCommand) -> Command:
+    from offramp.core.commands import CommandDiscovery, add_commands
+
+    holder = _typer_like_root()
+    add_commands(holder, CommandDiscovery((loaded,), ()))
+    return typer.main.get_group(holder).commands[loaded.contribution.name]
+
+
+# Commands converted so far in this process (tests run many commands in one).
+_loaded: dict[str, Command] = {}
+
+
+def _command_names() -> list[str]:
+    return [*CORE, *_contributions()]  # a contribution never takes a core command's name
+
+
+class _LazyCommands(MutableMapping[str, "Command"]):
+    """The root group's ``commands``: every name is known at once; a command is imported and converted only when
+    it is looked up (click's ``get_command``), so code that reads ``group.commands`` sees the whole CLI."""
+
+    def __getitem__(self, name: str) -> Command:
+        command = _loaded.get(name)
+        if command is None:
+            if name in CORE:
+                command = _load_core(name)
+            else:
+                loaded = _contributions().get(name)
+                if loaded is None:
+                    raise KeyError(name)
+                command = _load_contributed(loaded)
+            _loaded[name] = command
+        return command
+
+    def __contains__(self, name: object) -> bool:
+        return name in CORE or name in _command_names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_command_names())
+
+    def __len__(self) -> int:
+        return len(_command_names())
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        _loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("the commands of offramp's CLI are fixed")
 
 
 class _ErrorReportingGroup(TyperGroup):
-    """Turns offramp's errors into one line on stderr and exit status 1; tracebacks only with --debug."""
+    """The root group: loads each command when it is used; turns offramp's errors into one line on stderr and exit
+    status 1 (and, under --json, a JSON object on stdout); tracebacks only with --debug."""
 
-    def invoke(self, ctx: Any) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands()
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The commands and their one-line help, without importing a core command's module."""
+        rows = [(name, entry.help) for name, entry in CORE.items()]
+        rows += [(name, loaded.contribution.help) for name, loaded in _contributions().items()]
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, make_default_short_help(text, limit)) for name, text in rows])
+
+    def invoke(self, ctx: Context) -> Any:
         try:
             return self._invoke_reporting_errors(ctx)
         finally:
             close_stores()
 
-    def _invoke_reporting_errors(self, ctx: Any) -> Any:
+    def _invoke_reporting_errors(self, ctx: Context) -> Any:
+        # Whether the command was given --json, from its words (every command's --json, a contributed one's too);
+        # kept in the context's meta, which the whole command shares.
+        words = [*ctx._protected_args, *ctx.args]
+        ctx.meta[_JSON_REQUESTED] = "--json" in (words[: words.index("--")] if "--" in words else words)
         try:
             return super().invoke(ctx)
         except OfframpError as exc:
             if _debug(ctx):
                 raise
-            sys.stderr.write(error_line(exc.message, exc.hint) + "\n")
-            raise typer.Exit(1) from None
+            _report(ctx, exc.message, exc.hint)
         except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:
@@ -60,17 +211,33 @@ class _ErrorReportingGroup(TyperGroup):
                 raise
             known = _known_store_problem(exc)
             if known is not None:
-                sys.stderr.write(error_line(*known) + "\n")
-                raise typer.Exit(1) from None
+                _report(ctx, *known)
             # Library errors (SQLAlchemy's) append the statement and a link on further lines; the first says what.
             first_line = next(iter(str(exc).splitlines()), "")
             message = f"unexpected {type(exc).__name__}: {first_line}"
-            sys.stderr.write(error_line(message, "run again with --debug for the traceback, and report it") + "\n")
-            raise typer.Exit(1) from None
+            _report(ctx, message, "run again with --debug for the traceback, and report it")
+
+
+_JSON_REQUESTED = "offramp.json"
+
+
+def _report(ctx: Context, message: str, hint: str | None) -> None:
+    """Print a failed command's one line on stderr (and its JSON object on stdout under --json); exit status 1."""
+    sys.stderr.write(error_line(message, hint) + "\n")
+    if ctx.meta.get(_JSON_REQUESTED):
+        sys.stdout.write(json.dumps({"error": message, "hint": hint}, ensure_ascii=False) + "\n")
+    raise typer.Exit(1) from None
 
 
 # What the state store's engines say when the disk is full or failing (SQLite, PostgreSQL, the OS).
 _DISK_PROBLEMS = ("database or disk is full", "disk i/o error", "no space left on device", "could not extend file")
+
+
+def _instance_of(exc: BaseException, module: str, name: str) -> bool:
+    """``isinstance(exc, module.name)`` without importing ``module``: an error of a library never imported in this
+    process cannot be one of its errors."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 def _known_store_problem(exc: BaseException) -> tuple[str, str] | None:
@@ -96,14 +263,14 @@ def _known_store_problem(exc: BaseException) -> tuple[str, str] | None:
             "see what holds it (a long `apply` or `secrets rotate-key`, or a paused offramp process) and run the "
             "command again once it has finished; this command's change was not stored",
         )
-    if isinstance(exc, IntegrityError) and ("unique" in lowered or "duplicate key" in lowered):
+    if _instance_of(exc, "sqlalchemy.exc", "IntegrityError") and ("unique" in lowered or "duplicate key" in lowered):
         # The services check that a name is free before they add it: a unique violation after that check is another
         # command that added the same name between the check and the commit.
         return (
             "another command added an object of the same name at the same moment, so this one stored nothing",
             "run the command again: it then finds the object (and says so, or leaves it as the other command made it)",
         )
-    if isinstance(exc, httpx.TransportError):
+    if _instance_of(exc, "httpx", "TransportError"):
         request = getattr(exc, "_request", None)  # set when the error came from a request (httpx keeps it private)
         port = f":{request.url.port}" if request is not None and request.url.port else ""
         where = f" at {request.url.scheme}://{request.url.host}{port}" if request is not None else ""
@@ -120,7 +287,7 @@ def _known_store_problem(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def _debug(ctx: Any) -> bool:
+def _debug(ctx: Context) -> bool:
     return bool(ctx.params.get("debug")) or _debug_from_environment()
 
 
@@ -165,59 +332,9 @@ def root(
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-app.command("init")(cmd_init.init)
-app.add_typer(cmd_workspaces.app, name="workspaces")
-app.add_typer(cmd_plugins.app, name="plugins")
-app.add_typer(cmd_credentials.app, name="credentials")
-app.add_typer(cmd_destinations.app, name="destinations")
-app.add_typer(cmd_orchestrations.app, name="orchestrations")
-app.add_typer(cmd_sources.app, name="sources")
-app.command("run")(cmd_run.run)
-app.add_typer(cmd_runs.app, name="runs")
-app.command("export")(cmd_config.export)
-app.command("apply")(cmd_config.apply)
-app.add_typer(cmd_secrets.app, name="secrets")
-app.command("audit")(cmd_audit.audit)
-
-
-def _registered_names(group: typer.Typer) -> set[str]:
-    commands = {str(item.name) for item in group.registered_commands}
-    return commands | {str(item.name) for item in group.registered_groups}
-
-
-# The names a contributed command may not take; kept in common.CORE_COMMANDS for `offramp plugins list`.
-assert _registered_names(app) == set(CORE_COMMANDS), "update CORE_COMMANDS in core/cli/common.py"
-
-
-def _add_destination_actions() -> None:
-    """`offramp destinations ACTION NAME` for every action of an installed destination type.
-
-    The registry is discovered here, when the app is built: that imports every type's hooks, a few milliseconds
-    on top of the CLI's own imports. It is quiet about broken plugins: the commands that use plugins discover
-    them again (cached imports) and warn then, as they always did. A registry that cannot be built (two plugins
-    claim one name) adds no command: the commands that use it report that error, and `offramp destinations action
-    NAME ACTION` stays.
-    """
-    quiet = registry_logger.disabled
-    registry_logger.disabled = True
-    try:
-        registry = discover()
-    except OfframpError:
-        return
-    finally:
-        registry_logger.disabled = quiet
-    cmd_destinations.add_action_commands(registry)
-
-
-_add_destination_actions()
-# Commands plugins contribute (entry point group offramp.commands), after the core commands; a broken or clashing
-# one is left out and listed by `offramp plugins list`.
-add_commands(app, discover_commands(frozenset(CORE_COMMANDS)))
-
-
 def main() -> None:
     """Console entry point."""
     app(prog_name="offramp")
 
 
-__all__ = ["app", "main"]
+__all__ = ["CORE", "app", "main"]

@@ -8,12 +8,22 @@ import typer
 
 from offramp.core.cli.common import JsonOption, build_context, reading
 from offramp.core.cli.output import print_json, print_table, when
-from offramp.core.services.audit import list_events
+from offramp.core.services.audit import OBJECT_TYPES, list_events
+
+
+def _known_type(value: str | None) -> str | None:
+    """A typo in --type would list nothing, which reads as "nothing happened": refuse it, naming the types."""
+    if value is not None and value not in OBJECT_TYPES:
+        raise typer.BadParameter(f"unknown object type {value!r}; the types are: {', '.join(OBJECT_TYPES)}")
+    return value
 
 
 def audit(
     workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Only this workspace.")] = None,
-    object_type: Annotated[str | None, typer.Option("--type", help="Only this kind of object.")] = None,
+    object_type: Annotated[
+        str | None,
+        typer.Option("--type", help=f"Only this kind of object: {', '.join(OBJECT_TYPES)}.", callback=_known_type),
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many events, newest first.")] = 100,
     json_output: JsonOption = False,
 ) -> None:

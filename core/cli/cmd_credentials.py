@@ -1,4 +1,4 @@
-"""`offramp credentials add|list|show|delete`."""
+"""`offramp credentials add|update|rename|list|show|delete|authorize|test`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from offramp.core.cli.common import (
 )
 from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
 from offramp.core.errors import ConfigError
+from offramp.core.hints import offramp_command
 from offramp.core.oauth_callback import LoopbackListener, check_state, new_state, parse_redirect
 from offramp.core.services import credentials as service
 from offramp.core.services.plugin_context import credential_handle
@@ -29,6 +30,9 @@ from offramp.core.services.workspaces import get_workspace
 app = typer.Typer(help="Named, typed secret bundles (encrypted at rest).", no_args_is_help=True)
 
 NameArgument = Annotated[str, typer.Argument(help="Credential name.")]
+UnsetOption = Annotated[
+    list[str] | None, typer.Option("--unset", "-u", metavar="KEY", help="Remove a setting (or secret); repeatable.")
+]
 
 
 @app.command("add")
@@ -46,6 +50,48 @@ def add(
     with transaction(ctx) as session:
         row = service.add_credential(session, ctx, workspace_name(ctx, workspace), name, type_name, values)
         say(f"Added credential {row.name} ({row.type}) to workspace {row.workspace.name}.")
+
+
+@app.command("update")
+def update(
+    name: NameArgument,
+    settings: SetOption = None,
+    unset: UnsetOption = None,
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Change a credential's settings: --set what changes, --unset what goes; everything else is kept.
+
+    Validated as `add` validates (every invalid field at once). A secret is given as with `add`: env:VAR (read
+    from the environment) or the value itself; it is never printed.
+    """
+    ctx = build_context(actor)
+    values = parse_settings(settings)
+    with transaction(ctx) as session:
+        changed = service.edit_credential(session, ctx, workspace_name(ctx, workspace), name, values, unset or [])
+    say_changed("credential", name, changed)
+
+
+def say_changed(kind: str, name: str, changed: list[str]) -> None:
+    """What an update prints: the fields that changed (secrets by name only), or that nothing did."""
+    if changed:
+        say(f"Updated {kind} {name}: {', '.join(changed)} changed.")
+    else:
+        say(f"{kind.capitalize()} {name}: nothing to change.")
+
+
+@app.command("rename")
+def rename(
+    name: NameArgument,
+    new_name: Annotated[str, typer.Argument(metavar="NEW", help="The new name.")],
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Rename a credential; the destinations bound to it stay bound."""
+    ctx = build_context(actor)
+    with transaction(ctx) as session:
+        renamed = service.rename_credential(session, ctx, workspace_name(ctx, workspace), name, new_name)
+    say(f"Renamed credential {name} to {new_name}." if renamed else f"Credential {name}: nothing to change.")
 
 
 @app.command("list")
@@ -133,8 +179,10 @@ def authorize(
     kind = ctx.registry.credential_type(credential.type)
     hooks = ctx.registry.credential_hooks(credential.type)
     if hooks.authorization_url is None or hooks.complete_authorization is None:
+        update = offramp_command("credentials", "update", name, "--help")
         raise ConfigError(
-            f"credential type {credential.type} does not use an authorization", hint="set its secrets instead"
+            f"credential type {credential.type} does not use an authorization",
+            hint=f"set its secrets instead (see `{update}`)",
         )
     state = new_state()
     # The listener knows the state: a callback with none or another one is refused and the real redirect awaited.

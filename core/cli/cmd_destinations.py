@@ -1,4 +1,5 @@
-"""`offramp destinations add|list|show|delete|test|action`, and one command per action of the installed types.
+"""`offramp destinations add|update|rename|list|show|delete|test|action`, and one command per action of the installed
+types.
 
 A destination type declares its actions as data (``DestinationHooks.actions``); ``offramp destinations action NAME
 ACTION`` runs any of them, and :func:`add_action_commands` adds ``offramp destinations ACTION NAME`` for each.
@@ -12,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from offramp.core.cli.cmd_credentials import UnsetOption, say_changed
 from offramp.core.cli.common import (
     ActorOption,
     JsonOption,
@@ -25,7 +27,7 @@ from offramp.core.cli.common import (
     workspace_name,
 )
 from offramp.core.cli.output import print_json, print_mapping, print_table, say, when
-from offramp.core.connection_checks import has_failures
+from offramp.core.connection_checks import CheckStep, has_failures
 from offramp.core.registry import Registry
 from offramp.core.services import destination_calls
 from offramp.core.services import destinations as service
@@ -51,12 +53,66 @@ def add(
     values = parse_settings(settings)
     prompt_missing_secrets(ctx.registry.destination_type(type_name).settings, values)
     target = workspace_name(ctx, workspace)
+    steps: list[CheckStep] = []
     if not no_test:
         # Before the write transaction: the test may refresh the credential, which writes in a transaction of its own.
-        destination_calls.test_new_destination(ctx, target, name, type_name, credential, values)
+        steps = destination_calls.test_new_destination(ctx, target, name, type_name, credential, values)
     with transaction(ctx) as session:
         row = service.add_destination(session, ctx, target, name, type_name, credential, values)
         say(f"Added destination {row.name} ({row.type}, credential {row.credential.name}).")
+    say_warnings(steps)
+
+
+def say_warnings(steps: list[CheckStep]) -> None:
+    """The connection test's warnings (a step that passed with something to look at), one line each."""
+    for step in steps:
+        if step.verdict == "warning":
+            say(f"{_MARKS[step.verdict]:>8}  {step.name}: {step.detail}")
+
+
+@app.command("update")
+def update(
+    name: NameArgument,
+    settings: SetOption = None,
+    unset: UnsetOption = None,
+    credential: Annotated[
+        str | None, typer.Option("--credential", "-c", help="Bind it to this credential instead.")
+    ] = None,
+    no_test: Annotated[bool, typer.Option("--no-test", help="Save without running the connection test first.")] = False,
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Change a destination: --set what changes, --unset what goes, --credential to rebind; the rest is kept.
+
+    Validated as `add` validates (every invalid field at once). The connection test of the destination as it would
+    be stored runs first; a failure refuses the change unless --no-test.
+    """
+    ctx = build_context(actor)
+    values = parse_settings(settings)
+    target = workspace_name(ctx, workspace)
+    steps: list[CheckStep] = []
+    if not no_test:
+        # Before the write transaction, as for `add`: the test may refresh the credential in a transaction of its own.
+        _fields, steps = destination_calls.test_destination_change(ctx, target, name, values, unset or [], credential)
+    with transaction(ctx) as session:
+        changed = service.edit_destination(session, ctx, target, name, values, unset or [], credential)
+    say_changed("destination", name, changed)
+    if changed:
+        say_warnings(steps)
+
+
+@app.command("rename")
+def rename(
+    name: NameArgument,
+    new_name: Annotated[str, typer.Argument(metavar="NEW", help="The new name.")],
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Rename a destination; the orchestrations sending to it keep sending to it."""
+    ctx = build_context(actor)
+    with transaction(ctx) as session:
+        renamed = service.rename_destination(session, ctx, workspace_name(ctx, workspace), name, new_name)
+    say(f"Renamed destination {name} to {new_name}." if renamed else f"Destination {name}: nothing to change.")
 
 
 @app.command("list")

@@ -1,4 +1,4 @@
-"""`offramp orchestrations add|list|show|delete`.
+"""`offramp orchestrations add|update|rename|list|show|delete`.
 
 An orchestration's options are those every destination shares (``--mode``, ``--timezone``, ``--schedule``,
 ``--allow-path``) and the run options of its destination type (``--option KEY=VALUE``; ``offramp plugins show TYPE``
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from offramp.core.cli.cmd_credentials import say_changed
 from offramp.core.cli.common import (
     ActorOption,
     JsonOption,
@@ -88,7 +89,7 @@ def parse_options(pairs: list[str] | None, given: dict[str, Any]) -> dict[str, A
     if bad:
         raise ConfigError(
             f"--option expects KEY=VALUE, got: {', '.join(repr(item) for item in bad)}",
-            hint="for example --option attribution_window_days=7; `offramp plugins show TYPE` lists a type's options",
+            hint="for example --option attribution_window_days=7",
         )
     return options
 
@@ -97,65 +98,80 @@ def _shorthand(option: str) -> str:
     return f"Shorthand for --option {option}=VALUE; an option of the destination type"
 
 
-@app.command("add")
-def add(
-    name: NameArgument,
-    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination to send rows to.")],
-    sql: Annotated[str | None, typer.Option("--sql", help="The query (a single SELECT or WITH).")] = None,
-    sql_file: Annotated[Path | None, typer.Option("--sql-file", help="File holding the query.")] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            "--source",
-            help="duckdb::memory: (default; the SQL may read Parquet/CSV/JSON files), duckdb:PATH, "
-            "a SQLAlchemy URL without a password, or env:VAR naming a variable that holds one.",
-        ),
-    ] = DUCKDB_MEMORY,
-    mode: Annotated[str | None, typer.Option(help="all (send every row) or new (skip delivered event_ids).")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Timezone of naive timestamps (default UTC).")] = None,
-    phone_region: Annotated[
-        str | None,
-        typer.Option(
-            "--phone-region", help=f"{_shorthand('default_phone_region')} (region of phones without a country code)."
-        ),
-    ] = None,
-    event_map: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--map",
-            help=f"{_shorthand('event_name_map')} (translate an event name: 'Order Completed=CompletePayment'). "
-            "Repeatable.",
-        ),
-    ] = None,
-    test_event_code: Annotated[
-        str | None, typer.Option("--test-event-code", help=f"{_shorthand('test_event_code')}.")
-    ] = None,
-    attribution_window_days: Annotated[
-        int | None,
-        typer.Option(
-            "--attribution-window-days",
-            help=f"{_shorthand('attribution_window_days')} (reject events older than this many days).",
-        ),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            metavar="KEY=VALUE",
-            help="A run option of the destination type (`offramp plugins show TYPE` lists them); a JSON object or "
-            "array for structured values. Repeatable.",
-        ),
-    ] = None,
-    schedule: Annotated[str | None, typer.Option(help="Cron expression for scheduled runs.")] = None,
-    allow_path: Annotated[
-        list[str] | None,
-        typer.Option("--allow-path", help="A file or directory a DuckDB source's SQL may read. Repeatable."),
-    ] = None,
-    workspace: WorkspaceOption = None,
-    actor: ActorOption = None,
-) -> None:
-    """Add an orchestration: a query, the destination its rows go to, and how they are shaped."""
+SqlOption = Annotated[str | None, typer.Option("--sql", help="The query (a single SELECT or WITH).")]
+SqlFileOption = Annotated[Path | None, typer.Option("--sql-file", help="File holding the query.")]
+_SOURCE_HELP = (
+    "duckdb::memory: (default; the SQL may read Parquet/CSV/JSON files), duckdb:PATH, "
+    "a SQLAlchemy URL without a password, or env:VAR naming a variable that holds one."
+)
+ModeOption = Annotated[str | None, typer.Option(help="all (send every row) or new (skip delivered event_ids).")]
+TimezoneOption = Annotated[str | None, typer.Option(help="Timezone of naive timestamps (default UTC).")]
+PhoneRegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--phone-region", help=f"{_shorthand('default_phone_region')} (region of phones without a country code)."
+    ),
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help=f"{_shorthand('event_name_map')} (translate an event name: 'Order Completed=CompletePayment'). "
+        "Repeatable; on update, the map given replaces the stored one.",
+    ),
+]
+TestEventCodeOption = Annotated[str | None, typer.Option("--test-event-code", help=f"{_shorthand('test_event_code')}.")]
+AttributionOption = Annotated[
+    int | None,
+    typer.Option(
+        "--attribution-window-days",
+        help=f"{_shorthand('attribution_window_days')} (reject events older than this many days).",
+    ),
+]
+OptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="A run option of the destination type (`offramp plugins show TYPE` lists them); a JSON object or "
+        "array for structured values. Repeatable.",
+    ),
+]
+ScheduleOption = Annotated[str | None, typer.Option(help="Cron expression for scheduled runs.")]
+AllowPathOption = Annotated[
+    list[str] | None,
+    typer.Option("--allow-path", help="A file or directory a DuckDB source's SQL may read. Repeatable."),
+]
+MaxRejectRateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-reject-rate",
+        help="Fail a run when more than this share (0 to 1) of the rows read is rejected; checked at the end of "
+        "every run.",
+    ),
+]
+FailOnEmptyOption = Annotated[
+    bool | None,
+    typer.Option("--fail-on-empty/--no-fail-on-empty", help="Fail a run when the query returns no rows."),
+]
+
+
+def given_options(
+    *,
+    mode: str | None,
+    timezone: str | None,
+    phone_region: str | None,
+    event_map: list[str] | None,
+    attribution_window_days: int | None,
+    test_event_code: str | None,
+    schedule: str | None,
+    allow_path: list[str] | None,
+    max_reject_rate: float | None,
+    fail_on_empty: bool | None,
+    option: list[str] | None,
+) -> dict[str, Any]:
+    """The options the command line sets, as stored: its shorthands, then each --option."""
     # In the order options were stored (and exported) before destination types owned theirs.
     given: dict[str, Any] = {
         "mode": mode,
@@ -166,9 +182,39 @@ def add(
         "test_event_code": test_event_code,
         "schedule": schedule,
         "allowed_paths": allow_path or None,
+        "max_reject_rate": max_reject_rate,
+        "fail_on_empty": fail_on_empty,
     }
-    options = {key: value for key, value in given.items() if value is not None}
-    options = parse_options(option, options)
+    return parse_options(option, {key: value for key, value in given.items() if value is not None})
+
+
+@app.command("add")
+def add(
+    name: NameArgument,
+    destination: Annotated[str, typer.Option("--destination", "-d", help="Destination to send rows to.")],
+    sql: SqlOption = None,
+    sql_file: SqlFileOption = None,
+    source: Annotated[str, typer.Option("--source", help=_SOURCE_HELP)] = DUCKDB_MEMORY,
+    mode: ModeOption = None,
+    timezone: TimezoneOption = None,
+    phone_region: PhoneRegionOption = None,
+    event_map: MapOption = None,
+    test_event_code: TestEventCodeOption = None,
+    attribution_window_days: AttributionOption = None,
+    option: OptionOption = None,
+    schedule: ScheduleOption = None,
+    allow_path: AllowPathOption = None,
+    max_reject_rate: MaxRejectRateOption = None,
+    fail_on_empty: FailOnEmptyOption = None,
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Add an orchestration: a query, the destination its rows go to, and how they are shaped."""
+    options = given_options(
+        mode=mode, timezone=timezone, phone_region=phone_region, event_map=event_map,
+        attribution_window_days=attribution_window_days, test_event_code=test_event_code, schedule=schedule,
+        allow_path=allow_path, max_reject_rate=max_reject_rate, fail_on_empty=fail_on_empty, option=option,
+    )  # fmt: skip
     text = _read_sql(sql, sql_file)
     ctx = build_context(actor)
     with transaction(ctx) as session:
@@ -176,6 +222,66 @@ def add(
             session, ctx, workspace_name(ctx, workspace), name, destination, text, source, options
         )
         say(f"Added orchestration {row.name} (destination {row.destination.name}, source {row.source}).")
+
+
+@app.command("update")
+def update(
+    name: NameArgument,
+    destination: Annotated[
+        str | None, typer.Option("--destination", "-d", help="Send its rows to this destination instead.")
+    ] = None,
+    sql: SqlOption = None,
+    sql_file: SqlFileOption = None,
+    source: Annotated[str | None, typer.Option("--source", help=_SOURCE_HELP)] = None,
+    mode: ModeOption = None,
+    timezone: TimezoneOption = None,
+    phone_region: PhoneRegionOption = None,
+    event_map: MapOption = None,
+    test_event_code: TestEventCodeOption = None,
+    attribution_window_days: AttributionOption = None,
+    option: OptionOption = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option("--unset", "-u", metavar="KEY", help="Remove a stored option (back to its default). Repeatable."),
+    ] = None,
+    schedule: ScheduleOption = None,
+    allow_path: AllowPathOption = None,
+    max_reject_rate: MaxRejectRateOption = None,
+    fail_on_empty: FailOnEmptyOption = None,
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Change an orchestration: what is given changes, the rest is kept. Validated as `add` validates.
+
+    It stays the same orchestration (its runs, its delivery history for mode new, its groups).
+    """
+    options = given_options(
+        mode=mode, timezone=timezone, phone_region=phone_region, event_map=event_map,
+        attribution_window_days=attribution_window_days, test_event_code=test_event_code, schedule=schedule,
+        allow_path=allow_path, max_reject_rate=max_reject_rate, fail_on_empty=fail_on_empty, option=option,
+    )  # fmt: skip
+    text = None if sql is None and sql_file is None else _read_sql(sql, sql_file)
+    ctx = build_context(actor)
+    with transaction(ctx) as session:
+        changed = service.edit_orchestration(
+            session, ctx, workspace_name(ctx, workspace), name,
+            destination_name=destination, sql=text, source=source, options=options, unset=unset or [],
+        )  # fmt: skip
+    say_changed("orchestration", name, changed)
+
+
+@app.command("rename")
+def rename(
+    name: NameArgument,
+    new_name: Annotated[str, typer.Argument(metavar="NEW", help="The new name.")],
+    workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Rename an orchestration; it keeps its runs, its delivery history (mode new) and its groups."""
+    ctx = build_context(actor)
+    with transaction(ctx) as session:
+        renamed = service.rename_orchestration(session, ctx, workspace_name(ctx, workspace), name, new_name)
+    say(f"Renamed orchestration {name} to {new_name}." if renamed else f"Orchestration {name}: nothing to change.")
 
 
 def _listing(session: Session, ctx: Context, workspace: str) -> list[dict[str, Any]]:

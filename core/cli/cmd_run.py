@@ -12,17 +12,17 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from types import FrameType
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from offramp.core.cli.common import JsonOption, WorkspaceOption, build_context, workspace_name
+from offramp.core.cli.common import ActorOption, JsonOption, WorkspaceOption, build_context, reading, workspace_name
 from offramp.core.cli.output import print_json, say
-from offramp.core.commands import run_report_lines
+from offramp.core.commands import progress_counts, run_report_lines
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
+from offramp.core.services.runs import clean, get_run, summary_json
 
 
 @contextmanager
@@ -66,10 +66,20 @@ def run(
     replay_failed: Annotated[
         str | None, typer.Option("--replay-failed", metavar="RUN_ID", help="Send again only that run's failed rows.")
     ] = None,
-    fail_on_empty: Annotated[bool, typer.Option("--fail-on-empty", help="A query with no rows fails the run.")] = False,
+    fail_on_empty: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-empty", help="A query with no rows fails the run (default: the orchestration's fail_on_empty)."
+        ),
+    ] = False,
     max_reject_rate: Annotated[
         float | None,
-        typer.Option(min=0.0, max=1.0, help="Stop and fail once more than this share of rows is rejected."),
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fail the run when more than this share of rows is rejected: checked at its end whatever its size, "
+            "and during it after the first 1,000 rows (default: the orchestration's max_reject_rate).",
+        ),
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Requests in flight (default 4).")] = None,
     resend_unknown: Annotated[
@@ -81,12 +91,18 @@ def run(
         ),
     ] = False,
     workspace: WorkspaceOption = None,
+    actor: ActorOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Run an orchestration: query, shape, send, and record what became of every row."""
+    """Run an orchestration: query, shape, send, and record what became of every row.
+
+    A run fails (exit 1) when every row it read was rejected, when it sent nothing while rejecting rows, or when
+    more rows were rejected than max_reject_rate allows; a dry run is judged the same way, so that it fails where
+    the real run would. The run's start and end are in the audit trail (offramp audit --type run).
+    """
     if resume and replay_failed:
         raise typer.BadParameter("use --resume or --replay-failed, not both")
-    ctx = build_context()
+    ctx = build_context(actor)
     request = RunRequest(
         workspace=workspace_name(ctx, workspace),
         orchestration=orchestration,
@@ -99,6 +115,7 @@ def run(
         max_reject_rate=max_reject_rate,
         concurrency=concurrency,
         resend_unknown=resend_unknown,
+        actor=ctx.actor,
     )
     stop = threading.Event()
     interactive = sys.stdout.isatty() and not json_output
@@ -112,18 +129,17 @@ def run(
                 task = bar.add_task(orchestration, total=None, counts="")
 
                 def show(summary: RunSummary) -> None:
-                    counts = (
-                        f"{summary.rows_per_second:,.0f} rows/s  sent {summary.sent}  rejected {summary.rejected}"
-                        f"  failed {summary.failed}"
-                    )
-                    bar.update(task, completed=summary.settled, counts=counts)
+                    bar.update(task, completed=summary.settled, counts=progress_counts(summary))
 
                 summary = run_orchestration(ctx, request, progress=show, stop=stop)
         else:
             summary = run_orchestration(ctx, request, stop=stop)
     if json_output:
-        data: dict[str, Any] = asdict(summary)
-        data["counts_add_up"] = summary.queried == summary.settled
+        with reading(ctx) as session:
+            data: dict[str, Any] = summary_json(session, get_run(session, summary.run_id))
+        # What this process saw: the whole error (the store may keep only its kind, when it could quote a warehouse
+        # value), and its own end when it lost its lease to another process.
+        data.update(status=summary.status, error=clean(summary.error), hint=clean(summary.hint))
         print_json(data)
     else:
         for line in run_report_lines(summary):

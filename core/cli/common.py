@@ -1,20 +1,27 @@
-"""Shared pieces of CLI commands: options, the service context, parsing of ``--set``."""
+"""Shared pieces of CLI commands: options, the service context, parsing of ``--set``.
+
+The CLI's root (``app.py``) imports this module for ``offramp --version``: what needs SQLAlchemy or the services is
+imported inside the functions that use it.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session
 
-from offramp.core.config import PluginSettings, secret_field_names
-from offramp.core.environment import Environment
 from offramp.core.errors import ConfigError
-from offramp.core.services.context import Context, current_actor
-from offramp.core.state.store import StateStore, open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from offramp.core.config import PluginSettings
+    from offramp.core.services.context import Context
+    from offramp.core.state.store import StateStore
+
 
 WorkspaceOption = Annotated[
     str | None,
@@ -43,6 +50,10 @@ CORE_COMMANDS = (
 
 def build_context(actor: str | None = None) -> Context:
     """Open the state store (upgrading an older schema) and build the services' context."""
+    from offramp.core.environment import Environment
+    from offramp.core.services.context import Context, current_actor
+    from offramp.core.state.store import open_store
+
     env = Environment()
     store = open_store(env)
     _opened_stores.append(store)
@@ -101,6 +112,8 @@ def prompt_missing_secrets(model: type[PluginSettings], values: dict[str, Any]) 
 
     Off a terminal nothing can be asked; settings validation then names the missing fields with the rest.
     """
+    from offramp.core.config import secret_field_names
+
     missing = [
         name
         for name in sorted(secret_field_names(model))

@@ -6,13 +6,17 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich is imported where a table or a line is printed, not for a failing command's one line nor `offramp --version`.
 
 
 def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     # Off a terminal (pipes, CI logs) rich would fold tables to 80 columns; keep lines whole instead.
     width = None if stream.isatty() else 200
@@ -42,6 +46,8 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     if not rows:
         console.print(f"{title}: none")
         return
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")

@@ -22,12 +22,13 @@ from sqlalchemy import select
 from offramp.core.config import PluginSettings
 from offramp.core.destination_api import PreparedBatch, PreparedEvent, Preparer, Sender
 from offramp.core.errors import ConfigError, OfframpError, StateError
+from offramp.core.hints import offramp_command
 from offramp.core.orchestration_options import OrchestrationOptions, split_options
 from offramp.core.plugin_api import DestinationContext, DestinationHooks
 from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner import inflight, ledger, repeats
 from offramp.core.runner.fencing import Lease
-from offramp.core.runner.ledger import Entry
+from offramp.core.runner.ledger import Entry, Warned
 from offramp.core.runner.lifecycle import (
     RESUMABLE,
     Heartbeat,
@@ -38,6 +39,7 @@ from offramp.core.runner.lifecycle import (
     start_run,
 )
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
+from offramp.core.runner.suggestions import suggest_columns
 from offramp.core.runner.types import (
     ALREADY_DELIVERED,
     NOT_FAILED_IN_REPLAYED_RUN,
@@ -45,7 +47,9 @@ from offramp.core.runner.types import (
     RunRequest,
     RunStatus,
     RunSummary,
+    reasons_by_outcome,
 )
+from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.plugin_context import context_of, shared_options
@@ -58,7 +62,9 @@ log = logging.getLogger(__name__)
 # Requests in flight. Measured with tests/benchmarks/bench_run.py (200k rows, emulator in its own process): 1.00x,
 # 1.07x, 1.10x, 1.11x rows/s at 1, 2, 4, 8: preparation, not sending, bounds a run on 2 cores; 4 keeps most of it.
 DEFAULT_CONCURRENCY = 4  # bounded by the destination type's capabilities.max_in_flight
-MIN_REJECT_SAMPLE = 1000  # rows read before --max-reject-rate may stop a run
+MIN_REJECT_SAMPLE = 1000  # rows read before --max-reject-rate may stop a run while it goes on (its end: any size)
+MAX_LABELS = 20  # distinct labels kept per rejection reason (RejectedEvent.label)
+LABEL_LENGTH = 64
 SAMPLE_EVENTS = 5  # events in the dry run's sample request body
 NOT_SENT = "not_sent"
 
@@ -82,6 +88,10 @@ class _State:
     writer: ledger.Writer | None = None  # set while the run executes: the ledger is written on a thread of its own
     unknown: set[str] = field(default_factory=set)  # keys not sent again: their outcome is unknown (inflight.plan)
     lease: Lease | None = None  # this process's hold on the run: fencing (offramp.core.runner.fencing)
+    max_reject_rate: float | None = None  # the request's, else the orchestration's stored guardrail
+    reject_rate_named: str = "--max-reject-rate"  # how the error names it: the option given, or the stored one
+    fail_on_empty: bool = False  # the request's or the stored one
+    actor: str = ""  # who started the run (the audit trail)
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ class RunPlan:
         credential_status: Its status (``needs_reauth`` refuses a real run).
         credential_status_reason: Why, when the vendor said.
         overrides: This run's overrides of the run options (``RunRequest.options``), validated.
+        display_name: The destination type's name for people (``TikTok Ads Offline Events``): retry messages.
+        columns: The destination type's column contract (suggestions for unused columns).
     """
 
     orchestration_id: int
@@ -117,6 +129,8 @@ class RunPlan:
     credential_status: str
     credential_status_reason: str | None
     overrides: dict[str, Any]
+    display_name: str = ""
+    columns: tuple[str, ...] = ()
 
 
 def _overrides(request: RunRequest, run_options: type[PluginSettings], subject: str) -> dict[str, Any]:
@@ -129,7 +143,8 @@ def _overrides(request: RunRequest, run_options: type[PluginSettings], subject: 
         raise ConfigError(
             f"unknown run option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for {subject} "
             f"(valid options: {valid})",
-            hint=f"see the destination type's run options: offramp orchestrations show {request.orchestration}",
+            hint="see the destination type's run options: "
+            + offramp_command("orchestrations", "show", request.orchestration, workspace=request.workspace),
         )
     split_options(overrides, run_options, subject, strict=True)  # the values, every bad one at once
     return overrides
@@ -162,10 +177,14 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
             credential_status=credential.status,
             credential_status_reason=credential.status_reason,
             overrides=overrides,
+            display_name=kind.display_name,
+            columns=tuple(kind.columns),
         )
 
 
-def _resumable(ctx: Context, orchestration_id: int, name: str, resend_unknown: bool = False) -> str:
+def _resumable(
+    ctx: Context, orchestration_id: int, name: str, resend_unknown: bool = False, workspace: str | None = None
+) -> str:
     with ctx.store.session() as session:
         runs = list(
             session.scalars(select(Run).where(Run.orchestration_id == orchestration_id).order_by(Run.started_at.desc()))
@@ -179,7 +198,7 @@ def _resumable(ctx: Context, orchestration_id: int, name: str, resend_unknown: b
             break
     raise StateError(
         f"orchestration {name!r} has no cancelled, interrupted or failed run to resume",
-        hint=f"start a new run: offramp run {name}",
+        hint="start a new run: " + offramp_command("run", name, workspace=workspace),
     )
 
 
@@ -190,7 +209,7 @@ def _replayed(ctx: Context, request: RunRequest, orchestration_id: int) -> tuple
     orchestration's lease).
     """
     assert request.replay_failed is not None
-    name = request.orchestration
+    name, ws = request.orchestration, request.workspace
     with ctx.store.session() as session:
         replayed = get_run(session, request.replay_failed, get_workspace(session, request.workspace))
         # Another orchestration's event ids mean nothing to this query; a run whose orchestration was deleted counts
@@ -201,13 +220,13 @@ def _replayed(ctx: Context, request: RunRequest, orchestration_id: int) -> tuple
         if not ours:
             raise ConfigError(
                 f"run {replayed.id} is a run of orchestration {replayed.orchestration_name!r}, not of {name!r}",
-                hint=f"replay it with its own orchestration: offramp run {replayed.orchestration_name} "
-                f"--replay-failed {replayed.id}",
+                hint="replay it with its own orchestration: "
+                + offramp_command("run", replayed.orchestration_name, "--replay-failed", replayed.id, workspace=ws),
             )
         if replayed.dry_run:
             raise ConfigError(
                 f"run {replayed.id} was a dry run: nothing in it was sent, so nothing failed at the vendor",
-                hint=f"send the events with: offramp run {name}",
+                hint="send the events with: " + offramp_command("run", name, workspace=ws),
             )
         return replayed.id, ledger.event_ids(session, [replayed.id], ("failed",))
 
@@ -217,13 +236,16 @@ def run_orchestration(
 ) -> RunSummary:
     """Run an orchestration to the end (or until ``stop`` is set) and return its summary."""
     stop = stop or threading.Event()
+    ws = request.workspace
     if request.resume and request.dry_run:
         # A dry pass would record its would-be sends in the real run being resumed: the run would then say succeeded,
         # with every event sent, and nothing left for a real resume to deliver.
         raise ConfigError(
             "--resume cannot be a dry run: it continues a real run, and what it records is what was delivered",
-            hint=f"preview what the query prepares with: offramp run {request.orchestration} --dry-run; then "
-            f"continue the run with: offramp run {request.orchestration} --resume",
+            hint="preview what the query prepares with: "
+            + offramp_command("run", request.orchestration, "--dry-run", workspace=ws)
+            + "; then continue the run with: "
+            + offramp_command("run", request.orchestration, "--resume", workspace=ws),
         )
     plan = _plan(ctx, request)
     check_read_only_query(plan.sql)
@@ -233,8 +255,10 @@ def run_orchestration(
         raise StateError(
             f"credential {plan.credential!r} of destination {plan.context.destination!r} needs authorizing again "
             f"({plan.credential_status_reason or 'refused by the vendor'}); nothing was run",
-            hint=f"re-authorize with: offramp credentials authorize {plan.credential} -w {request.workspace}, then "
-            f"run again (offramp run {request.orchestration} --resume sends what an earlier run left)",
+            hint="re-authorize with: "
+            + offramp_command("credentials", "authorize", plan.credential, workspace=ws)
+            + "; then send what an earlier run left with: "
+            + offramp_command("run", request.orchestration, "--resume", workspace=ws),
         )
     state = _start(ctx, request, plan)
     execution = RunExecution(ctx, request, plan, state, stop, progress)
@@ -242,7 +266,8 @@ def run_orchestration(
         with Heartbeat(ctx, state.summary.run_id, lease=state.lease):
             execution.run()
     except SourceQueryError as exc:
-        hint = f"fix the orchestration's SQL (offramp orchestrations show {request.orchestration}), then run again"
+        shown = offramp_command("orchestrations", "show", request.orchestration, workspace=ws)
+        hint = f"fix the orchestration's SQL ({shown}), then run again"
         state.stop_reason = ("failed", exc.message, hint)
         # The engine's message may quote a warehouse value (a failed cast of an email): the user sees it whole,
         # the store keeps only its kind and line.
@@ -261,7 +286,9 @@ def run_orchestration(
             hint = None
         else:
             error = f"the run stopped on an unexpected {type(exc).__name__} (its message is not stored)"
-            hint = f"run again with --debug to see the error and its traceback: offramp run {request.orchestration}"
+            hint = "run again with --debug to see the error and its traceback: " + offramp_command(
+                "--debug", "run", request.orchestration, workspace=ws
+            )
         state.stop_reason = ("failed", error, hint)
         _finish(ctx, state, request)
         raise
@@ -271,15 +298,26 @@ def run_orchestration(
 def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
     """Start the run (or reopen the one ``--resume`` continues) and read what it must skip or hold back."""
     mode = plan.options.mode
-    state = _State(RunSummary("", request.orchestration, "running", dry_run=request.dry_run), time.monotonic())
+    summary = RunSummary("", request.orchestration, "running", workspace=request.workspace, dry_run=request.dry_run)
+    state = _State(summary, time.monotonic())
+    state.actor = request.actor or ctx.actor
+    stored_rate = plan.options.max_reject_rate
+    state.max_reject_rate = request.max_reject_rate if request.max_reject_rate is not None else stored_rate
+    if request.max_reject_rate is None:
+        state.reject_rate_named = "the orchestration's max_reject_rate"
+    state.fail_on_empty = request.fail_on_empty or plan.options.fail_on_empty
     replayed_id: str | None = None
     if request.replay_failed:
         replayed_id, state.only = _replayed(ctx, request, plan.orchestration_id)
         state.skip_reason = NOT_FAILED_IN_REPLAYED_RUN
     if request.resume:
-        run_id = _resumable(ctx, plan.orchestration_id, request.orchestration, request.resend_unknown)
+        run_id = _resumable(
+            ctx, plan.orchestration_id, request.orchestration, request.resend_unknown, request.workspace
+        )
         statuses = (*RESUMABLE, "succeeded", "partially_failed") if request.resend_unknown else RESUMABLE
-        state.lease = Lease(run_id, reopen_run(ctx, run_id, statuses))  # a takeover fences the previous holder out
+        state.lease = Lease(
+            run_id, reopen_run(ctx, run_id, statuses, request.workspace)
+        )  # a takeover fences the previous holder out
         with ctx.store.session() as session:
             ledger.forget(session, run_id, "failed")  # not_sent and not_prepared rows included: sent again now
             if request.resend_unknown:
@@ -287,10 +325,17 @@ def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
             state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
     else:
         stored = {"limit": request.limit, "replay_failed": replayed_id, "options": plan.overrides}
-        values = {"mode": mode, "dry_run": request.dry_run, "options": stored}
+        values = {"mode": mode, "dry_run": request.dry_run, "options": stored, "report": {"actor": state.actor}}
         run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
         state.lease = Lease(run_id, 1)
     state.summary.run_id = run_id
+    with ctx.store.session() as session:
+        details: dict[str, Any] = {"orchestration": request.orchestration, "dry_run": request.dry_run}
+        if request.resume:
+            details["resume"] = True
+        if replayed_id is not None:
+            details["replay_failed"] = replayed_id
+        audit.record(session, state.actor, "start", "run", run_id, request.workspace, details)
     if state.only is None and mode == "new":
         with ctx.store.read_session() as session:
             state.skip = ledger.event_ids(
@@ -325,7 +370,9 @@ def _concurrency(request: RunRequest, capabilities: DestinationCapabilities) -> 
     return min(wanted, limit)
 
 
-def _stopped_by(what: str, error: BaseException, orchestration: str) -> tuple[RunStatus, str, str | None]:
+def _stopped_by(
+    what: str, error: BaseException, orchestration: str, workspace: str | None = None
+) -> tuple[RunStatus, str, str | None]:
     """The run's end when ``what`` (the sender, the preparer) raised ``error``: our errors' message and hint, a
     foreign error's type only (its message may quote a row or a request, PII included)."""
     if isinstance(error, OfframpError):
@@ -333,8 +380,8 @@ def _stopped_by(what: str, error: BaseException, orchestration: str) -> tuple[Ru
     return (
         "failed",
         f"{what} stopped the run with an unexpected {type(error).__name__} (its message is not stored)",
-        f"run again with --debug to see it (offramp run {orchestration} --debug), and report it to the destination "
-        "plugin's authors",
+        f"run again with --debug to see it ({offramp_command('--debug', 'run', orchestration, workspace=workspace)}), "
+        "and report it to the destination plugin's authors",
     )
 
 
@@ -385,8 +432,9 @@ class RunExecution:
             preparer.close()
             raise
         state.writer = ledger.Writer(
-            self.ctx.store, state.summary.run_id, lease=state.lease, orchestration=request.orchestration
-        )
+            self.ctx.store, state.summary.run_id, lease=state.lease, orchestration=request.orchestration,
+            workspace=request.workspace,
+        )  # fmt: skip
         seen = repeats.SeenIndex()  # the ids prepared so far, on disk: an event is sent whole or not at all
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="send") as pool:
@@ -401,17 +449,19 @@ class RunExecution:
                 self._account_for_the_rest()
             finally:
                 state.summary.unknown_columns = list(preparer.unknown_columns)
+                state.summary.column_suggestions = suggest_columns(state.summary.unknown_columns, plan.columns)
                 preparer.close()
                 sender.close()
                 writer, state.writer = state.writer, None
                 writer.close()  # everything recorded is in the store before the run's counts are read from it
         if self.stop.is_set() and state.stop_reason is None:
             state.stop_reason = ("cancelled", "stopped on request", None)
-        if request.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
+        if state.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
+            shown = offramp_command("orchestrations", "show", request.orchestration, workspace=request.workspace)
             state.stop_reason = (
                 "failed",
-                "the query returned no rows (--fail-on-empty)",
-                "check the query and its source",
+                "the query returned no rows (fail_on_empty)",
+                f"check the query and its source ({shown})",
             )
 
     def _read_prepare_send(
@@ -450,7 +500,7 @@ class RunExecution:
             prepared = prepare(batch)
         except Exception as exc:  # noqa: BLE001 - a preparer's error stops the run, its rows accounted for
             if state.stop_reason is None:
-                state.stop_reason = _stopped_by("the preparer", exc, self.request.orchestration)
+                state.stop_reason = _stopped_by("the preparer", exc, self.request.orchestration, self.request.workspace)
             self.halt.set()
             return False
         self.prepared_rows += prepared.rows
@@ -476,7 +526,7 @@ class RunExecution:
         self.budget.grow()
         future = pool.submit(
             deliver, sender, state.batch_number, events, bucket=self.bucket, budget=self.budget,
-            stop=self.either, policy=RetryPolicy(), gate=self.gate,
+            stop=self.either, policy=RetryPolicy(), gate=self.gate, vendor=self.plan.display_name,
         )  # fmt: skip
         self.in_flight[future] = events
         while len(self.in_flight) >= self.concurrency * 2:
@@ -510,26 +560,30 @@ class RunExecution:
             for item in result.failed
         ]  # fmt: skip
         entries += [_not_sent(event) for event in result.unsent]
-        _record(state, entries, result.request_nos)
+        _record(state, entries, result.request_nos, _warned(events))
         sample = state.summary.request_ids
         sample.extend(result.request_ids[: max(0, 20 - len(sample))])
         if result.terminal is not None and state.stop_reason is None:
-            state.stop_reason = _stopped_by("the sender", result.terminal, self.request.orchestration)
+            state.stop_reason = _stopped_by(
+                "the sender", result.terminal, self.request.orchestration, self.request.workspace
+            )
             self.halt.set()
 
     def _guard(self) -> None:
-        """--max-reject-rate: stop a run whose query is broken before it sends garbage for an hour."""
-        request, state = self.request, self.state
-        summary = state.summary
-        if request.max_reject_rate is None or summary.queried < MIN_REJECT_SAMPLE or state.stop_reason is not None:
+        """max_reject_rate during the run: stop a run whose query is broken before it sends garbage for an hour
+        (after a minimum sample; the end of every run checks it whatever its size, :func:`_end_guardrails`)."""
+        state = self.state
+        summary, limit = state.summary, state.max_reject_rate
+        if limit is None or summary.queried < MIN_REJECT_SAMPLE or state.stop_reason is not None:
             return
         rate = summary.rejected / summary.queried
-        if rate > request.max_reject_rate:
+        if rate > limit:
             state.stop_reason = (
                 "failed",
-                f"{rate:.1%} of the {summary.queried} rows read so far were rejected, over --max-reject-rate "
-                f"{request.max_reject_rate:.1%}",
-                "see the reasons with offramp runs show RUN_ID --rejects, fix the query, then run again",
+                f"{rate:.1%} of the {summary.queried} rows read so far were rejected, over "
+                f"{state.reject_rate_named} {limit:.1%}"
+                + _likely_cause(summary.reason_counts, summary.column_suggestions),
+                _rejects_hint(summary),
             )
             self.halt.set()
 
@@ -543,9 +597,9 @@ class RunExecution:
             if error is None:
                 self._settle(events, future.result())
             else:
-                _record(state, [_not_sent(event) for event in events])
+                _record(state, [_not_sent(event) for event in events], warned=_warned(events))
         if self.outgoing:
-            _record(state, [_not_sent(event) for event in self.outgoing])
+            _record(state, [_not_sent(event) for event in self.outgoing], warned=_warned(self.outgoing))
             self.outgoing.clear()
         held = state.summary.queried - self.prepared_rows
         if held > 0:
@@ -598,11 +652,13 @@ def _keep(state: _State, event: PreparedEvent) -> bool:
         return False
     if key in state.unknown:
         reason, message = UNKNOWN_PAST_DEDUP_WINDOW, inflight.UNKNOWN_MESSAGE
-        _record(state, [Entry(event.event_id, "unknown", event.rows, reason_code=reason, message=message)])
+        entry = Entry(event.event_id, "unknown", event.rows, reason_code=reason, message=message)
+        _record(state, [entry], warned=_warned([event]))
         return False
     skipped = (state.only is not None and key not in state.only) or key in state.skip
     if skipped:
-        _record(state, [Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)])
+        entry = Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)
+        _record(state, [entry], warned=_warned([event]))
         return False
     return True
 
@@ -613,21 +669,43 @@ def _record_rejections(state: _State, prepared: PreparedBatch) -> None:
         for item in prepared.rejected
         if not state.settled_before or ledger.entry_key(item.event_id, item.reason) not in state.settled_before
     ]
+    labels = state.summary.labels
+    for item in prepared.rejected:
+        label = item.label
+        if not label:
+            continue
+        # A category value (an unmapped event name), never an identifier; a few distinct ones, cut short.
+        kept = labels.setdefault(item.reason, [])
+        shown = str(label)[:LABEL_LENGTH]
+        if shown not in kept and len(kept) < MAX_LABELS:
+            kept.append(shown)
     for event in prepared.events:
         for warning in event.warnings:
             state.summary.warnings[warning] = state.summary.warnings.get(warning, 0) + 1
     _record(state, entries)
 
 
-def _record(state: _State, entries: Iterable[Entry], settles: list[int] | None = None) -> None:
+def _warned(events: Iterable[PreparedEvent]) -> list[Warned]:
+    """The warnings of ``events`` for the ledger writer (names only)."""
+    return [(event.event_id, tuple(event.warnings)) for event in events if event.warnings]
+
+
+def _record(
+    state: _State, entries: Iterable[Entry], settles: list[int] | None = None, warned: list[Warned] | None = None
+) -> None:
     items = list(entries)
     if not items and not settles:
         return
     assert state.writer is not None, "entries are recorded only while the run executes"
-    state.writer.write(items, settles or ())  # settles: the requests these entries answer (inflight)
+    # settles: the requests these entries answer (inflight); warned: their events' warnings, in the same checkpoint
+    state.writer.write(items, settles or (), warned or ())
     summary = state.summary
+    not_prepared = ledger.not_prepared_key()
     for entry in items:
         setattr(summary, entry.outcome, getattr(summary, entry.outcome) + entry.rows)
+        if entry.event_id != not_prepared:  # rows never prepared are no event
+            summary.events[entry.outcome] += 1
+            summary.events["prepared"] += 1
         if entry.outcome in ("rejected", "skipped", "unknown") and entry.reason_code:
             summary.reason_counts[entry.reason_code] = summary.reason_counts.get(entry.reason_code, 0) + entry.rows
         if entry.outcome == "failed":
@@ -650,7 +728,8 @@ def _dry_run_batch(state: _State, sender: Sender, events: list[PreparedEvent]) -
     if len(state.summary.sample_requests) < 2:
         state.summary.sample_requests.append(sender.preview(events[:SAMPLE_EVENTS]).decode())
     message = "dry run: not sent"
-    _record(state, [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events])
+    entries = [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events]
+    _record(state, entries, warned=_warned(events))
 
 
 def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
@@ -660,15 +739,72 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
         summary.status, summary.error, summary.hint = state.stop_reason
     else:
         summary.status = "partially_failed" if summary.failed else "succeeded"
+        ended = _end_guardrails(ctx, state)
+        if ended is not None:
+            summary.status, summary.error, summary.hint = ended
     if summary.status == "cancelled" or (summary.status == "failed" and summary.failed):
-        resume = f"offramp run {request.orchestration} --resume"
-        summary.hint = (
-            f"{summary.hint}; then send what is left with: {resume}"
-            if summary.hint
-            else (f"send what is left with: {resume}")
+        resume = offramp_command("run", request.orchestration, "--resume", workspace=request.workspace)
+        if not summary.hint:
+            summary.hint = f"send what is left with: {resume}"
+        elif "--resume" not in summary.hint:  # a hint that already says how to resume is not said twice
+            summary.hint = f"{summary.hint}; then send what is left with: {resume}"
+    summary = finish_run(ctx, summary, lease=state.lease, orchestration=request.orchestration,
+                         stored_error=state.stored_error)  # fmt: skip
+    with ctx.store.session() as session:
+        rows = {
+            name: getattr(summary, name) for name in ("queried", "sent", "rejected", "failed", "skipped", "unknown")
+        }
+        details = {"status": summary.status, "dry_run": summary.dry_run, "rows": rows, "events": dict(summary.events)}
+        audit.record(session, state.actor, "finish", "run", summary.run_id, request.workspace, details)
+    return summary
+
+
+def _likely_cause(reasons: dict[str, int], suggestions: dict[str, str]) -> str:
+    """``; most likely cause: missing_identifiers (50 rows); column emial was not used (did you mean email?)``."""
+    rejected = reasons_by_outcome(reasons).get("rejected", {})
+    said = ""
+    if rejected:
+        code, rows = max(rejected.items(), key=lambda item: (item[1], item[0]))
+        said = f"; most likely cause: {code} ({rows} row{'s' if rows != 1 else ''})"
+    for column, contract in suggestions.items():
+        said += f"; column {column} was not used (did you mean {contract}?)"
+    return said
+
+
+def _rejects_hint(summary: RunSummary) -> str:
+    shown = offramp_command("runs", "show", summary.run_id, "--rejects", workspace=summary.workspace)
+    return f"see the rejected rows and why with: {shown}; fix the query, then run again"
+
+
+def _end_guardrails(ctx: Context, state: _State) -> tuple[RunStatus, str, str | None] | None:
+    """The guardrails checked when a run ends, whatever its size, on the ledger's counts (earlier passes of a
+    resumed run included); a dry run is checked too, so that it fails where the real run would.
+
+    A run fails when every row read was rejected, or when it sent nothing while rejecting something. Rows skipped as
+    already delivered (mode ``new``, a replay) count as delivered: a rerun that finds only what an earlier run sent,
+    and the rows that were always rejected, succeeds. Then ``max_reject_rate``: rejected rows over rows read.
+    """
+    summary = state.summary
+    with ctx.store.read_session() as session:
+        totals = ledger.totals(session, summary.run_id)
+    counts = totals["counts"]
+    queried, rejected = sum(counts.values()), counts["rejected"]
+    if not rejected:
+        return None
+    cause = _likely_cause(totals["reasons"], summary.column_suggestions)
+    sent = "would be sent" if summary.dry_run else "was sent"
+    if rejected == queried:
+        error = f"all {queried} row{'s' if queried != 1 else ''} read were rejected, so nothing {sent}{cause}"
+    elif counts["sent"] == 0 and counts["skipped"] == 0:
+        error = f"nothing {sent}: {rejected} of the {queried} rows read were rejected{cause}"
+    elif state.max_reject_rate is not None and rejected / queried > state.max_reject_rate:
+        error = (
+            f"{rejected / queried:.1%} of the {queried} rows read were rejected, over {state.reject_rate_named} "
+            f"{state.max_reject_rate:.1%}{cause}"
         )
-    return finish_run(ctx, summary, lease=state.lease, orchestration=request.orchestration,
-                      stored_error=state.stored_error)  # fmt: skip
+    else:
+        return None
+    return "failed", error, _rejects_hint(summary)
 
 
 __all__ = ["DEFAULT_CONCURRENCY", "RunExecution", "RunPlan", "run_orchestration"]

@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import StateError
+from offramp.core.hints import offramp_command
 from offramp.core.runner.types import RunSummary
 from offramp.core.state.models import Run, utcnow
 
@@ -57,26 +58,31 @@ class Lease:
             return False
         return True
 
-    def end(self, summary: RunSummary, orchestration: str, totals: dict[str, Any]) -> RunSummary:
+    def end(
+        self, summary: RunSummary, orchestration: str, totals: dict[str, Any], workspace: str | None = None
+    ) -> RunSummary:
         """The summary of a process that lost its lease: failed, saying so; the counts are the run's ledger as the
         other process left it so far (nothing of this process's is written any more)."""
-        error = self.error(orchestration)
+        error = self.error(orchestration, workspace)
         summary.status, summary.error, summary.hint = "failed", error.message, error.hint
         counts = totals["counts"]
         summary.queried = sum(counts.values())
         for outcome, rows in counts.items():
             setattr(summary, outcome, rows)
+        summary.events = dict(totals["events"])
         summary.reason_counts, summary.vendor_codes = dict(totals["reasons"]), dict(totals["vendor_codes"])
         return summary
 
-    def error(self, orchestration: str) -> LeaseLostError:
+    def error(self, orchestration: str, workspace: str | None = None) -> LeaseLostError:
         """The one line a process that lost its lease ends with."""
+        resume = offramp_command("run", orchestration, "--resume", workspace=workspace)
+        shown = offramp_command("runs", "show", self.run_id, workspace=workspace)
         return LeaseLostError(
             f"this run ({self.run_id}) lost its lease while this process was paused for longer than the lease: "
-            f"another process took it over (offramp run {orchestration} --resume) or marked it interrupted; this "
+            f"another process took it over ({resume}) or marked it interrupted; this "
             "process stopped before sending or recording anything more",
-            hint=f"see offramp runs show {self.run_id}: if no other process continues it, send what is left with "
-            f"offramp run {orchestration} --resume; if pauses are expected (a suspended VM), give runs a longer "
+            hint=f"see the run with: {shown}; if no other process continues it, send what is left with: "
+            f"{resume}; if pauses are expected (a suspended VM), give runs a longer "
             "lease with OFFRAMP_RUN_LEASE_SECONDS",
         )
 

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from offramp.core.destination_api import PreparedEvent
+from offramp.core.hints import offramp_command
 from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner.fencing import Lease
 from offramp.core.runner.types import UNKNOWN_PAST_DEDUP_WINDOW, RunSummary
@@ -208,7 +209,8 @@ def report_unknown(summary: RunSummary, rows: int, orchestration: str) -> None:
         summary.status = "partially_failed"
     advice = (
         f"{rows} rows were not sent again because their outcome is unknown ({UNKNOWN_PAST_DEDUP_WINDOW}); if the "
-        f"vendor did not receive them, send them with: offramp run {orchestration} --resume --resend-unknown"
+        "vendor did not receive them, send them with: "
+        + offramp_command("run", orchestration, "--resume", "--resend-unknown", workspace=summary.workspace)
     )
     summary.hint = f"{summary.hint}; {advice}" if summary.hint else advice
 

@@ -2,7 +2,10 @@
 
 An entry holds the event's outcome (``sent``, ``rejected``, ``failed``, ``skipped``), the reason code or the
 vendor's code and message, attempts, the batch and the vendor's request id, and how many source rows (line items)
-it holds. The run's counts are sums over the ledger, so they always add up.
+it holds. The run's counts are sums over the ledger, so they always add up: rows are the sums of ``rows``, events
+the number of entries (:func:`totals`; the made-up entry of rows never prepared counts as no event). The warnings
+of an event (names only, ``invalid_phone``) are written with its entry, in the same transaction, to
+``run_warnings`` (:func:`record_warnings`), for ``runs show --warnings``.
 
 Keys. Users choose their event_id column, so an id may be of any length, but the ledger's key column holds 255
 characters (and no database index could hold a 1 MB id). So entries are keyed by :func:`key` of the event id: an
@@ -34,9 +37,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import StateError
+from offramp.core.hints import offramp_command
 from offramp.core.runner import inflight
 from offramp.core.runner.fencing import Lease
-from offramp.core.state.models import RowOutcome, Run, utcnow
+from offramp.core.state.models import EventWarning, RowOutcome, Run, utcnow
 from offramp.core.state.store import StateStore
 
 OUTCOMES = ("sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
@@ -172,6 +176,35 @@ def record(session: Session, run_id: str, entries: Sequence[Entry]) -> None:
     connection.exec_driver_sql(_upsert_sql(dialect.paramstyle), parameters)
 
 
+_WARNINGS_UPSERT = (
+    "INSERT INTO run_warnings (run_id, event_id, warnings) VALUES ({marks}) "
+    "ON CONFLICT (run_id, event_id) DO UPDATE SET warnings = excluded.warnings"
+)
+
+# An event's warnings as the writer is handed them: (event id, warning names).
+Warned = tuple[str, tuple[str, ...]]
+
+
+def record_warnings(session: Session, run_id: str, warned: Sequence[Warned]) -> None:
+    """Write the warning names of events under :func:`key` of their ids (``runs show --warnings``); names only."""
+    merged: dict[str, set[str]] = {}
+    for event_id, names in warned:
+        if names:
+            merged.setdefault(key(event_id), set()).update(_shown(name)[:_TEXT_LENGTH] for name in names)
+    if not merged:
+        return
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    statement = _WARNINGS_UPSERT.format(marks=", ".join([mark] * 3))
+    connection.exec_driver_sql(statement, [(run_id, k, ",".join(sorted(v))) for k, v in merged.items()])
+
+
+def warned_events(session: Session, run_id: str) -> list[tuple[str, list[str]]]:
+    """(ledger key, warning names) of a run's events that had warnings, by key."""
+    query = select(EventWarning.event_id, EventWarning.warnings).where(EventWarning.run_id == run_id)
+    return [(event_id, names.split(",")) for event_id, names in session.execute(query.order_by(EventWarning.event_id))]
+
+
 # What the columns hold (models.RowOutcome): a longer or unstorable value from a vendor would fail the write after
 # the vendor accepted the batch, and every --resume would send it again and fail again.
 _TEXT_LENGTH = 64  # reason_code, request_id
@@ -222,27 +255,35 @@ class Writer:
     """
 
     def __init__(
-        self, store: StateStore, run_id: str, depth: int = 4, *, lease: Lease | None = None, orchestration: str = ""
+        self,
+        store: StateStore,
+        run_id: str,
+        depth: int = 4,
+        *,
+        lease: Lease | None = None,
+        orchestration: str,
+        workspace: str | None = None,
     ) -> None:
         self._store, self._run_id, self._depth = store, run_id, depth
-        self._orchestration = orchestration or "ORCHESTRATION"  # named in the resume hint
+        self._resume = offramp_command("run", orchestration, "--resume", workspace=workspace)  # the hint's command
         self._lease = lease  # fencing: once another process took the run over, nothing more is written
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._pending: deque[Future[None]] = deque()
 
-    def write(self, entries: Sequence[Entry], settles: Sequence[int] = ()) -> None:
-        """Queue entries, and the requests (inflight.RequestLog numbers) they settle; waits while ``depth`` writes
-        are already queued."""
+    def write(self, entries: Sequence[Entry], settles: Sequence[int] = (), warned: Sequence[Warned] = ()) -> None:
+        """Queue entries, the requests (inflight.RequestLog numbers) they settle and the warnings of their events;
+        waits while ``depth`` writes are already queued."""
         while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._write, entries, settles))
+        self._pending.append(self._pool.submit(self._write, entries, settles, warned))
 
-    def _write(self, entries: Sequence[Entry], settles: Sequence[int] = ()) -> None:
+    def _write(self, entries: Sequence[Entry], settles: Sequence[int] = (), warned: Sequence[Warned] = ()) -> None:
         try:
             with self._store.session() as session:
                 if self._lease is not None and not self._lease.hold(session):
                     return  # lease.lost is set: the run's threads stop, and the run ends saying it was taken over
                 record(session, self._run_id, entries)
+                record_warnings(session, self._run_id, warned)  # with the events' entries: one checkpoint
                 inflight.settle(session, self._run_id, settles)  # in the same checkpoint as their answers
         except SQLAlchemyError as exc:
             # Not a value (record makes every value storable): the store itself (disk full, connection lost). The
@@ -250,7 +291,7 @@ class Writer:
             raise StateError(
                 f"cannot write the run's ledger to the state store ({_what_failed(exc)}); the run stopped",
                 hint="fix the state store (disk space, a connection, or another process holding SQLite's write lock "
-                f"for longer than the busy timeout), then resume: offramp run {self._orchestration} --resume",
+                f"for longer than the busy timeout), then resume: {self._resume}",
             ) from exc
 
     def close(self) -> None:
@@ -277,14 +318,22 @@ def forget(session: Session, run_id: str, outcome: str) -> None:
 
 
 def totals(session: Session, run_id: str) -> dict[str, Any]:
-    """Row counts by outcome, rejected rows by reason, failed rows by vendor code."""
+    """Row counts by outcome, event counts by outcome (``events``: one per entry, the made-up key of the rows never
+    prepared counting none, and ``prepared``, their sum), rejected rows by reason, failed rows by vendor code."""
     counts = dict.fromkeys(OUTCOMES, 0)
-    for outcome, rows in session.execute(
-        select(RowOutcome.outcome, func.sum(RowOutcome.rows))
+    events = dict.fromkeys(("prepared", *OUTCOMES), 0)
+    for outcome, rows, entries in session.execute(
+        select(RowOutcome.outcome, func.sum(RowOutcome.rows), func.count())
         .where(RowOutcome.run_id == run_id)
         .group_by(RowOutcome.outcome)
     ):
         counts[outcome] = int(rows or 0)
+        events[outcome] = int(entries or 0)
+    held = session.scalar(
+        select(func.count()).where(RowOutcome.run_id == run_id, RowOutcome.event_id == _NOT_PREPARED_KEY)
+    )
+    events["failed"] -= int(held or 0)  # rows never prepared are no event
+    events["prepared"] = sum(events[outcome] for outcome in OUTCOMES)
     reasons = {
         code: int(rows or 0)
         for code, rows in session.execute(
@@ -303,7 +352,7 @@ def totals(session: Session, run_id: str) -> dict[str, Any]:
     ):
         label = str(code) if code is not None else (reason or "unknown")
         vendor[label] = vendor.get(label, 0) + int(rows or 0)
-    return {"counts": counts, "reasons": reasons, "vendor_codes": vendor}
+    return {"counts": counts, "events": events, "reasons": reasons, "vendor_codes": vendor}
 
 
 def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[str]:
@@ -315,6 +364,7 @@ def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[s
 __all__ = [
     "Entry",
     "KEY_LENGTH",
+    "Warned",
     "NOT_PREPARED",
     "OUTCOMES",
     "REPEATED_EVENT_ID",
@@ -326,8 +376,10 @@ __all__ = [
     "key",
     "not_prepared_key",
     "record",
+    "record_warnings",
     "repeat_key",
     "shown_key",
     "storable",
     "totals",
+    "warned_events",
 ]

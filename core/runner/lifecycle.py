@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import ConfigError, ObjectNotFoundError, StateError
+from offramp.core.hints import offramp_command
 from offramp.core.runner import inflight, ledger
 from offramp.core.runner.fencing import Lease
 from offramp.core.runner.types import RunSummary
@@ -75,7 +76,7 @@ def get_run(session: Session, run_id: str, workspace: Workspace | None = None) -
     stored status (see :func:`shown_status`)."""
     prefix = run_id.strip().lower()
     if not prefix:
-        raise ConfigError("a run id is required", hint="see `offramp runs list`")
+        raise ConfigError("a run id is required", hint="see the runs with: " + offramp_command("runs", "list"))
     query = select(Run).where(Run.id.startswith(prefix, autoescape=True))
     if workspace is not None:
         query = query.where(Run.workspace_id == workspace.id)
@@ -83,7 +84,8 @@ def get_run(session: Session, run_id: str, workspace: Workspace | None = None) -
     if len(matches) != 1:
         problem = "no run" if not matches else "more than one run"
         where = f" in workspace {workspace.name!r}" if workspace is not None else ""
-        hint = "give more of the id" if matches else "see `offramp runs list`"
+        listing = offramp_command("runs", "list", workspace=workspace.name if workspace is not None else None)
+        hint = "give more of the id" if matches else f"see the runs with: {listing}"
         raise ObjectNotFoundError(f"{problem} with id {run_id!r}{where}", hint=hint)
     return matches[0]
 
@@ -138,7 +140,7 @@ def start_run(ctx: Context, workspace_name: str, orchestration: str, values: dic
 RESUMABLE = ("cancelled", "interrupted", "failed")
 
 
-def reopen_run(ctx: Context, run_id: str, statuses: tuple[str, ...] = RESUMABLE) -> int:
+def reopen_run(ctx: Context, run_id: str, statuses: tuple[str, ...] = RESUMABLE, workspace: str | None = None) -> int:
     """Take a run in one of ``statuses`` back to running (``--resume``), with this process's lease.
 
     Returns the run's new lease generation: a takeover raises it, so the process that held the run before (one that
@@ -162,7 +164,7 @@ def reopen_run(ctx: Context, run_id: str, statuses: tuple[str, ...] = RESUMABLE)
         if getattr(result, "rowcount", 1) == 0:
             raise RunInProgressError(
                 f"run {run_id} was resumed by another process a moment ago",
-                hint="wait for it to finish (offramp runs show " + run_id + ")",
+                hint="wait for it to finish (" + offramp_command("runs", "show", run_id, workspace=workspace) + ")",
             )
         generation = session.scalar(select(Run.lease_generation).where(Run.id == run_id))
         assert generation is not None
@@ -177,7 +179,7 @@ def finish_run(
     quote warehouse values. A process that lost its lease writes nothing (``Lease.end``)."""
     with ctx.store.session() as session:
         if lease is not None and not lease.hold(session):
-            return lease.end(summary, orchestration, ledger.totals(session, summary.run_id))
+            return lease.end(summary, orchestration, ledger.totals(session, summary.run_id), summary.workspace)
         if not summary.dry_run:
             inflight.tidy(session, summary.run_id)  # requests of an earlier pass whose events are settled now
         totals = ledger.totals(session, summary.run_id)
@@ -193,7 +195,18 @@ def finish_run(
         run.unknown = summary.unknown = counts["unknown"]
         run.reason_counts = totals["reasons"]
         run.error = stored_error or summary.error
+        labels = {reason: list(kept) for reason, kept in dict(run.report or {}).get("labels", {}).items()}
+        for reason, kept in summary.labels.items():  # a resumed run keeps the labels its earlier passes saw
+            merged = labels.setdefault(reason, [])
+            merged.extend(label for label in kept if label not in merged)
+            del merged[20:]
+        summary.labels = labels
+        summary.events = dict(totals["events"])
         run.report = {
+            "actor": dict(run.report or {}).get("actor"),  # who started the run (kept from its start)
+            "events": summary.events,
+            "labels": labels,
+            "column_suggestions": summary.column_suggestions,
             "vendor_codes": totals["vendor_codes"],
             "warnings": summary.warnings,
             "unknown_columns": summary.unknown_columns,
@@ -211,8 +224,6 @@ def finish_run(
             run.skipped,
         )
         summary.reason_counts, summary.vendor_codes = dict(run.reason_counts), dict(totals["vendor_codes"])
-    return summary
-
     return summary
 
 

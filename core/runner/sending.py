@@ -10,12 +10,14 @@ back ``unsent``. Waiting is interruptible, so a cancelled run does not sleep thr
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import stamina
+import stamina.instrumentation
 
 from offramp.core.destination_api import FailedEvent, PreparedEvent, Sender
 from offramp.core.errors import DestinationError, Terminal, Transient
@@ -75,10 +77,31 @@ class RetryBudgetExhaustedError(DestinationError, Terminal):
     """The run used up its retries on transient failures."""
 
 
+# The `offramp` logger: the CLI shows its warnings on stderr, so a terminal user sees each retry as it is scheduled.
+log = logging.getLogger("offramp.core.runner.sending")
+
+
 class _GiveBack(Exception):  # noqa: N818 - internal signal to stamina: retry after ``wait`` seconds
-    def __init__(self, wait: float | None) -> None:
+    def __init__(self, wait: float | None, said: str = "", attempts: int = 0) -> None:
         super().__init__("transient")
         self.wait = wait
+        self.said = said  # the retry's line before the wait and the attempt: "VENDOR: the transient error's message"
+        self.attempts = attempts
+
+
+def _on_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    """stamina's retry hook: one line per retry of ours, in words, instead of stamina's own instrumentation (its
+    ``stamina.retry_scheduled`` warnings name a function and an exception class, and nothing a user can act on)."""
+    cause = details.caused_by
+    if not isinstance(cause, _GiveBack) or not cause.said:
+        return
+    wait = details.wait_for
+    shown = f"{wait:.1f}" if wait < 10 else f"{wait:.0f}"
+    log.warning("%s; retrying in %s s, attempt %d of %d", cause.said, shown, details.retry_num + 1, cause.attempts)
+
+
+# Replaces stamina's default hooks (logging, structlog, prometheus) for this process: offramp says it itself.
+stamina.instrumentation.set_on_retry_hooks([_on_retry])
 
 
 def _backoff(exc: Exception) -> bool | float:
@@ -127,7 +150,7 @@ def _said(error: BaseException) -> str:
 def _exhausted(last_error: str) -> RetryBudgetExhaustedError:
     return RetryBudgetExhaustedError(
         f"the run used up its retries; the vendor kept answering: {last_error}",
-        hint="wait until the vendor recovers, then resume the run with --resume",
+        hint="wait until the vendor recovers",  # the runner adds the command that resumes the run
     )
 
 
@@ -141,8 +164,12 @@ def deliver(
     stop: threading.Event,
     policy: RetryPolicy,
     gate: Gate | None = None,
+    vendor: str = "",
 ) -> BatchResult:
     """Send ``events`` until each is sent or failed.
+
+    ``vendor`` (the destination type's display name) names the vendor in the line logged at every retry
+    (``TikTok Ads Offline Events: TikTok unreachable (connection refused); retrying in 8 s, attempt 3 of 10``).
 
     ``gate`` is asked before every request (check the lease, record the request, then send): when it answers None,
     nothing more is sent and what is left comes back ``unsent``.
@@ -159,7 +186,7 @@ def deliver(
     pending: list[PreparedEvent] = list(events)
     while pending and result.terminal is None and not stop.is_set():
         progress_wait = _attempt_round(
-            sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy, gate=gate
+            sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy, gate=gate, vendor=vendor
         )
         pending = result.unsent
         if progress_wait is None:
@@ -181,12 +208,14 @@ def _attempt_round(
     stop: threading.Event,
     policy: RetryPolicy,
     gate: Gate | None = None,
+    vendor: str = "",
 ) -> float | None:
     """Up to ``policy.attempts`` attempts at ``pending``; leaves what is still unsent in ``result.unsent``.
 
     Returns the wait before a fresh round when an attempt settled some events and was given the rest back;
     None when the round ended otherwise (all settled, stopped, terminal, attempts used up).
     """
+    name = vendor or "the destination"
     try:
         for attempt in stamina.retry_context(
             on=_backoff, attempts=policy.attempts, timeout=None, wait_initial=policy.wait_initial,
@@ -209,7 +238,8 @@ def _attempt_round(
                     if not budget.take():
                         result.terminal = _exhausted(result.last_error)
                         break
-                    raise _GiveBack(None) from None
+                    said = f"{name}: {result.last_error}"
+                    raise _GiveBack(None, said, policy.attempts) from None
                 except Exception as exc:  # noqa: BLE001 - any other error stops the run; the batch stays unsent
                     result.attempts += 1
                     result.terminal = exc
@@ -231,12 +261,13 @@ def _attempt_round(
                         result.unsent = pending
                         advised = answer.retry_after_seconds
                         return advised if advised is not None else policy.wait_initial
-                    raise _GiveBack(answer.retry_after_seconds)
+                    said = f"{name}: {result.last_error}"
+                    raise _GiveBack(answer.retry_after_seconds, said, policy.attempts)
     except _GiveBack:
         # This batch's attempts are used up: its events stay unsent and the run stops as a failure.
         result.terminal = RetryBudgetExhaustedError(
             f"a batch still failed after {policy.attempts} attempts in a row: {result.last_error}",
-            hint="wait until the vendor recovers, then resume the run with --resume",
+            hint="wait until the vendor recovers",  # the runner adds the command that resumes the run
         )
     result.unsent = pending
     return None

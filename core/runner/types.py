@@ -31,8 +31,12 @@ class RunRequest:
         resume: Continue the orchestration's last cancelled or interrupted run without resending what the vendor
             acknowledged.
         replay_failed: A run id: send again only the rows that failed in that run.
-        fail_on_empty: A query that returns no rows fails the run.
-        max_reject_rate: Stop and fail once the share of rejected rows exceeds this (after a minimum sample).
+        fail_on_empty: A query that returns no rows fails the run (also when the orchestration's stored
+            ``fail_on_empty`` option is set).
+        max_reject_rate: Fail a run whose share of rejected rows exceeds this: checked during the run once a minimum
+            sample was read (it stops there), and at its end whatever its size. None: the orchestration's stored
+            ``max_reject_rate`` option, if any.
+        actor: Who started the run, for the audit trail (the OS user, ``--actor``, a scheduler).
         concurrency: Requests in flight at once (None: the default, 4). Bounded by the destination type's
             ``capabilities.max_in_flight``: a larger value is lowered to it, with a warning in the log, and the run
             goes on (the vendor's limit is a fact, not an error of the user's).
@@ -53,12 +57,25 @@ class RunRequest:
     concurrency: int | None = None
     batch_rows: int = 50_000
     resend_unknown: bool = False
+    actor: str | None = None
+
+
+# What the summary counts in events: those prepared (every ledger entry but the rows never prepared), then by outcome.
+EVENT_COUNTS = ("prepared", "sent", "rejected", "failed", "skipped", "unknown")
+
+
+def _no_events() -> dict[str, int]:
+    return dict.fromkeys(EVENT_COUNTS, 0)
 
 
 @dataclass
 class RunSummary:
-    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + unknown once it ended),
-    timings, reasons.
+    """A run's state: counts that add up (queried = sent + rejected + failed + skipped + unknown once it ended, in
+    rows; and prepared = sent + rejected + failed + skipped + unknown in events), timings, reasons.
+
+    ``queried``, ``sent`` ... count source rows; :attr:`events` counts events (an event of three line items is
+    three rows and one event), by outcome, and ``prepared``: every event the run accounts for (rows read but never
+    prepared count as rows only).
 
     ``unknown`` counts the rows of events that were in a request whose answer was never recorded (a run died with it
     in flight), longer ago than the destination's deduplication window: the vendor may hold them, so they were not
@@ -70,16 +87,20 @@ class RunSummary:
     run_id: str
     orchestration: str
     status: RunStatus
+    workspace: str = ""
     queried: int = 0
     sent: int = 0
     rejected: int = 0
     failed: int = 0
     skipped: int = 0
     unknown: int = 0
+    events: dict[str, int] = field(default_factory=_no_events)  # by EVENT_COUNTS
     reason_counts: dict[str, int] = field(default_factory=dict)  # rejected, skipped and unknown rows by reason code
     vendor_codes: dict[str, int] = field(default_factory=dict)  # failed rows by the vendor's code
     warnings: dict[str, int] = field(default_factory=dict)  # e.g. invalid_phone
     unknown_columns: list[str] = field(default_factory=list)
+    column_suggestions: dict[str, str] = field(default_factory=dict)  # unused column -> the contract column it may be
+    labels: dict[str, list[str]] = field(default_factory=dict)  # reason -> distinct category values (at most 20)
     request_ids: list[str] = field(default_factory=list)  # the vendor's ids of accepted requests (a sample)
     seconds: float = 0.0
     error: str | None = None  # why the run failed or stopped
@@ -91,6 +112,12 @@ class RunSummary:
     def settled(self) -> int:
         """Rows the ledger accounts for (every outcome, unknown included)."""
         return self.sent + self.rejected + self.failed + self.skipped + self.unknown
+
+    @property
+    def counts_add_up(self) -> bool:
+        """Both invariants: rows (queried = the sum of outcomes) and events (prepared = the sum of outcomes)."""
+        events = self.events
+        return self.queried == self.settled and events["prepared"] == sum(events[name] for name in EVENT_COUNTS[1:])
 
     @property
     def rows_per_second(self) -> float:
@@ -116,6 +143,7 @@ def reasons_by_outcome(reason_counts: dict[str, int]) -> dict[str, dict[str, int
 
 __all__ = [
     "ALREADY_DELIVERED",
+    "EVENT_COUNTS",
     "FINAL_STATUSES",
     "NOT_FAILED_IN_REPLAYED_RUN",
     "UNKNOWN_PAST_DEDUP_WINDOW",

@@ -117,7 +117,11 @@ class ConfigDocument(_Doc):
 
 @dataclass(frozen=True)
 class PlanItem:
-    """One line of a plan: ``add``, ``change`` or ``remove`` an object (with the fields that change)."""
+    """One line of a plan: ``add``, ``change`` or ``remove`` an object (with the fields that change).
+
+    The fields are those the services' updates return: setting names (a secret by its name, never its value) and,
+    for an orchestration, ``options.KEY`` per option, e.g. ``~ orchestration store-orders (options.mode, sql)``.
+    """
 
     action: Literal["add", "change", "remove"]
     kind: str

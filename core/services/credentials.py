@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
 from offramp.core.errors import ConfigError, ObjectInUseError
+from offramp.core.hints import offramp_command
 from offramp.core.services import audit
 from offramp.core.services.context import Context
-from offramp.core.services.lookup import ensure_absent, get_named, list_named
+from offramp.core.services.lookup import ensure_absent, get_named, list_named, rename_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
     SecretRecords,
@@ -89,15 +90,50 @@ def _secrets_given_again(ctx: Context, row: Credential, raw: dict[str, Any], mov
         raise ConfigError(
             f"credential {row.name!r}: {fields} {verb} where its secrets are sent, and {', '.join(must_give)} "
             f"{'was' if len(must_give) == 1 else 'were'} not given again",
-            hint=f"give {', '.join(must_give)} again with the change (its env: variable set), then run "
-            f"`offramp credentials authorize {row.name} -w {row.workspace.name}`",
+            hint=f"give {', '.join(must_give)} again with the change "
+            f"({' '.join(f'--set {field}=env:VARIABLE' for field in must_give)}), then authorize it "
+            f"at its new host: `{offramp_command('credentials', 'authorize', row.name, workspace=row.workspace.name)}`",
             fields=moved,
         )
     return given
 
 
-def update_credential(session: Session, ctx: Context, row: Credential, raw: dict[str, Any]) -> list[str]:
+def edited_settings(
+    model: type[PluginSettings], subject: str, stored: dict[str, Any], changes: dict[str, Any], unset: Collection[str]
+) -> dict[str, Any]:
+    """The plain settings an ``update`` gives: ``stored`` without the ``unset`` fields, with ``changes`` over them.
+
+    Raises:
+        ConfigError: a field both set and unset, or an unset field the type does not have (naming its fields).
+    """
+    both = sorted(set(changes) & set(unset))
+    if both:
+        raise ConfigError(
+            f"{subject}: {', '.join(both)} given with both --set and --unset", hint="give each field once"
+        )
+    unknown = sorted(field for field in unset if field not in model.model_fields)
+    if unknown:
+        raise ConfigError(
+            f"{subject}: cannot unset {', '.join(unknown)}: no such setting (its settings: "
+            f"{', '.join(sorted(model.model_fields))})",
+            hint="--unset takes a setting's name",
+        )
+    return {**{key: value for key, value in stored.items() if key not in unset}, **changes}
+
+
+def update_credential(
+    session: Session,
+    ctx: Context,
+    row: Credential,
+    raw: dict[str, Any],
+    *,
+    unset: Collection[str] = (),
+    allow_literal_secrets: bool = False,
+) -> list[str]:
     """Replace a credential's settings (secrets not mentioned are kept); return the fields that changed.
+
+    ``unset`` names secrets to remove rather than keep. ``allow_literal_secrets``: a secret may be given as a value
+    (the command line, as ``add`` accepts it), not only as ``env:VARIABLE`` (a file, which must never hold one).
 
     A change of an endpoint field (``CredentialType.endpoint_fields``: where the secrets are sent) is refused
     unless the app's secrets are given again in ``raw``; stored tokens not given again are dropped, so that the
@@ -105,15 +141,17 @@ def update_credential(session: Session, ctx: Context, row: Credential, raw: dict
     """
     kind = ctx.registry.credential_type(row.type)
     subject = f"credential {row.name!r} ({row.type})"
-    current = decrypt_secrets(ctx.secret_box, row.secrets, subject)
-    resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
+    stored = decrypt_secrets(ctx.secret_box, row.secrets, subject)
+    current = {field: value for field, value in stored.items() if field not in unset}
+    literal = allow_literal_secrets
+    resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=literal)
     moved = moved_endpoints(ctx, row.type, row.settings, resolved.plain)
     if moved:
         # Only what was given again goes on; the stored tokens, issued by the old host, are dropped.
         given = _secrets_given_again(ctx, row, raw, moved)
         current = {field: value for field, value in current.items() if field in given}
-        resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
-    records, changed_secrets = encrypt_secrets(ctx.secret_box, resolved, row.secrets, current)
+        resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=literal)
+    records, changed_secrets = encrypt_secrets(ctx.secret_box, resolved, row.secrets, stored)
     changed = sorted(
         {k for k in {*resolved.plain, *row.settings} if resolved.plain.get(k) != row.settings.get(k)}
         | set(changed_secrets)
@@ -128,6 +166,31 @@ def update_credential(session: Session, ctx: Context, row: Credential, raw: dict
     elif records != row.secrets:  # only a secret's env source changed
         row.secrets = records
     return changed
+
+
+def edit_credential(
+    session: Session,
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    changes: dict[str, Any],
+    unset: Collection[str] = (),
+) -> list[str]:
+    """`credentials update`: set the ``changes`` and remove the ``unset`` fields, keeping every other value.
+
+    Validated as ``add`` validates (every invalid field at once); a secret may be given as ``env:VARIABLE`` or as a
+    value, as with ``add``. Returns the fields that changed (secrets by name only), audited as ``update``.
+    """
+    row = get_credential(session, get_workspace(session, workspace_name), name)
+    kind = ctx.registry.credential_type(row.type)
+    subject = f"credential {row.name!r} ({row.type})"
+    raw = edited_settings(kind.settings, subject, row.settings, changes, unset)
+    return update_credential(session, ctx, row, raw, unset=unset, allow_literal_secrets=True)
+
+
+def rename_credential(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
+    """Rename a credential; the destinations bound to it stay bound (they refer to its id)."""
+    return rename_named(session, ctx.actor, Credential, get_workspace(session, workspace_name), old, new)
 
 
 def save_tokens(
@@ -227,6 +290,21 @@ def describe_credential(session: Session, ctx: Context, row: Credential) -> dict
     }
 
 
+def _rebind_hint(session: Session, row: Credential, users: list[str]) -> str:
+    """Commands that free a credential: bind its destinations to another credential of its type, or delete them."""
+    ws = row.workspace.name
+    others = [other.name for other in list_credentials(session, row.workspace) if other.type == row.type]
+    others = [name for name in others if name != row.name]
+    deletes = "; ".join(f"`{offramp_command('destinations', 'delete', user, workspace=ws)}`" for user in users)
+    if not others:
+        return f"bind them to another credential (see `offramp destinations update --help`) or delete them ({deletes})"
+    rebinds = "; ".join(
+        f"`{offramp_command('destinations', 'update', user, '--credential', others[0], workspace=ws)}`"
+        for user in users
+    )
+    return f"bind them to another credential first ({rebinds}), or delete them ({deletes})"
+
+
 def delete_credential(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete a credential no destination uses."""
     workspace = get_workspace(session, workspace_name)
@@ -235,7 +313,7 @@ def delete_credential(session: Session, ctx: Context, workspace_name: str, name:
     if users:
         raise ObjectInUseError(
             f"credential {name!r} is used by destination(s) {', '.join(users)}",
-            hint="delete those destinations or bind them to another credential first",
+            hint=_rebind_hint(session, row, users),
             users=users,
         )
     session.delete(row)
@@ -247,12 +325,15 @@ __all__ = [
     "credential_settings",
     "delete_credential",
     "describe_credential",
+    "edit_credential",
+    "edited_settings",
     "get_credential",
     "list_credentials",
     "authorization_status",
     "locked_credential",
     "mark_needs_reauth",
     "moved_endpoints",
+    "rename_credential",
     "save_tokens",
     "update_credential",
     "users_of",

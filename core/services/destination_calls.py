@@ -5,13 +5,20 @@ Apart from ``destinations`` because it builds on ``plugin_context``, which build
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from offramp.core.connection_checks import CheckStep
 from offramp.core.errors import ConfigError
+from offramp.core.hints import offramp_command
 from offramp.core.plugin_api import ActionResult
 from offramp.core.services.context import Context
-from offramp.core.services.destinations import get_destination, unsaved_destination, update_destination
+from offramp.core.services.destinations import (
+    edited_destination,
+    get_destination,
+    unsaved_destination,
+    update_destination,
+)
 from offramp.core.services.plugin_context import context_of, destination_context
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.state.models import Destination
@@ -28,13 +35,40 @@ def test_new_destination(
     with ctx.store.read_session() as session:
         row, resolved = unsaved_destination(session, ctx, workspace_name, name, type_name, credential_name, raw)
         _loaded = (row.workspace.name, row.credential.name)  # loaded while the session is open
-    steps = test_connection(ctx, row)
+    return _passed(name, test_connection(ctx, row), "add it anyway with --no-test")
+
+
+def test_destination_change(
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    changes: dict[str, Any],
+    unset: Collection[str] = (),
+    credential_name: str | None = None,
+) -> tuple[list[str], list[CheckStep]]:
+    """Validate `destinations update` and run the connection test of the destination as it would be stored.
+
+    Returns the fields that would change and the test's steps (none when nothing changes: there is nothing to
+    test). Raises if the change is invalid (every invalid field at once) or a step failed. Runs outside any write
+    transaction, as :func:`test_new_destination` does.
+    """
+    with ctx.store.read_session() as session:
+        row, change = edited_destination(session, ctx, workspace_name, name, changes, unset, credential_name)
+        if not change.fields:
+            return [], []
+        unsaved = change.unsaved(row)
+        _loaded = (unsaved.workspace.name, unsaved.credential.name)  # loaded while the session is open
+    return change.fields, _passed(name, test_connection(ctx, unsaved), "update it anyway with --no-test")
+
+
+def _passed(name: str, steps: list[CheckStep], anyway: str) -> list[CheckStep]:
+    """``steps`` when none failed; else the error naming each failed step."""
     failed = [step for step in steps if step.verdict == "failed"]
     if failed:
         raise ConfigError(
             f"destination {name!r} failed its connection test: "
             + "; ".join(f"{step.name}: {step.detail}" for step in failed),
-            hint="fix it, or add it anyway with --no-test",
+            hint=f"fix it, or {anyway}",
             steps=steps,
         )
     return steps
@@ -72,7 +106,7 @@ def run_action(ctx: Context, workspace_name: str, name: str, action_name: str) -
         names = ", ".join(item.name for item in hooks.actions) or "none"
         raise ConfigError(
             f"destination type {type_name} has no action {action_name!r} (its actions: {names})",
-            hint=f"see `offramp plugins show {type_name}`",
+            hint=f"see `{offramp_command('plugins', 'show', type_name)}`",
         )
     result = action.run(destination_context(ctx, workspace_name, name))
     if result.settings:
@@ -83,4 +117,4 @@ def run_action(ctx: Context, workspace_name: str, name: str, action_name: str) -
     return result
 
 
-__all__ = ["run_action", "test_connection", "test_new_destination"]
+__all__ = ["run_action", "test_connection", "test_destination_change", "test_new_destination"]

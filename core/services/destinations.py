@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -9,14 +11,16 @@ from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
 from offramp.core.errors import ConfigError, ObjectInUseError
+from offramp.core.hints import offramp_command
 from offramp.core.plugin_types import DestinationType
 from offramp.core.services import audit
 from offramp.core.services.context import Context
-from offramp.core.services.credentials import get_credential
-from offramp.core.services.lookup import ensure_absent, get_named, list_named
+from offramp.core.services.credentials import edited_settings, get_credential, list_credentials
+from offramp.core.services.lookup import ensure_absent, get_named, list_named, rename_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
     ResolvedSettings,
+    SecretRecords,
     decrypt_secrets,
     effective_settings,
     encrypt_secrets,
@@ -38,12 +42,17 @@ def list_destinations(session: Session, workspace: Workspace) -> list[Destinatio
     return list_named(session, Destination, workspace)
 
 
-def _check_binding(kind: DestinationType, credential: Credential, name: str) -> None:
+def _check_binding(session: Session, kind: DestinationType, credential: Credential, name: str) -> None:
     if kind.credential_types and credential.type not in kind.credential_types:
         accepted = ", ".join(kind.credential_types)
+        fitting = [
+            row.name for row in list_credentials(session, credential.workspace) if row.type in kind.credential_types
+        ]
+        hint = f"bind it to a credential of type {accepted}"
+        hint += f" (existing: {', '.join(fitting)})" if fitting else " (see `offramp credentials add --help`)"
         raise ConfigError(
             f"destination {name!r} ({kind.name}) cannot use credential {credential.name!r} of type {credential.type}",
-            hint=f"bind it to a credential of type {accepted}",
+            hint=hint,
         )
 
 
@@ -62,7 +71,7 @@ def unsaved_destination(
     kind = ctx.registry.destination_type(type_name)
     ensure_absent(session, Destination, workspace, name)
     credential = get_credential(session, workspace, credential_name)
-    _check_binding(kind, credential, name)
+    _check_binding(session, kind, credential, name)
     resolved = resolve_settings(kind.settings, raw, f"destination {name!r} ({type_name})")
     records, _ = encrypt_secrets(ctx.secret_box, resolved, {}, {}) if resolved.secret_values else ({}, [])
     row = Destination(
@@ -91,32 +100,123 @@ def add_destination(
     return row
 
 
-def update_destination(
-    session: Session, ctx: Context, row: Destination, credential_name: str, raw: dict[str, Any]
-) -> list[str]:
-    """Replace a destination's settings and credential; return what changed."""
+@dataclass(frozen=True)
+class DestinationChange:
+    """What an update of a destination would store, worked out without changing the row."""
+
+    credential: Credential
+    resolved: ResolvedSettings
+    records: SecretRecords
+    fields: list[str]  # the fields that change (secrets by name), and "credential" when it does
+
+    def unsaved(self, row: Destination) -> Destination:
+        """A copy of ``row`` with the change, not added to any session (for its connection test)."""
+        return Destination(
+            workspace=row.workspace, name=row.name, type=row.type, credential=self.credential,
+            settings=self.resolved.plain, secrets=self.records,
+        )  # fmt: skip
+
+
+def destination_change(
+    session: Session,
+    ctx: Context,
+    row: Destination,
+    credential_name: str,
+    raw: dict[str, Any],
+    *,
+    unset: Collection[str] = (),
+    allow_literal_secrets: bool = False,
+) -> DestinationChange:
+    """Validate new settings and credential for ``row`` (stored secrets not in ``raw`` or ``unset`` are kept)."""
     kind = ctx.registry.destination_type(row.type)
     subject = f"destination {row.name!r} ({row.type})"
     credential = get_credential(session, row.workspace, credential_name)
-    _check_binding(kind, credential, row.name)
-    current = decrypt_secrets(ctx.secret_box, row.secrets, subject) if row.secrets else {}
-    resolved = resolve_settings(kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=False)
+    _check_binding(session, kind, credential, row.name)
+    stored = decrypt_secrets(ctx.secret_box, row.secrets, subject) if row.secrets else {}
+    current = {field: value for field, value in stored.items() if field not in unset}
+    resolved = resolve_settings(
+        kind.settings, raw, subject, kept_secrets=current, allow_literal_secrets=allow_literal_secrets
+    )
     records, changed_secrets = (
-        encrypt_secrets(ctx.secret_box, resolved, row.secrets, current) if resolved.secret_values else ({}, [])
+        encrypt_secrets(ctx.secret_box, resolved, row.secrets, stored) if resolved.secret_values else ({}, [])
     )
     changed = {k for k in {*resolved.plain, *row.settings} if resolved.plain.get(k) != row.settings.get(k)}
-    changed |= set(changed_secrets)
+    changed |= set(changed_secrets) | set(row.secrets.keys() - records.keys())
     if credential.id != row.credential_id:
         changed.add("credential")
-    if changed:
-        row.settings = resolved.plain
-        row.secrets = records
-        row.credential = credential
+    return DestinationChange(credential, resolved, records, sorted(changed))
+
+
+def update_destination(
+    session: Session,
+    ctx: Context,
+    row: Destination,
+    credential_name: str,
+    raw: dict[str, Any],
+    *,
+    unset: Collection[str] = (),
+    allow_literal_secrets: bool = False,
+) -> list[str]:
+    """Replace a destination's settings and credential; return what changed.
+
+    Audited with the names of the fields that changed and the plain settings; a secret only by its name.
+    """
+    change = destination_change(
+        session, ctx, row, credential_name, raw, unset=unset, allow_literal_secrets=allow_literal_secrets
+    )
+    return apply_change(session, ctx, row, change)
+
+
+def apply_change(session: Session, ctx: Context, row: Destination, change: DestinationChange) -> list[str]:
+    """Store a :class:`DestinationChange` on ``row`` (audited when something changes); return the changed fields."""
+    if change.fields:
+        row.settings = change.resolved.plain
+        row.secrets = change.records
+        row.credential = change.credential
         audit.record(
             session, ctx.actor, "update", "destination", row.name, row.workspace.name,
-            {"fields": sorted(changed), "settings": resolved.plain, "credential": credential.name},
+            {"fields": change.fields, "settings": change.resolved.plain, "credential": change.credential.name},
         )  # fmt: skip
-    return sorted(changed)
+    return change.fields
+
+
+def edited_destination(
+    session: Session,
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    changes: dict[str, Any],
+    unset: Collection[str] = (),
+    credential_name: str | None = None,
+) -> tuple[Destination, DestinationChange]:
+    """`destinations update`: the destination and its change (``changes`` set, ``unset`` removed, every other
+    value kept), validated as ``add`` validates, every invalid field at once; the row is not changed."""
+    row = get_destination(session, get_workspace(session, workspace_name), name)
+    kind = ctx.registry.destination_type(row.type)
+    raw = edited_settings(kind.settings, f"destination {row.name!r} ({row.type})", row.settings, changes, unset)
+    change = destination_change(
+        session, ctx, row, credential_name or row.credential.name, raw, unset=unset, allow_literal_secrets=True
+    )
+    return row, change
+
+
+def edit_destination(
+    session: Session,
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    changes: dict[str, Any],
+    unset: Collection[str] = (),
+    credential_name: str | None = None,
+) -> list[str]:
+    """Store what :func:`edited_destination` works out; return the fields that changed (audited as ``update``)."""
+    row, change = edited_destination(session, ctx, workspace_name, name, changes, unset, credential_name)
+    return apply_change(session, ctx, row, change)
+
+
+def rename_destination(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
+    """Rename a destination; the orchestrations sending to it keep sending to it (they refer to its id)."""
+    return rename_named(session, ctx.actor, Destination, get_workspace(session, workspace_name), old, new)
 
 
 def destination_settings(ctx: Context, row: Destination) -> PluginSettings:
@@ -147,6 +247,20 @@ def describe_destination(session: Session, ctx: Context, row: Destination) -> di
     }
 
 
+def _move_hint(session: Session, row: Destination, users: list[str]) -> str:
+    """Commands that free a destination: point its orchestrations at another destination, or delete them."""
+    ws = row.workspace.name
+    others = [other.name for other in list_destinations(session, row.workspace) if other.id != row.id]
+    deletes = "; ".join(f"`{offramp_command('orchestrations', 'delete', user, workspace=ws)}`" for user in users)
+    if not others:
+        return f"delete those orchestrations first: {deletes}"
+    moves = "; ".join(
+        f"`{offramp_command('orchestrations', 'update', user, '--destination', others[0], workspace=ws)}`"
+        for user in users
+    )
+    return f"send those orchestrations to another destination first ({moves}), or delete them ({deletes})"
+
+
 def delete_destination(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete a destination no orchestration sends to."""
     workspace = get_workspace(session, workspace_name)
@@ -155,7 +269,7 @@ def delete_destination(session: Session, ctx: Context, workspace_name: str, name
     if users:
         raise ObjectInUseError(
             f"destination {name!r} is used by orchestration(s) {', '.join(users)}",
-            hint="delete those orchestrations first",
+            hint=_move_hint(session, row, users),
             users=users,
         )
     session.delete(row)
@@ -164,11 +278,17 @@ def delete_destination(session: Session, ctx: Context, workspace_name: str, name
 
 __all__ = [
     "add_destination",
+    "apply_change",
     "delete_destination",
     "describe_destination",
+    "DestinationChange",
+    "destination_change",
     "destination_settings",
+    "edit_destination",
+    "edited_destination",
     "get_destination",
     "list_destinations",
+    "rename_destination",
     "unsaved_destination",
     "update_destination",
 ]

@@ -8,6 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import ObjectExistsError, ObjectNotFoundError
+from offramp.core.hints import offramp_command
+from offramp.core.services import audit
+from offramp.core.services.naming import check_object_name
 from offramp.core.state.models import Credential, Destination, Orchestration, Workspace
 
 Named = TypeVar("Named", Credential, Destination, Orchestration)
@@ -21,7 +24,7 @@ def get_named(session: Session, model: type[Named], workspace: Workspace, name: 
         names = session.scalars(select(model.name).where(model.workspace_id == workspace.id).order_by(model.name))
         raise ObjectNotFoundError(
             f"no {kind} named {name!r} in workspace {workspace.name!r} (existing: {', '.join(names) or 'none'})",
-            hint=f"see `offramp {model.__tablename__} list`",
+            hint=f"see `{offramp_command(model.__tablename__, 'list', workspace=workspace.name)}`",
         )
     return found
 
@@ -36,8 +39,26 @@ def ensure_absent(session: Session, model: type[Named], workspace: Workspace, na
     if session.scalar(select(model.id).where(model.workspace_id == workspace.id, model.name == name)) is not None:
         raise ObjectExistsError(
             f"{model.__tablename__[:-1]} {name!r} already exists in workspace {workspace.name!r}",
-            hint="pick another name, or delete it first",
+            hint=f"pick another name, or change the existing one (see `offramp {model.__tablename__} update --help`)",
         )
 
 
-__all__ = ["ensure_absent", "get_named", "list_named"]
+def rename_named(session: Session, actor: str, model: type[Named], workspace: Workspace, old: str, new: str) -> bool:
+    """Rename the object ``old`` to ``new`` (checked as a new name is); False when it already has that name.
+
+    The object keeps its id, so everything that refers to it (bindings, group memberships, runs, the delivery
+    history of mode ``new``) follows it. Audited as ``rename`` with ``{"from": old, "to": new}``.
+    """
+    kind = model.__tablename__[:-1]
+    row = get_named(session, model, workspace, old)
+    if new == old:
+        return False
+    check_object_name(kind, new)
+    ensure_absent(session, model, workspace, new)
+    row.name = new
+    session.flush()
+    audit.record(session, actor, "rename", kind, new, workspace.name, {"from": old, "to": new})
+    return True
+
+
+__all__ = ["ensure_absent", "get_named", "list_named", "rename_named"]

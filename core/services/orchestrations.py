@@ -10,6 +10,7 @@ type owned its run options may hold one the type does not read: it is left out w
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import ConfigError, ObjectInUseError, SettingsValidationError
+from offramp.core.hints import offramp_command
 from offramp.core.orchestration_options import (
     SHARED_OPTIONS,
     OrchestrationOptions,
@@ -28,9 +30,10 @@ from offramp.core.orchestration_options import (
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.destinations import get_destination
-from offramp.core.services.lookup import ensure_absent, get_named, list_named
+from offramp.core.services.lookup import ensure_absent, get_named, list_named, rename_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.workspaces import get_workspace
+from offramp.core.sources import check_read_only_query
 from offramp.core.state.models import (
     Destination,
     Orchestration,
@@ -65,7 +68,13 @@ def validate_options(ctx: Context, destination: Destination, raw: dict[str, Any]
         SettingsValidationError: naming every bad or unknown option (and the valid names).
     """
     run_options = ctx.registry.destination_type(destination.type).run_options
-    return _in_order_of(raw, stored_options(*split_options(dict(raw), run_options, subject)))
+    try:
+        return _in_order_of(raw, stored_options(*split_options(dict(raw), run_options, subject)))
+    except SettingsValidationError as exc:
+        # The same problems, with the command that lists this destination type's options.
+        listing = offramp_command("plugins", "show", destination.type)
+        problems = exc.fields["errors"]
+        raise SettingsValidationError(subject, problems, hint=f"see `{listing}` for its run options") from None
 
 
 def _in_order_of(written: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -103,10 +112,50 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def check_sql(sql: str, subject: str) -> str:
-    """A query must have text; whether it is a single read query is checked when it runs."""
+    """A query must be one read query (:func:`~offramp.core.sources.check_read_only_query`), checked when it is
+    stored so that ``DELETE FROM orders`` is refused by ``add``, not at its first run (which checks again)."""
     if not sql.strip():
         raise ConfigError(f"{subject}: the SQL is empty", hint="pass --sql TEXT or --sql-file FILE")
+    try:
+        check_read_only_query(sql)
+    except ConfigError as exc:
+        raise ConfigError(f"{subject}: {exc.message}", hint=exc.hint) from None
     return sql
+
+
+def _validated(
+    ctx: Context, destination: Destination, subject: str, sql: str, source: str, options: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    """The source, SQL and stored options of an orchestration, every problem of the three reported at once.
+
+    One problem is raised as it is; several as one error naming each (options by name).
+    """
+    problems: list[tuple[str, ConfigError]] = []  # (label, error)
+    checked: list[Any] = []
+    for label, check in (
+        ("", lambda: check_source(source)),  # its messages start with "source"
+        ("sql: ", lambda: check_sql(sql, subject)),
+        ("", lambda: validate_options(ctx, destination, options, subject)),
+    ):
+        try:
+            checked.append(check())
+        except ConfigError as exc:
+            problems.append((label, exc))
+    if len(problems) == 1:
+        raise problems[0][1]
+    if problems:
+        details: list[str] = []
+        for label, problem in problems:
+            if isinstance(problem, SettingsValidationError):
+                details += [f"{field}: {text}" for field, text in problem.fields["errors"]]
+            else:
+                details.append(label + problem.message.removeprefix(f"{subject}: "))
+        hints = [problem.hint for _, problem in problems if problem.hint]
+        raise ConfigError(
+            f"invalid settings for {subject}: {'; '.join(details)}", hint="; ".join(dict.fromkeys(hints)) or None
+        )
+    checked_source, checked_sql, stored = checked
+    return str(checked_source), str(checked_sql), dict(stored)
 
 
 def add_orchestration(
@@ -125,13 +174,9 @@ def add_orchestration(
     ensure_absent(session, Orchestration, workspace, name)
     destination = get_destination(session, workspace, destination_name)
     subject = _subject(name, destination)
+    checked_source, checked_sql, stored = _validated(ctx, destination, subject, sql, source, options)
     row = Orchestration(
-        workspace=workspace,
-        name=name,
-        destination=destination,
-        source=check_source(source),
-        sql=check_sql(sql, subject),
-        options=validate_options(ctx, destination, options, subject),
+        workspace=workspace, name=name, destination=destination, source=checked_source, sql=checked_sql, options=stored
     )
     session.add(row)
     session.flush()
@@ -140,6 +185,24 @@ def add_orchestration(
         {"destination": destination.name, "source": row.source, "options": row.options},
     )  # fmt: skip
     return row
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The fields that differ between two definitions; a change of options as ``options.KEY``, one per option."""
+    changed = []
+    for key in sorted({*old, *new}):
+        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if before == after:
+            continue
+        if key == "options" and isinstance(before, dict) and isinstance(after, dict):
+            changed += [
+                f"options.{option}"
+                for option in sorted({*before, *after})
+                if before.get(option, _ABSENT) != after.get(option, _ABSENT)
+            ]
+        else:
+            changed.append(key)
+    return sorted(changed)
 
 
 def update_orchestration(
@@ -151,7 +214,9 @@ def update_orchestration(
     source: str,
     options: dict[str, Any],
 ) -> list[str]:
-    """Replace an orchestration's definition; return the fields that changed.
+    """Replace an orchestration's definition; return the fields that changed (options as ``options.KEY``).
+
+    The orchestration keeps its id, and with it its runs, its delivery history (mode ``new``) and its groups.
 
     Its options are validated as ``add`` validates them, with one leniency for options stored before destination
     types owned their run options: one the type does not read, given back exactly as stored (an export of an earlier
@@ -165,17 +230,17 @@ def update_orchestration(
     if same_destination:
         known = SHARED_OPTIONS | set(ctx.registry.destination_type(destination.type).run_options.model_fields)
         raw = {key: value for key, value in raw.items() if key in known or row.options.get(key, _ABSENT) != value}
-    new_options = validate_options(ctx, destination, raw, subject)
+    checked_source, checked_sql, new_options = _validated(ctx, destination, subject, sql, source, raw)
     if same_destination and new_options == shown_options(ctx, row):
         new_options = dict(row.options)
     new: dict[str, Any] = {
         "destination": destination.name,
-        "sql": check_sql(sql, subject),
-        "source": check_source(source),
+        "sql": checked_sql,
+        "source": checked_source,
         "options": new_options,
     }
     old = {"destination": row.destination.name, "sql": row.sql, "source": row.source, "options": row.options}
-    changed = sorted(key for key in new if new[key] != old[key])
+    changed = changed_fields(old, new)
     if changed:
         row.destination, row.sql, row.source, row.options = (
             destination,
@@ -185,6 +250,48 @@ def update_orchestration(
         )
         audit.record(session, ctx.actor, "update", "orchestration", row.name, row.workspace.name, {"fields": changed})
     return changed
+
+
+def edit_orchestration(
+    session: Session,
+    ctx: Context,
+    workspace_name: str,
+    name: str,
+    *,
+    destination_name: str | None = None,
+    sql: str | None = None,
+    source: str | None = None,
+    options: dict[str, Any] | None = None,
+    unset: Collection[str] = (),
+) -> list[str]:
+    """`orchestrations update`: change what is given, keep the rest (``options`` over the stored ones, ``unset``
+    options removed), validated as ``add`` validates; return the fields that changed."""
+    row = get_orchestration(session, get_workspace(session, workspace_name), name)
+    given = options or {}
+    both = sorted(set(given) & set(unset))
+    if both:
+        raise ConfigError(
+            f"orchestration {name!r}: option(s) {', '.join(both)} given and unset at once", hint="give each option once"
+        )
+    destination = get_destination(session, row.workspace, destination_name) if destination_name else row.destination
+    known = SHARED_OPTIONS | set(ctx.registry.destination_type(destination.type).run_options.model_fields)
+    unknown = sorted(key for key in unset if key not in known and key not in row.options)
+    if unknown:
+        raise ConfigError(
+            f"orchestration {name!r}: cannot unset {', '.join(unknown)}: no such option "
+            f"(valid options: {', '.join(sorted(known))})",
+            hint=f"see `{offramp_command('plugins', 'show', destination.type)}` for its run options",
+        )
+    merged = {**{key: value for key, value in row.options.items() if key not in unset}, **given}
+    return update_orchestration(
+        session, ctx, row, destination.name,
+        row.sql if sql is None else sql, row.source if source is None else source, merged,
+    )  # fmt: skip
+
+
+def rename_orchestration(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
+    """Rename an orchestration: it keeps its id, so its runs, delivery history (mode ``new``) and groups follow."""
+    return rename_named(session, ctx.actor, Orchestration, get_workspace(session, workspace_name), old, new)
 
 
 def groups_of(session: Session, row: Orchestration) -> list[str]:
@@ -224,7 +331,11 @@ def delete_orchestration(session: Session, ctx: Context, workspace_name: str, na
     if groups:
         raise ObjectInUseError(
             f"orchestration {name!r} belongs to group(s) {', '.join(groups)}",
-            hint="remove it from those groups first",
+            hint="remove it from those groups first: write the workspace to a file with `"
+            + offramp_command("export", "--output", "workspace.yaml", workspace=workspace.name)
+            + "`, take it out of their orchestrations in the file, then `"
+            + offramp_command("apply", "--file", "workspace.yaml")
+            + "`",
             users=groups,
         )
     session.delete(row)
@@ -234,10 +345,13 @@ def delete_orchestration(session: Session, ctx: Context, workspace_name: str, na
 __all__ = [
     "add_orchestration",
     "delete_orchestration",
+    "changed_fields",
     "describe_orchestration",
+    "edit_orchestration",
     "get_orchestration",
     "list_orchestrations",
     "read_options",
+    "rename_orchestration",
     "shown_options",
     "update_orchestration",
     "validate_options",

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
+from offramp.core.hints import offramp_command
 from offramp.core.orchestration_options import OrchestrationOptions, split_options
 from offramp.core.plugin_api import CredentialState, CredentialStatus, DestinationContext
 from offramp.core.services.context import Context
@@ -98,7 +99,7 @@ class StoredCredential:
 
     @property
     def reauthorize_command(self) -> str:
-        return f"offramp credentials authorize {self.name} -w {self.workspace}"
+        return offramp_command("credentials", "authorize", self.name, workspace=self.workspace)
 
 
 def credential_handle(ctx: Context, workspace: str, name: str) -> StoredCredential:

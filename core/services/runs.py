@@ -9,6 +9,7 @@ The ledger itself holds no raw PII (event ids, reason codes, the vendor's codes 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -17,14 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.log_redaction import MASK, redact
-from offramp.core.runner.ledger import totals
+from offramp.core.runner.ledger import shown_key, totals, warned_events
 from offramp.core.runner.lifecycle import get_run, shown_status
-from offramp.core.state.models import RowOutcome, Run, Workspace, utcnow
+from offramp.core.runner.types import EVENT_COUNTS, reasons_by_outcome
+from offramp.core.state.models import Orchestration, RowOutcome, Run, Workspace, utcnow
 
 COUNTS = ("queried", "sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
+OUTCOMES = COUNTS[1:]
 UNFINISHED = ("running", "interrupted")  # statuses whose counts the run row does not hold yet: read the ledger
 LEDGER_OUTCOMES = ("rejected", "failed", "unknown")  # what `runs show --rejects/--failed/--unknown` lists
 LEDGER_FIELDS = ("event_id", "outcome", "reason", "vendor_code", "message", "rows", "attempts", "request_id")
+WARNING_FIELDS = ("event_id", "warnings")  # what `runs show --warnings` lists
+SUMMARY_VERSION = 1  # of the run summary JSON (summary_json); raised when a key changes meaning or goes away
 
 # scheme://user:password@host -> scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)([^\s@/]+)(@)")
@@ -38,10 +43,20 @@ def clean(text: str | None) -> str | None:
 
 
 def list_runs(session: Session, workspace: Workspace, orchestration: str | None = None, limit: int = 50) -> list[Run]:
-    """Runs of a workspace, newest first (read as stored: :func:`describe_run` shows a lapsed run as interrupted)."""
+    """Runs of a workspace, newest first (read as stored: :func:`summary_json` shows a lapsed run as interrupted).
+
+    ``orchestration``: the runs of the orchestration of that name by its id, so that runs from before a rename are
+    listed; when no orchestration has that name (it was deleted), the runs stored under that name.
+    """
     query = select(Run).where(Run.workspace_id == workspace.id)
     if orchestration is not None:
-        query = query.where(Run.orchestration_name == orchestration)
+        row = session.scalar(
+            select(Orchestration).where(Orchestration.workspace_id == workspace.id, Orchestration.name == orchestration)
+        )
+        if row is not None:
+            query = query.where(Run.orchestration_id == row.id)
+        else:
+            query = query.where(Run.orchestration_name == orchestration)
     return list(session.scalars(query.order_by(Run.started_at.desc(), Run.id).limit(limit)))
 
 
@@ -49,58 +64,117 @@ def _seconds_between(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds(), 3)
 
 
-def describe_run(session: Session, run: Run, *, details: bool = False) -> dict[str, Any]:
-    """A run's summary: status, counts (which add up), timings, reasons, the vendor's request ids, error and hint.
+def _parsed(body: Any) -> Any:
+    """A kept request body as a JSON value (it was kept as the text that would have gone)."""
+    if not isinstance(body, str):
+        return body
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
 
-    A run still running, or interrupted before it could write its counts, is counted from its ledger (what it
-    settled so far). ``details`` adds what only `runs show` prints: the run's options, its lease and, for a dry
-    run, the request bodies it kept (identifiers hashed, as they would have gone).
+
+def summary_json(session: Session, run: Run) -> dict[str, Any]:
+    """A run's summary in the one shape ``run --json``, ``runs show --json`` and ``runs list --json`` print
+    (version 1, documented in docs/user-guide.md; keys in this order):
+
+    ``version``, ``id``, ``workspace``, ``orchestration``, ``status``, ``mode``, ``dry_run``, ``actor``,
+    ``started_at``, ``finished_at``, ``duration_seconds`` (rounded to 0.001), ``rows`` {queried, sent, rejected,
+    failed, skipped, unknown}, ``events`` {prepared, sent, ...}, ``counts_add_up`` (both invariants), ``counted_from``
+    (``run``, or ``ledger`` for a run still running or interrupted before its end), ``reasons`` {rejected: {code:
+    rows}, skipped: ..., unknown: ...}, ``vendor_codes`` {code: rows}, ``warnings`` {name: count}, ``unknown_columns``,
+    ``column_suggestions`` {unused column: contract column}, ``labels`` {reason: [label]}, ``request_ids``,
+    ``options`` (the run's stored options), ``error``, ``hint``, ``sample_requests`` (a dry run's request bodies,
+    as JSON objects).
     """
-    counts = {name: int(getattr(run, name)) for name in COUNTS}
+    report: dict[str, Any] = dict(run.report or {})
+    rows = {name: int(getattr(run, name)) for name in COUNTS}
     reason_counts: dict[str, Any] = dict(run.reason_counts)
-    vendor_codes: dict[str, Any] = dict(run.report.get("vendor_codes", {}))
+    vendor_codes: dict[str, Any] = dict(report.get("vendor_codes", {}))
+    events: dict[str, int] | None = report.get("events")
     counted_from = "run"
     status, error, finished_at = shown_status(run)
-    if status in UNFINISHED:
+    if status in UNFINISHED or events is None:
         so_far = totals(session, run.id)
-        counts = {"queried": sum(so_far["counts"].values()), **so_far["counts"]}
-        reason_counts, vendor_codes = so_far["reasons"], so_far["vendor_codes"]
-        counted_from = "ledger"
+        events = so_far["events"]
+        if status in UNFINISHED:
+            rows = {"queried": sum(so_far["counts"].values()), **so_far["counts"]}
+            reason_counts, vendor_codes = so_far["reasons"], so_far["vendor_codes"]
+            counted_from = "ledger"
+    events = {name: int(events.get(name, 0)) for name in EVENT_COUNTS}
+    split = reasons_by_outcome(reason_counts)
+    workspace = session.get(Workspace, run.workspace_id)
+    current = session.get(Orchestration, run.orchestration_id) if run.orchestration_id is not None else None
     end = finished_at or utcnow()
-    data: dict[str, Any] = {
+    return {
+        "version": SUMMARY_VERSION,
         "id": run.id,
-        "orchestration": run.orchestration_name,
+        "workspace": workspace.name if workspace is not None else None,
+        "orchestration": current.name if current is not None else run.orchestration_name,
         "status": status,
         "mode": run.mode,
         "dry_run": run.dry_run,
+        "actor": report.get("actor"),
         "started_at": run.started_at.isoformat(),
         "finished_at": finished_at.isoformat() if finished_at else None,
         "duration_seconds": _seconds_between(run.started_at, end),
-        "seconds": run.report.get("seconds"),
-        "counts": counts,
-        "counts_add_up": counts["queried"] == sum(counts[name] for name in COUNTS[1:]),
+        "rows": rows,
+        "events": events,
+        "counts_add_up": adds_up(rows, events),
         "counted_from": counted_from,
-        "reason_counts": reason_counts,
+        "reasons": {outcome: split.get(outcome, {}) for outcome in ("rejected", "skipped", "unknown")},
         "vendor_codes": vendor_codes,
-        "warnings": run.report.get("warnings", {}),
-        "unknown_columns": run.report.get("unknown_columns", []),
-        "request_ids": run.report.get("request_ids", []),
+        "warnings": report.get("warnings", {}),
+        "unknown_columns": report.get("unknown_columns", []),
+        "column_suggestions": report.get("column_suggestions", {}),
+        "labels": report.get("labels", {}),
+        "request_ids": report.get("request_ids", []),
+        "options": {key: value for key, value in run.options.items() if value is not None and value != {}},
         "error": clean(error),
-        "hint": clean(run.report.get("hint")),
+        "hint": clean(report.get("hint")),
+        "sample_requests": [_parsed(body) for body in report.get("sample_requests", [])] if run.dry_run else [],
     }
-    if details:
-        data["options"] = {key: value for key, value in run.options.items() if value is not None and value != {}}
-        data["heartbeat_at"] = run.heartbeat_at.isoformat() if run.heartbeat_at else None
-        data["lease_owner"] = run.lease_owner
-        data["sample_requests"] = run.report.get("sample_requests", [])
-    return data
 
 
-def accounting(counts: dict[str, int]) -> str:
-    """The line saying whether queried = sent + rejected + failed + skipped + unknown holds."""
-    parts = " + ".join(f"{name} {counts[name]}" for name in COUNTS[1:])
-    holds = counts["queried"] == sum(counts[name] for name in COUNTS[1:])
-    return f"queried {counts['queried']} = {parts}: {'holds' if holds else 'does NOT hold'}"
+def adds_up(rows: dict[str, int], events: dict[str, int]) -> bool:
+    """Both invariants: queried = sent + rejected + failed + skipped + unknown (rows), and prepared = the same sum
+    of events."""
+    return rows["queried"] == sum(rows[name] for name in OUTCOMES) and events["prepared"] == sum(
+        events[name] for name in OUTCOMES
+    )
+
+
+def counts_line(rows: dict[str, int], events: dict[str, int], *, dry_run: bool = False) -> str:
+    """``queried 3683 rows -> 1638 events: sent 1410 events (3455 rows), rejected 228 events (228 rows), failed 0,
+    skipped 0, unknown 0``; a dry run ``would send`` instead of ``sent``."""
+    parts = []
+    for name in OUTCOMES:
+        label = "would send" if name == "sent" and dry_run else name
+        if rows[name] or events[name]:
+            parts.append(f"{label} {_events(events[name])} ({_rows(rows[name])})")
+        else:
+            parts.append(f"{label} 0")
+    return f"queried {_rows(rows['queried'])} -> {_events(events['prepared'])}: " + ", ".join(parts)
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'s' if count != 1 else ''}"
+
+
+def _events(count: int) -> str:
+    return f"{count} event{'s' if count != 1 else ''}"
+
+
+def accounting(rows: dict[str, int], events: dict[str, int]) -> str:
+    """The line saying whether both invariants hold, in rows and in events."""
+    row_parts = " + ".join(f"{name} {rows[name]}" for name in OUTCOMES)
+    event_parts = " + ".join(f"{name} {events[name]}" for name in OUTCOMES)
+    rows_hold = rows["queried"] == sum(rows[name] for name in OUTCOMES)
+    events_hold = events["prepared"] == sum(events[name] for name in OUTCOMES)
+    return (
+        f"rows: queried {rows['queried']} = {row_parts}: {'holds' if rows_hold else 'does NOT hold'}; "
+        f"events: prepared {events['prepared']} = {event_parts}: {'holds' if events_hold else 'does NOT hold'}"
+    )
 
 
 def row_outcomes(session: Session, run: Run, outcome: str) -> list[RowOutcome]:
@@ -126,15 +200,26 @@ def ledger_rows(session: Session, run: Run, outcome: str) -> list[dict[str, Any]
     ]
 
 
+def warning_rows(session: Session, run: Run) -> list[dict[str, Any]]:
+    """The events of a run that had warnings, by event id (their ledger key as people read it), with the warnings'
+    names (``runs show --warnings``); never a value."""
+    return [{"event_id": shown_key(key), "warnings": names} for key, names in warned_events(session, run.id)]
+
+
 __all__ = [
     "COUNTS",
     "LEDGER_FIELDS",
     "LEDGER_OUTCOMES",
+    "SUMMARY_VERSION",
+    "WARNING_FIELDS",
     "accounting",
+    "adds_up",
     "clean",
-    "describe_run",
+    "counts_line",
     "get_run",
     "ledger_rows",
     "list_runs",
     "row_outcomes",
+    "summary_json",
+    "warning_rows",
 ]

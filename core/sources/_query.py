@@ -45,7 +45,7 @@ _LITERAL = "'"  # stands for a string literal or a quoted identifier in the toke
 _MUST_BE_ONE_SELECT = "the orchestration's SQL must be one SELECT (offramp only reads from the source)"
 _READ_HINT = "write one SELECT (or WITH ... SELECT) that returns the rows to send"
 
-HINT = "fix the orchestration's SQL: offramp orchestrations show NAME"
+HINT = "fix the orchestration's SQL (`orchestrations show` prints it), then run again"
 
 
 class SourceQueryError(ConfigError):

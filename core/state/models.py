@@ -203,7 +203,10 @@ class Run(Base):
     reason_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
-    # vendor codes, warnings, unknown columns, request ids, seconds, hint, dry-run samples (never PII)
+    # vendor codes, warnings, unknown columns, request ids, seconds, hint, dry-run samples (never PII); and the
+    # event counts by outcome (``events``): kept here rather than in columns of their own because they are only
+    # read with the rest of the report (never filtered or summed across runs in SQL), so no migration of every
+    # stored run is needed, and a run from before them simply has none (``runs show`` reads them from its ledger).
     report: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
@@ -221,6 +224,17 @@ class RowOutcome(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     rows: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # source rows (line items)
     request_id: Mapped[str | None] = mapped_column(String(64))  # the vendor's id of the settling request
+
+
+class EventWarning(Base):
+    """The warnings of one event of a run (``runs show --warnings``): the ledger key of its id and the warning
+    names (``invalid_phone``), never a value. Written with the event's ledger entry, in the same transaction."""
+
+    __tablename__ = "run_warnings"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)  # ledger.key of the event id
+    warnings: Mapped[str] = mapped_column(Text)  # the distinct warning names, comma-separated, sorted
 
 
 class InFlightRequest(Base):
@@ -242,6 +256,7 @@ __all__ = [
     "Base",
     "Credential",
     "Destination",
+    "EventWarning",
     "InFlightRequest",
     "Orchestration",
     "OrchestrationGroup",

@@ -38,6 +38,7 @@ OK = 0
 PARTIALLY_SUCCESSFUL = 20001
 NO_PERMISSION = 40001
 INVALID_PARAMETER = 40002
+UNKNOWN_EVENT_SET = 40007  # the event set does not exist
 ACCESS_TOKEN_EXPIRED = 40102
 ACCESS_TOKEN_MISSING = 40104
 MAINTENANCE = 60001
@@ -77,7 +78,8 @@ MAINTENANCE_WAIT = 60.0
 HINTS: dict[int, str] = {
     40000: "check the destination's settings and the orchestration's test event code",
     40006: "offramp speaks API v1.3; check the credential's api_base_url",
-    40007: "the event set does not exist: check event_set_id, or run `offramp destinations ensure-event-set`",
+    UNKNOWN_EVENT_SET: "the event set does not exist: check event_set_id, or create the set with the destination's "
+    "ensure-event-set action",
     40008: "the endpoint is not available at this host: check the credential's api_base_url",
     40010: "the host is not TikTok's Business API: check the credential's api_base_url",
     40051: "offramp speaks API v1.3; check the credential's api_base_url",
@@ -171,6 +173,7 @@ __all__ = [
     "MAINTENANCE",
     "MAINTENANCE_WAIT",
     "NO_PERMISSION",
+    "UNKNOWN_EVENT_SET",
     "OK",
     "RATE_LIMIT_WAIT",
     "SERVER_ERROR_WAIT",

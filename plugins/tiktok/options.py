@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pydantic import Field, field_validator
 
 from offramp.core import DestinationContext, PluginSettings
+from offramp.plugins.tiktok.events import unknown_event_message
 
 # TikTok attributes offline events up to 28 days after they happened (docs/tiktok-api-facts.md, "Time windows").
 ATTRIBUTION_WINDOW_DAYS = 28
@@ -45,6 +46,16 @@ class TikTokRunOptions(PluginSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown phone region {value!r}; use an ISO 3166 code such as US, GB or DE")
         return region
+
+    @field_validator("event_name_map")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        # Checked when the orchestration is stored, rather than at run time with every row rejected. Against the
+        # known events (case-sensitive, as the preparers check them): the event source is the destination's.
+        problem = unknown_event_message(*value.values())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from offramp.plugins.tiktok.rules import (
     DEFAULT_CURRENCY,
     EPOCH_MILLIS_FROM,
     EVENT_CHANNELS,
+    LABEL_LENGTH,
     MAX_NUMBER,
     NUMBER_TEXT_SQL,
     NUMERIC_COLUMNS,
@@ -52,6 +53,7 @@ from offramp.plugins.tiktok.rules import (
     REASONS,
     ROW_REASONS,
     USER_TEXT,
+    invalid_timestamp_detail,
     needed_identifiers,
 )
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
@@ -295,20 +297,26 @@ class VectorizedPreparer:
         encoded = pc.dictionary_encode(values)
         seconds: list[int | None] = []
         states: list[str] = []
+        fixes: list[str | None] = []
         for value in encoded.dictionary.to_pylist():
             try:
                 when = event_time(value, self._options.timezone)
-            except TimestampError:
+            except TimestampError as exc:
                 seconds.append(None)
                 states.append("bad")
+                fixes.append(exc.fix)
             else:
                 seconds.append(when)
                 states.append("missing" if when is None else "ok")
-        # A struct so one substituted column carries both; NULL rows stay NULL (missing).
-        mapped = pa.StructArray.from_arrays(
-            [pa.array(seconds, pa.int64()), pa.array(states, pa.string())], names=["seconds", "state"]
-        )
-        return pc.take(mapped, encoded.indices)
+                fixes.append(None)
+        # A struct so one substituted column carries them all; NULL rows stay NULL (missing). How to read a value
+        # (``fix``, for the rejection's detail) is carried only when a value needs it: valid data pays nothing.
+        arrays = [pa.array(seconds, pa.int64()), pa.array(states, pa.string())]
+        names = ["seconds", "state"]
+        if any(fix is not None for fix in fixes):
+            arrays.append(pa.array(fixes, pa.string()))
+            names.append("fix")
+        return pc.take(pa.StructArray.from_arrays(arrays, names=names), encoded.indices)
 
     def _time_sql(self, kind: pa.DataType | None) -> tuple[str, str]:
         """SQL for (event time in Unix seconds, 'ok' | 'missing' | 'bad')."""
@@ -395,6 +403,11 @@ class VectorizedPreparer:
                 cases = " ".join(f"WHEN {_sql(k)} THEN {_sql(v)}" for k, v in options.event_name_map.items())
                 name = f"(CASE {name} {cases} ELSE {name} END)"
         seconds, state = self._time_sql(kinds.get("ts"))
+        ts_kind = kinds.get("ts")
+        has_fix = ts_kind is not None and pa.types.is_struct(ts_kind) and ts_kind.get_field_index("fix") >= 0
+        time_fix = "b.ts.fix" if has_fix else "NULL::VARCHAR"
+        # What the row's reason detail is filled with: how to read its time text, or its bad number.
+        argument = "CASE WHEN time_state = 'bad' THEN time_fix ELSE bad_number END" if has_fix else "bad_number"
         numbers = {column: self._number_sql(column, kinds) for column in NUMERIC_COLUMNS}
         bad_number = " ".join(f"WHEN {numbers[c][1]} THEN {_sql(c)}" for c in NUMERIC_COLUMNS)
         currency = f"upper({self._word_sql('currency', kinds)})"
@@ -447,6 +460,7 @@ class VectorizedPreparer:
                    {numbers["price"][0]} AS price, {numbers["quantity"][0]} AS quantity,
                    {numbers["value"][0]} AS value,
                    CASE {bad_number} ELSE NULL END AS bad_number,
+                   {time_fix} AS time_fix,
                    {currency} AS currency,
                    {content_type} AS content_type_given,
                    {channel} AS channel_given,
@@ -470,7 +484,7 @@ class VectorizedPreparer:
                           'content_category': content_category, 'price': price, 'quantity': quantity,
                           'brand': brand}} END AS content,
                {_reason_case(conditions)} AS reason,
-               bad_number,
+               {argument} AS argument,
                coalesce(given_id, substr(sha256(concat_ws(chr(31), {_sql(EVENT_ID_VERSION)}, coalesce(name, ''),
                    coalesce(CAST(time AS VARCHAR), ''), coalesce(order_id, ''), coalesce(shop_id, ''),
                    array_to_string(emails, ','), array_to_string(phones, ','),
@@ -518,7 +532,8 @@ class VectorizedPreparer:
                    min(coalesce(name, chr(0))) <> max(coalesce(name, chr(0)))
                        OR min(coalesce(time, -9223372036854775807)) <> max(coalesce(time, -9223372036854775807))
                        AS conflicting,
-                   arg_min({{'reason': reason, 'bad_number': bad_number}},
+                   arg_min({{'reason': reason, 'argument': argument,
+                             'label': CASE WHEN reason = 'unknown_event_name' THEN name END}},
                            (CASE reason {ranks} END) * 4294967296 + rn) FILTER (WHERE reason IS NOT NULL) AS problem,
                    ({has_ids}) AS has_ids,
                    count(*) FILTER (WHERE invalid_phone) AS invalid_phones,
@@ -595,20 +610,22 @@ class VectorizedPreparer:
             if body is None:
                 problem = self._problem(columns, index, needed)
                 assert problem is not None  # the query writes a body exactly when there is no problem
-                result.rejected.append(RejectedEvent(event_id, problem[0], problem[1], rows))
+                result.rejected.append(RejectedEvent(event_id, problem[0], problem[1], rows, problem[2]))
             else:
                 warnings = ("invalid_phone",) * invalid_phones
                 result.events.append(PreparedEvent(event_id, body, rows, warnings))
         return result
 
-    def _problem(self, columns: dict[str, list[Any]], index: int, needed: str) -> tuple[str, str] | None:
+    def _problem(self, columns: dict[str, list[Any]], index: int, needed: str) -> tuple[str, str, str | None] | None:
+        """(reason, detail, label) of an event without a body."""
         if columns["conflicting"][index]:
-            return "conflicting_line_items", REASONS["conflicting_line_items"]
+            return "conflicting_line_items", REASONS["conflicting_line_items"], None
         problem = columns["problem"][index]
         if problem is not None:
-            return problem["reason"], _detail(problem, self._options)
+            label = problem["label"]
+            return problem["reason"], _detail(problem, self._options), None if label is None else label[:LABEL_LENGTH]
         if not columns["has_ids"][index]:
-            return "missing_identifiers", REASONS["missing_identifiers"].format(needed=needed)
+            return "missing_identifiers", REASONS["missing_identifiers"].format(needed=needed), None
         return None
 
 
@@ -633,7 +650,9 @@ def _detail(problem: dict[str, Any], options: TikTokPrepareOptions) -> str:
     if reason == "event_in_future":
         return template.format(minutes=options.future_tolerance_seconds // 60)
     if reason == "invalid_value":
-        return template.format(field=problem["bad_number"])
+        return template.format(field=problem["argument"])
+    if reason == "invalid_timestamp":
+        return invalid_timestamp_detail(problem["argument"])
     return template
 
 

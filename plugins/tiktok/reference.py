@@ -31,6 +31,7 @@ from offramp.plugins.tiktok.rules import (
     CURRENCIES,
     DEFAULT_CURRENCY,
     EVENT_CHANNELS,
+    LABEL_LENGTH,
     MAX_NUMBER,
     NUMBER_TEXT,
     NUMERIC_COLUMNS,
@@ -39,6 +40,7 @@ from offramp.plugins.tiktok.rules import (
     REASON_ORDER,
     REASONS,
     USER_TEXT,
+    invalid_timestamp_detail,
     needed_identifiers,
 )
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
@@ -204,8 +206,8 @@ class ReferencePreparer:
         when: int | None = None
         try:
             when = event_time(raw.get("timestamp"), self._options.timezone)
-        except TimestampError:
-            reasons.append(("invalid_timestamp", REASONS["invalid_timestamp"]))
+        except TimestampError as exc:
+            reasons.append(("invalid_timestamp", invalid_timestamp_detail(exc.fix)))
         else:
             if when is None:
                 reasons.append(("missing_timestamp", REASONS["missing_timestamp"]))
@@ -279,7 +281,10 @@ class ReferencePreparer:
         for event_id, members in groups.items():
             rejection = self._rejection(event_id, members)
             if rejection is not None:
-                result.rejected.append(RejectedEvent(event_id, rejection[0], rejection[1], len(members)))
+                # An unmapped event name is a category label, not personal data: the run's report lists them.
+                label = members[0].name if rejection[0] == "unknown_event_name" else None
+                cut = None if label is None else label[:LABEL_LENGTH]
+                result.rejected.append(RejectedEvent(event_id, rejection[0], rejection[1], len(members), cut))
                 continue
             warnings = tuple("invalid_phone" for row in members if row.invalid_phone)
             body = event_json(self._fields(event_id, members), limited_data_use=self._settings.limited_data_use)

@@ -71,17 +71,17 @@ class TrackAnswer:
 
 def _without_envelope(status: int, log_id: str | None) -> TrackAnswer:
     if status >= 500:
-        message = f"TikTok answered HTTP {status} without an API answer (its gateway failed)"
+        message = f"TikTok answered {status}"
         return TrackAnswer(Outcome.TRANSIENT, status, None, message, log_id, SERVER_ERROR_WAIT)
     if status == 429:
-        message = "TikTok answered HTTP 429 (too many requests)"
+        message = "TikTok answered 429 (too many requests)"
         return TrackAnswer(Outcome.TRANSIENT, status, None, message, log_id, RATE_LIMIT_WAIT)
     if status == 408:
-        message = "TikTok answered HTTP 408 (request timeout)"
+        message = "TikTok answered 408 (request timeout)"
         return TrackAnswer(Outcome.TRANSIENT, status, None, message, log_id, SERVER_ERROR_WAIT)
     if 200 <= status < 300:
         # A 2xx without an envelope is a proxy or a truncated answer, not TikTok's verdict: try again later.
-        message = f"TikTok answered HTTP {status} with a body that is not an API answer"
+        message = f"TikTok answered {status} with a body that is not an API answer"
         return TrackAnswer(Outcome.TRANSIENT, status, None, message, log_id, SERVER_ERROR_WAIT)
     message = f"TikTok answered HTTP {status} without an API answer"
     hint = "check the credential's api_base_url (TikTok's is https://business-api.tiktok.com)"

@@ -83,6 +83,15 @@ WARNINGS: Final[dict[str, str]] = {
 }
 
 
+# A category value kept with a rejection (``RejectedEvent.label``) is cut to this many characters.
+LABEL_LENGTH: Final = 64
+
+
+def invalid_timestamp_detail(fix: str | None) -> str:
+    """The detail of ``invalid_timestamp``, with how to read the text in the query when it is text."""
+    return REASONS["invalid_timestamp"] if fix is None else f"{REASONS['invalid_timestamp']}; {fix}"
+
+
 def needed_identifiers(event_source: str) -> tuple[str, ...]:
     """The identifier columns of which an event needs at least one (offline matching reads email and phone)."""
     return ("email", "phone") if event_source == "offline" else IDENTIFIER_COLUMNS
@@ -100,6 +109,7 @@ __all__ = [
     "EVENT_CHANNELS",
     "EVENT_REASONS",
     "IDENTIFIER_COLUMNS",
+    "LABEL_LENGTH",
     "MAX_NUMBER",
     "NUMBER_TEXT",
     "NUMBER_TEXT_SQL",
@@ -111,5 +121,6 @@ __all__ = [
     "ROW_REASONS",
     "USER_TEXT",
     "WARNINGS",
+    "invalid_timestamp_detail",
     "needed_identifiers",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,8 +41,10 @@ from offramp.core import (
     Transient,
     __version__,
 )
+from offramp.core.hints import offramp_command
 from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok.codes import SERVER_ERROR_WAIT
+from offramp.plugins.tiktok.codes import SERVER_ERROR_WAIT, UNKNOWN_EVENT_SET
+from offramp.plugins.tiktok.network import unreachable
 from offramp.plugins.tiktok.options import TikTokRunOptions
 from offramp.plugins.tiktok.responses import Outcome, TrackAnswer, classify
 from offramp.plugins.tiktok.settings import MAX_EVENTS_PER_REQUEST, TikTokOfflineEventsDestinationSettings
@@ -78,6 +80,8 @@ class TikTokSender:
         test_event_code: Sent at the top level when set: the events go to TikTok's Test Events view.
         max_batch_size: The most events one :meth:`send` takes (TikTok refuses more than 1000).
         timeout_seconds: Per request.
+        hints: Hints by TikTok code that name this destination's commands (``40007``: the command that creates
+            the event set), in place of the general ones of ``codes.HINTS``.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class TikTokSender:
         test_event_code: str | None = None,
         max_batch_size: int = MAX_EVENTS_PER_REQUEST,
         timeout_seconds: float = 30.0,
+        hints: Mapping[int, str] | None = None,
     ) -> None:
         if not 1 <= max_batch_size <= MAX_EVENTS_PER_REQUEST:
             raise ValueError(f"max_batch_size must be between 1 and {MAX_EVENTS_PER_REQUEST}")
@@ -106,6 +111,7 @@ class TikTokSender:
         self._host = parts.netloc.rpartition("@")[2]  # never a userinfo part in messages
         self._max_batch_size = max_batch_size
         self._event_source_id = event_source_id
+        self._hints = dict(hints or {})
         # Everything before the events and after them, written once: only the top-level scalars go through orjson.
         head = b'{"event_source":' + orjson.dumps(event_source)
         head += b',"event_source_id":' + orjson.dumps(event_source_id)
@@ -229,7 +235,7 @@ class TikTokSender:
             )
         if answer.outcome is Outcome.TERMINAL:
             message = answer.message if answer.code is None else f"TikTok refused the events: {_refused_text(answer)}"
-            raise self._terminal(answer, message)
+            raise self._terminal(answer, message, hint=None if answer.code is None else self._hints.get(answer.code))
         return answer
 
     def _request(self, body: bytes) -> TrackAnswer:
@@ -241,10 +247,12 @@ class TikTokSender:
                 hint="the credential's api_base_url must start with https://",
             ) from None
         except httpx.TransportError as exc:
-            # The exception's own text may quote the request; name only the host and the kind of failure.
+            # Short, as core prints it before "; retrying in 8 s, attempt 3 of 10"; the exception's own text may
+            # quote the request, so only the kind of failure is named, and the host in the hint.
             raise TikTokTransientSendError(
-                f"TikTok's API at {self._host} could not be reached ({type(exc).__name__})",
-                hint="check the network and api_base_url; the events are sent again after a wait",
+                unreachable(exc),
+                hint=f"check that {self._host} is reachable from here and the credential's api_base_url; "
+                "the events are sent again after a wait",
                 retry_after_seconds=SERVER_ERROR_WAIT,
             ) from None
         except OfframpError as exc:
@@ -312,10 +320,11 @@ def open_sender(context: DestinationContext) -> TikTokSender:
     options = context.options
     if not isinstance(settings, TikTokOfflineEventsDestinationSettings) or not isinstance(options, TikTokRunOptions):
         raise TypeError("open_sender needs the context of a tiktok-ads-offline-events destination")
+    ensure = offramp_command("destinations", "ensure-event-set", context.destination, workspace=context.workspace)
     if settings.event_set_id is None:
         raise ConfigError(
             f"destination {context.destination!r} has no event_set_id to send to",
-            hint=f"run `offramp destinations ensure-event-set {context.destination}`, or set event_set_id",
+            hint=f"create the event set with `{ensure}`, or set event_set_id",
         )
     credential = TikTokCredentialSession(context.credential, timeout_seconds=context.timeout_seconds)
     return TikTokSender(
@@ -327,6 +336,9 @@ def open_sender(context: DestinationContext) -> TikTokSender:
         test_event_code=options.test_event_code,
         max_batch_size=settings.batch_size,
         timeout_seconds=context.timeout_seconds,
+        hints={
+            UNKNOWN_EVENT_SET: f"the event set does not exist: check event_set_id, or create the set with `{ensure}`"
+        },
     )
 
 

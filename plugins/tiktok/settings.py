@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from offramp.core import PluginSettings
-from offramp.plugins.tiktok.events import KNOWN_EVENTS
+from offramp.plugins.tiktok.events import unknown_event_message
 
 MAX_EVENTS_PER_REQUEST = 1000
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -71,8 +71,10 @@ class TikTokOfflineEventsDestinationSettings(PluginSettings):
     @field_validator("fixed_event_name")
     @classmethod
     def _standard_event_for_offline(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("event_source") == "offline" and value not in KNOWN_EVENTS:
-            raise ValueError(f"offline accepts standard events only ({', '.join(sorted(KNOWN_EVENTS))})")
+        if value is not None and info.data.get("event_source") == "offline":
+            problem = unknown_event_message(value)
+            if problem is not None:
+                raise ValueError(f"offline takes standard events only: {problem}")
         return value
 
 

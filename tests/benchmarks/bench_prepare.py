@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from offramp.core.destination_api import PreparedBatch, PrepareOptions
+from offramp.core.destination_api import PreparedBatch
 from offramp.plugins.tiktok.identifiers import e164, parse_e164
+from offramp.plugins.tiktok.options import TikTokPrepareOptions
 from offramp.plugins.tiktok.prepare import VectorizedPreparer
 from offramp.plugins.tiktok.reference import ReferencePreparer
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
@@ -34,7 +35,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SETTINGS = TikTokOfflineEventsDestinationSettings(
     advertiser_id="7200000000000000001", event_set_id="7300000000000000001"
 )
-OPTIONS = PrepareOptions(
+OPTIONS = TikTokPrepareOptions(
     now=int(NOW.timestamp()), timezone="America/New_York", event_name_map={"Order Completed": "Purchase"}
 )
 

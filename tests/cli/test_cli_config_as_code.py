@@ -232,7 +232,7 @@ def test_apply_prints_the_plan_then_applies_it_and_a_second_apply_has_nothing_to
     assert [line.strip() for line in lines[1:5]] == [
         "+ credential new-token",
         "~ destination sink (batch_size)",
-        "~ orchestration orders (options)",
+        "~ orchestration orders (options.timezone)",
         "- orchestration app-events",
     ]
     assert lines[-1] == "Applied."

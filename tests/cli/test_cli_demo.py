@@ -53,7 +53,9 @@ def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_
     assert "to add" not in result.stdout
     assert "demo-store-purchases" in result.stdout  # still shows the objects
     new_events = cli_json("audit")[: -len(audit)]
-    assert [(e["action"], e["object_name"]) for e in new_events] == [("authorize", "demo-tiktok")]
+    changes = [(e["action"], e["object_name"]) for e in new_events if e["object_type"] != "run"]
+    assert changes == [("authorize", "demo-tiktok")]
+    assert [e["action"] for e in new_events if e["object_type"] == "run"] == ["finish", "start"] * 2  # its 2 runs
     assert cli.ok("export", "-w", "demo").stdout == export
 
 
@@ -104,16 +106,22 @@ def test_demo_runs_the_orchestration_twice_and_nothing_is_counted_twice(cli, cli
             "SELECT count(DISTINCT order_id) FROM orders WHERE (email IS NULL AND phone IS NULL) "
             "OR event_name <> 'Order Completed' OR ordered_at < now()::TIMESTAMP - INTERVAL 28 DAY"
         ).fetchall()[0][0]
-    runs = re.findall(r"queried (\d+) = sent (\d+) \+ rejected (\d+) \+ failed (\d+) \+ skipped (\d+)", out)
-    assert len(runs) == 2
-    for queried, sent, rejected, failed, skipped in runs:
-        assert int(queried) == total == int(sent) + int(rejected) + int(failed) + int(skipped)
+    lines = re.findall(r"^queried (\d+) rows -> (\d+) events: (.*)$", out, flags=re.MULTILINE)
+    assert len(lines) == 2
+    outcome = re.compile(r"(sent|rejected|failed|skipped|unknown) (?:(\d+) events? \((\d+) rows?\)|0)")
+    runs = []
+    for queried, prepared, said in lines:
+        counts = {name: (int(events or 0), int(rows or 0)) for name, events, rows in outcome.findall(said)}
+        assert set(counts) == {"sent", "rejected", "failed", "skipped", "unknown"}
+        assert int(queried) == total == sum(rows for _, rows in counts.values())  # rows add up
+        assert int(prepared) == orders == sum(events for events, _ in counts.values())  # and events do
+        runs.append(counts)
     reasons = dict(re.findall(r"(\w+) (\d+)", out.split("rejected by reason: ")[1].splitlines()[0]))
     assert int(reasons["missing_identifiers"]) == no_ids
     assert int(reasons["unknown_event_name"]) == unmapped
     assert set(reasons) == {"missing_identifiers", "unknown_event_name", "event_too_old"}
-    accepted = int(re.search(r"The emulator accepted (\d+) events\.", out).group(1))
-    assert accepted == orders - bad_orders
+    accepted = int(re.search(r"The emulator accepted (\d+) events;", out).group(1))
+    assert accepted == orders - bad_orders == runs[0]["sent"][0]  # the summary's events sent: what TikTok got
     assert f"accepted 0 new events and dropped {accepted} duplicates" in out
     sample = out.split("The first event as TikTok received it")[1].split("The emulator accepted")[0]
     event = json.loads(sample[sample.index("{") :])
@@ -124,6 +132,6 @@ def test_demo_runs_the_orchestration_twice_and_nothing_is_counted_twice(cli, cli
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the demo stopped its server
 
     # The hint the demo prints works as printed: `runs show RUN --rejects` from the default workspace.
-    hint = re.search(r"offramp (runs show \w+ --rejects)", out).group(1).split()
+    hint = re.search(r"offramp (runs show \w+ --rejects -w demo)", out).group(1).split()
     listed = cli.ok(*hint).stdout
     assert "missing_identifiers" in listed and "unknown_event_name" in listed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -131,3 +133,58 @@ def test_without_debug_no_exception_escapes(initialized):
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert result.stderr.startswith("offramp: error: no destination named 'nope'")
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "hint"),
+    [
+        (["runs", "show", "nope"], "no run with id 'nope'", "offramp runs list"),
+        (["orchestrations", "show", "nope"], "no orchestration named 'nope'", "offramp orchestrations list"),
+        (["run", "nope"], "no orchestration named 'nope'", "offramp orchestrations list"),
+        (["orchestrations", "list", "-w", "nope"], "no workspace named 'nope'", "offramp workspaces"),
+    ],
+)
+def test_a_failing_command_under_json_prints_the_error_as_json_and_keeps_its_exit_status(
+    cli, initialized, args, error, hint
+):
+    result = cli(*args, "--json")
+
+    assert result.exit_code == 1
+    answer = json.loads(result.stdout)  # one JSON object, nothing else on stdout
+    assert list(answer) == ["error", "hint"]
+    assert error in answer["error"]
+    assert hint in answer["hint"]
+    assert result.stderr.strip() == f"offramp: error: {answer['error']} - {answer['hint']}"
+
+
+def test_a_store_that_cannot_be_opened_under_json_is_a_json_error_too(cli, initialized):
+    (initialized / "offramp.db").write_bytes(b"this is not a database")
+    for leftover in initialized.glob("offramp.db-*"):
+        leftover.unlink()
+
+    result = cli("runs", "list", "--json")
+
+    assert result.exit_code == 1
+    answer = json.loads(result.stdout)
+    assert list(answer) == ["error", "hint"]
+    assert "cannot open the state store" in answer["error"]
+    assert "OFFRAMP_HOME" in answer["hint"]
+
+
+def test_without_json_a_failure_prints_nothing_on_stdout(cli, initialized):
+    result = cli("runs", "show", "nope")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+
+
+def test_an_unknown_audit_type_is_a_usage_error_listing_the_types(cli, initialized):
+    from offramp.core.services.audit import OBJECT_TYPES
+
+    result = cli("audit", "--type", "orchestrationz")
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--type'" in result.stderr
+    assert f"unknown object type 'orchestrationz'; the types are: {', '.join(OBJECT_TYPES)}" in result.stderr
+    assert "run" in OBJECT_TYPES
+    assert cli.ok("audit", "--type", "run").exit_code == 0

@@ -21,6 +21,8 @@ SHARED_DEFAULTS = {
     "schedule": None,
     "allowed_paths": [],
     "accept_privileged_role": False,
+    "max_reject_rate": None,
+    "fail_on_empty": False,
     "statement_timeout_seconds": 3600,
 }
 TIKTOK_OPTIONS = ("default_phone_region", "event_name_map", "attribution_window_days", "test_event_code")
@@ -53,6 +55,7 @@ def test_add_with_every_option_then_show(cli, cli_json, stores):
         "--source", "duckdb:warehouse.duckdb", "--mode", "new", "--timezone", "America/New_York",
         "--phone-region", "gb", "--map", "Order Completed=CompletePayment", "--map", "Signup=CompleteRegistration",
         "--test-event-code", "TEST123", "--attribution-window-days", "14", "--schedule", "0 6 * * *",
+        "--max-reject-rate", "0.2", "--fail-on-empty",
     )  # fmt: skip
     assert "Added orchestration orders (destination stores, source duckdb:warehouse.duckdb)." in result.stdout
 
@@ -73,6 +76,8 @@ def test_add_with_every_option_then_show(cli, cli_json, stores):
         "schedule": "0 6 * * *",
         "allowed_paths": [],
         "accept_privileged_role": False,
+        "max_reject_rate": 0.2,
+        "fail_on_empty": True,
         "statement_timeout_seconds": 3600,
     }
     assert "Order Completed: CompletePayment" in cli.ok("orchestrations", "show", "orders").stdout
@@ -94,6 +99,8 @@ def test_defaults_source_is_embedded_duckdb_and_options_are_shown(cli, cli_json,
         "schedule": None,
         "allowed_paths": [],
         "accept_privileged_role": False,
+        "max_reject_rate": None,
+        "fail_on_empty": False,
         "statement_timeout_seconds": 3600,
     }
 

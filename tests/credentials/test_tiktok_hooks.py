@@ -136,7 +136,7 @@ def test_a_revoked_grant_marks_the_credential_and_later_uses_fail_fast_with_the_
     assert state.status == "needs_reauth" and state.status_reason is not None and "40105" in state.status_reason
     with pytest.raises(OfframpError) as again:
         TikTokCredentialSession(handle).access_token()  # refused before any request
-    assert "offramp credentials authorize tt -w production" in str(again.value)
+    assert "offramp credentials authorize tt" in str(again.value)
 
 
 def test_a_refused_refresh_token_marks_the_credential(handle: CredentialHandle, emulator: Emulator) -> None:
@@ -217,6 +217,6 @@ def test_a_token_call_that_cannot_reach_tiktok_is_transient(plugin_workspace: Pl
                                              {"app_id": "1", "app_secret": "s", "api_base_url": "http://127.0.0.1:9",
                                               "refresh_token": "r"})  # fmt: skip
 
-    with pytest.raises(OfframpError, match="cannot reach TikTok"):
+    with pytest.raises(OfframpError, match=r"TikTok unreachable \(connection refused\) at http://127.0.0.1:9"):
         TikTokCredentialSession(handle, timeout_seconds=2).access_token()
     assert handle.read().status == "ready"  # nothing to re-authorize: the network failed, not the grant

@@ -29,6 +29,7 @@ MODULES = (
     "offramp.core.config",
     "offramp.core.errors",
     "offramp.core.connection_checks",
+    "offramp.core.hints",
     "offramp.core.urls",
     "offramp.core.registry",
     "offramp.core.testing",

@@ -116,7 +116,7 @@ def pass_the_window(emulator: Emulator, store: StateStore) -> None:
 
 def adds_up(summary: dict[str, Any]) -> bool:
     parts = ("sent", "rejected", "failed", "skipped", "unknown")
-    return bool(summary["queried"] == sum(summary[name] for name in parts))
+    return bool(summary["rows"]["queried"] == sum(summary["rows"][name] for name in parts))
 
 
 def test_inside_the_window_a_resume_resends_what_was_in_flight(
@@ -135,8 +135,8 @@ def test_inside_the_window_a_resume_resends_what_was_in_flight(
     assert result.exit_code == 0, result.output
     assert "deduplication window" not in result.stderr
     summary = json.loads(result.stdout)
-    assert summary["status"] == "succeeded" and summary["unknown"] == 0 and adds_up(summary)
-    assert summary["sent"] == sum(rows.values())
+    assert summary["status"] == "succeeded" and summary["rows"]["unknown"] == 0 and adds_up(summary)
+    assert summary["rows"]["sent"] == sum(rows.values())
     counts = received(emulator)
     assert all(counts[key] >= 1 for key in flying)  # resent (TikTok drops any it had: within 48 h)
     assert set(emulator.accepted_ids()) == set(rows) and len(emulator.accepted_ids()) == len(rows)
@@ -159,22 +159,28 @@ def test_after_the_window_a_resume_holds_back_what_was_in_flight_until_asked(
     assert "48 h deduplication window" in result.stderr and "--resend-unknown" in result.stderr
     summary = json.loads(result.stdout)
     unknown_rows = sum(rows[key] for key in flying)
-    assert summary["unknown"] == unknown_rows and summary["reason_counts"]["unknown_past_dedup_window"] == unknown_rows
+    assert (
+        summary["rows"]["unknown"] == unknown_rows
+        and summary["reasons"]["unknown"]["unknown_past_dedup_window"] == unknown_rows
+    )
     assert summary["status"] == "partially_failed" and adds_up(summary)
-    assert summary["queried"] == sum(rows.values()) and summary["sent"] == summary["queried"] - unknown_rows
+    assert (
+        summary["rows"]["queried"] == sum(rows.values())
+        and summary["rows"]["sent"] == summary["rows"]["queried"] - unknown_rows
+    )
     assert f"offramp run {name} --resume --resend-unknown" in summary["hint"]
     after = received(emulator)
     assert all(after[key] == before[key] for key in flying), "an event of unknown outcome was sent again"
     assert all(count == 1 for count in after.values()), "an event went to TikTok twice"
 
-    shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json").stdout)
-    assert shown["counts"]["unknown"] == unknown_rows and shown["counts_add_up"]
-    text = cli.ok("runs", "show", summary["run_id"]).stdout
+    shown = json.loads(cli.ok("runs", "show", summary["id"], "--json").stdout)
+    assert shown["rows"]["unknown"] == unknown_rows and shown["counts_add_up"]
+    text = cli.ok("runs", "show", summary["id"]).stdout
     assert f"unknown {unknown_rows}: holds" in text
     # Listed under unknown, not as rejections (found by review: they were under "rejected by reason").
     assert "unknown by reason" in text and f"unknown_past_dedup_window: {unknown_rows}" in text, text
     assert "rejected by reason" not in text, text
-    listed = json.loads(cli.ok("runs", "show", summary["run_id"], "--unknown", "--format", "json").stdout)
+    listed = json.loads(cli.ok("runs", "show", summary["id"], "--unknown", "--format", "json").stdout)
     assert {row["event_id"] for row in listed} == flying
     assert {row["reason"] for row in listed} == {"unknown_past_dedup_window"}
 
@@ -183,8 +189,8 @@ def test_after_the_window_a_resume_holds_back_what_was_in_flight_until_asked(
     assert result.exit_code == 0, result.output
     assert "sending them again (--resend-unknown)" in result.stderr
     summary = json.loads(result.stdout)
-    assert summary["status"] == "succeeded" and summary["unknown"] == 0 and adds_up(summary)
-    assert summary["sent"] == sum(rows.values())
+    assert summary["status"] == "succeeded" and summary["rows"]["unknown"] == 0 and adds_up(summary)
+    assert summary["rows"]["sent"] == sum(rows.values())
     resent = received(emulator)
     assert all(resent[key] == before[key] + 1 for key in flying)
     assert set(emulator.accepted_ids()) == set(rows)
@@ -209,8 +215,8 @@ def test_a_mode_new_run_after_the_window_does_not_resend_what_a_killed_run_had_i
     assert "deduplication window" in result.stderr
     summary = json.loads(result.stdout)
     unknown_rows = sum(rows[key] for key in flying)
-    assert summary["unknown"] == unknown_rows and adds_up(summary)
-    assert summary["reason_counts"]["unknown_past_dedup_window"] == unknown_rows
+    assert summary["rows"]["unknown"] == unknown_rows and adds_up(summary)
+    assert summary["reasons"]["unknown"]["unknown_past_dedup_window"] == unknown_rows
     after = received(emulator)
     assert all(after[key] == before[key] for key in flying), "an event of unknown outcome was sent again"
     assert all(count == 1 for count in after.values()), "an event went to TikTok twice"
@@ -219,6 +225,6 @@ def test_a_mode_new_run_after_the_window_does_not_resend_what_a_killed_run_had_i
     result = cli("run", name, "--resend-unknown", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["unknown"] == 0 and adds_up(summary)
-    assert summary["sent"] == unknown_rows
+    assert summary["rows"]["unknown"] == 0 and adds_up(summary)
+    assert summary["rows"]["sent"] == unknown_rows
     assert all(received(emulator)[key] == before[key] + 1 for key in flying)

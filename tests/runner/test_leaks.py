@@ -104,7 +104,7 @@ def test_after_runs_with_faults_at_debug_level_nothing_leaks(
     emulator.faults(fail={"40100": 0.1, "50000": 0.05}, http_502=0.02, access_token_ttl=1, random_seed=5)
     time.sleep(1.1)  # the token `credentials authorize` stored has expired: the run must refresh it
     first = json.loads(debug("run", name, "--json"))
-    assert first["status"] == "succeeded" and first["rejected"] > 0, first["error"]
+    assert first["status"] == "succeeded" and first["rows"]["rejected"] > 0, first["error"]
     assert "offramp: DEBUG: event/track: " in outputs[f"run {name} --json"], "DEBUG logging is not on"
     assert len(emulator.state.auth.access_tokens) > 1, "no token was refreshed during the run"
     debug("run", name, "--dry-run", "--json")
@@ -116,7 +116,7 @@ def test_after_runs_with_faults_at_debug_level_nothing_leaks(
         [(poisoned,)] = con.sql(query).fetchall()
     emulator.faults(fail={}, http_502=0.0, poison={"event_id": poisoned})
     refused = json.loads(debug("run", name, "--json"))
-    assert refused["status"] == "partially_failed" and refused["vendor_codes"] == {"40002": refused["failed"]}
+    assert refused["status"] == "partially_failed" and refused["vendor_codes"] == {"40002": refused["rows"]["failed"]}
 
     emulator.faults(poison={})  # tokens still expire every second
     emulator.revoke()
@@ -126,11 +126,11 @@ def test_after_runs_with_faults_at_debug_level_nothing_leaks(
     resumed = json.loads(debug("run", name, "--resume", "--json"))
     assert resumed["status"] == "succeeded"
 
-    run_id = refused["run_id"]
+    run_id = refused["id"]
     for reporting in (
         ["runs", "list"], ["runs", "list", "--json"], ["runs", "show", run_id], ["runs", "show", run_id, "--json"],
         ["runs", "show", run_id, "--rejects", "--format", "json"], ["runs", "show", run_id, "--rejects", "--format",
-        "csv"], ["runs", "show", run_id, "--failed", "--format", "json"], ["runs", "show", first["run_id"]],
+        "csv"], ["runs", "show", run_id, "--failed", "--format", "json"], ["runs", "show", first["id"]],
         ["orchestrations", "show", name, "--json"], ["orchestrations", "list", "--json"],
         ["destinations", "show", "stores", "--json"], ["destinations", "test", "stores"],
         ["credentials", "show", "tt"], ["credentials", "show", "tt", "--json"], ["credentials", "list", "--json"],

@@ -93,7 +93,11 @@ def run_json(cli: Any, *args: str, code: int = 0) -> dict[str, Any]:
     assert "Traceback" not in result.output
     data: dict[str, Any] = json.loads(result.stdout)
     assert data["counts_add_up"] is True
-    assert data["queried"] == data["sent"] + data["rejected"] + data["failed"] + data["skipped"] == TOTAL_ROWS
+    assert (
+        data["rows"]["queried"]
+        == data["rows"]["sent"] + data["rows"]["rejected"] + data["rows"]["failed"] + data["rows"]["skipped"]
+        == TOTAL_ROWS
+    )
     return data
 
 
@@ -106,24 +110,26 @@ def test_long_ids_are_sent_as_given_and_listed_by_their_stand_ins(cli: Any, orde
     summary = run_json(cli, orders)
 
     assert summary["status"] == "succeeded"
-    assert (summary["sent"], summary["rejected"]) == (SENT_ROWS, len(REJECTED_IDS))
-    assert summary["reason_counts"] == {"unknown_event_name": len(REJECTED_IDS)}
+    assert (summary["rows"]["sent"], summary["rows"]["rejected"]) == (SENT_ROWS, len(REJECTED_IDS))
+    assert summary["reasons"]["rejected"] == {"unknown_event_name": len(REJECTED_IDS)}
     accepted = emulator.accepted_ids()
     assert sorted(accepted) == sorted(SENT_IDS)  # each once, the 1 MB id whole
-    rejects = ledger_rows(cli, summary["run_id"], "--rejects")
+    rejects = ledger_rows(cli, summary["id"], "--rejects")
     assert sorted(row["event_id"] for row in rejects) == sorted(stand_in(event_id) for event_id in REJECTED_IDS)
     assert all(len(row["event_id"]) == 255 and row["reason"] == "unknown_event_name" for row in rejects)
-    shown = json.loads(cli.ok("runs", "show", summary["run_id"], "--json").stdout)
-    assert shown["counts"]["queried"] == TOTAL_ROWS and shown["counts_add_up"] is True
+    shown = json.loads(cli.ok("runs", "show", summary["id"], "--json").stdout)
+    assert shown["rows"]["queried"] == TOTAL_ROWS and shown["counts_add_up"] is True
 
 
 def test_mode_new_recognises_the_long_ids_it_delivered(cli: Any, orders: str, emulator: Emulator) -> None:
     first = run_json(cli, "fresh")
     second = run_json(cli, "fresh")
 
-    assert first["sent"] == SENT_ROWS and first["skipped"] == 0
-    assert second["sent"] == 0 and second["skipped"] == SENT_ROWS  # the line items of LONG count as its 2 rows
-    assert second["reason_counts"]["already_delivered"] == SENT_ROWS
+    assert first["rows"]["sent"] == SENT_ROWS and first["rows"]["skipped"] == 0
+    assert (
+        second["rows"]["sent"] == 0 and second["rows"]["skipped"] == SENT_ROWS
+    )  # the line items of LONG count as its 2 rows
+    assert second["reasons"]["skipped"]["already_delivered"] == SENT_ROWS
     assert len(emulator.events()) == len(SENT_IDS)  # nothing went twice
 
 
@@ -132,17 +138,17 @@ def test_replay_failed_sends_again_the_1_mb_id_that_failed(cli: Any, orders: str
     first = run_json(cli, orders)
     assert first["status"] == "partially_failed"
     assert first["vendor_codes"] == {"40002": 1}
-    [failed] = ledger_rows(cli, first["run_id"], "--failed")
+    [failed] = ledger_rows(cli, first["id"], "--failed")
     assert failed["event_id"] == stand_in(HUGE) and failed["vendor_code"] == 40002
     assert "poisoned" in failed["message"]
     assert HUGE not in emulator.accepted_ids()
 
     emulator.faults(poison={})
-    replay = run_json(cli, orders, "--replay-failed", first["run_id"])
+    replay = run_json(cli, orders, "--replay-failed", first["id"])
     assert replay["status"] == "succeeded"
-    assert replay["sent"] == 1  # the 1 MB id alone, matched to its stand-in in the replayed run's ledger
-    assert replay["skipped"] == SENT_ROWS - 1
-    assert replay["reason_counts"]["not_failed_in_replayed_run"] == SENT_ROWS - 1
+    assert replay["rows"]["sent"] == 1  # the 1 MB id alone, matched to its stand-in in the replayed run's ledger
+    assert replay["rows"]["skipped"] == SENT_ROWS - 1
+    assert replay["reasons"]["skipped"]["not_failed_in_replayed_run"] == SENT_ROWS - 1
     assert emulator.accepted_ids().count(HUGE) == 1
 
 
@@ -168,10 +174,14 @@ def test_resume_sends_only_what_the_stopped_run_left(cli: Any, orders: str, emul
     assert {LONG, HUGE, *ALIKE} <= sent_first
 
     resumed = run_json(cli, orders, "--resume")
-    assert resumed["run_id"] == stopped.run_id
+    assert resumed["id"] == stopped.run_id
     assert resumed["status"] == "succeeded"
     # Settled long ids were recognised: not sent again, and their rejections not recorded twice.
-    assert (resumed["sent"], resumed["rejected"], resumed["failed"]) == (SENT_ROWS, len(REJECTED_IDS), 0)
+    assert (resumed["rows"]["sent"], resumed["rows"]["rejected"], resumed["rows"]["failed"]) == (
+        SENT_ROWS,
+        len(REJECTED_IDS),
+        0,
+    )
     statuses = [item["status"] for item in emulator.events()]
     assert statuses.count("duplicate") == 0
     assert sorted(emulator.accepted_ids()) == sorted(SENT_IDS)
@@ -191,13 +201,13 @@ def test_a_refused_replay_writes_nothing_and_blocks_no_run(cli: Any, orders: str
     fresh = run_json(cli, "fresh")  # another orchestration's run, and a dry run: neither can be replayed here
     dry = run_json(cli, orders, "--dry-run")
     before = runs()
-    cli("run", orders, "--replay-failed", fresh["run_id"]).one_line_error("orchestration 'fresh'", "offramp run fresh")
-    cli("run", orders, "--replay-failed", dry["run_id"]).one_line_error("dry run")
+    cli("run", orders, "--replay-failed", fresh["id"]).one_line_error("orchestration 'fresh'", "offramp run fresh")
+    cli("run", orders, "--replay-failed", dry["id"]).one_line_error("dry run")
     assert runs() == before
     # At once: no run was left running, holding the orchestration's lease.
     summary = run_json(cli, orders)
     assert summary["status"] == "succeeded"
-    assert [run["id"] for run in runs()][0] == summary["run_id"]
+    assert [run["id"] for run in runs()][0] == summary["id"]
 
 
 def test_an_unexpected_error_is_shown_whole_but_stored_without_its_text(

@@ -79,7 +79,14 @@ def test_under_faults_a_run_completes_and_tiktok_receives_exactly_the_expected_e
 
     received = [item["payload"]["event_id"] for item in emulator.events()]
     assert set(received) == expected_event_ids(path)
-    assert summary["queried"] == ROWS == summary["sent"] + summary["rejected"] + summary["failed"] + summary["skipped"]
+    assert (
+        summary["rows"]["queried"]
+        == ROWS
+        == summary["rows"]["sent"]
+        + summary["rows"]["rejected"]
+        + summary["rows"]["failed"]
+        + summary["rows"]["skipped"]
+    )
     duplicates = len(received) - len(set(received))
     print(f"\nfault run: {len(set(received))} events, {duplicates} duplicate deliveries before TikTok's dedup")
     assert duplicates == sum(1 for item in emulator.events() if item["status"] == "duplicate")
@@ -138,12 +145,12 @@ def test_killed_again_and_again_then_resumed_nothing_is_missing(
     assert runs[0]["status"] == "succeeded"
     assert kills >= 1, "no run was killed mid-way: the test proved nothing"
     for run in runs:
-        counts = run["counts"]
+        counts = run["rows"]
         assert counts["queried"] == counts["sent"] + counts["rejected"] + counts["failed"] + counts["skipped"]
     # The ledger agrees with TikTok: the rows it calls sent are exactly the rows of the events TikTok received.
     with duckdb.connect(str(path), read_only=True) as con:
         rows_of = dict(con.sql("SELECT order_id, count(*) FROM orders GROUP BY order_id").fetchall())
-    assert runs[0]["counts"]["sent"] == sum(rows_of[event_id] for event_id in expected)
+    assert runs[0]["rows"]["sent"] == sum(rows_of[event_id] for event_id in expected)
 
 
 def test_under_faults_a_refused_event_is_isolated_and_the_rest_delivered(
@@ -160,6 +167,13 @@ def test_under_faults_a_refused_event_is_isolated_and_the_rest_delivered(
     assert result.exit_code == 0 and summary["status"] == "partially_failed", result.output  # completed
     received = {item["payload"]["event_id"] for item in emulator.events() if item["status"] != "rejected"}
     assert received == expected - {poisoned}
-    failed = json.loads(cli.ok("runs", "show", summary["run_id"], "--failed", "--format", "json").stdout)
+    failed = json.loads(cli.ok("runs", "show", summary["id"], "--failed", "--format", "json").stdout)
     assert [(row["event_id"], row["vendor_code"]) for row in failed] == [(poisoned, 40002)]
-    assert summary["queried"] == ROWS == summary["sent"] + summary["rejected"] + summary["failed"] + summary["skipped"]
+    assert (
+        summary["rows"]["queried"]
+        == ROWS
+        == summary["rows"]["sent"]
+        + summary["rows"]["rejected"]
+        + summary["rows"]["failed"]
+        + summary["rows"]["skipped"]
+    )

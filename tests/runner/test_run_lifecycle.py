@@ -56,8 +56,14 @@ def test_a_killed_run_is_interrupted_once_its_lease_lapses_and_resume_sends_only
     result = cli("run", orchestration, "--resume", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["run_id"] == dead["id"] and summary["status"] == "succeeded"
-    assert summary["queried"] == summary["sent"] + summary["rejected"] + summary["failed"] + summary["skipped"]
+    assert summary["id"] == dead["id"] and summary["status"] == "succeeded"
+    assert (
+        summary["rows"]["queried"]
+        == summary["rows"]["sent"]
+        + summary["rows"]["rejected"]
+        + summary["rows"]["failed"]
+        + summary["rows"]["skipped"]
+    )
     statuses = [item["status"] for item in slow_emulator.events()]
     assert statuses.count("accepted") == ORDERS_WITH_IDENTIFIERS  # every event arrived
     # Batches acknowledged before the kill were not sent again; at most the batch in flight was.
@@ -76,7 +82,7 @@ def test_ctrl_c_finishes_the_batch_in_flight_marks_the_run_cancelled_and_says_ho
     assert f"offramp run {orchestration} --resume" in out
     [run] = runs(cli)
     assert run["status"] == "cancelled"
-    counts = run["counts"]
+    counts = run["rows"]
     assert counts["queried"] == counts["sent"] + counts["rejected"] + counts["failed"] + counts["skipped"]
     # What TikTok acknowledged is exactly what the ledger calls sent: the batch in flight was finished, not lost.
     accepted = [item["payload"] for item in slow_emulator.events() if item["status"] == "accepted"]
@@ -101,11 +107,11 @@ def test_replay_failed_sends_only_the_rows_that_failed(cli: Any, orchestration: 
     assert first["status"] == "partially_failed"
     assert first["vendor_codes"] == {"40002": 2}  # ORD-7 has 2 line items: one event, two rows
     emulator.faults(poison={})
-    replay = cli("run", orchestration, "--replay-failed", first["run_id"], "--json")
+    replay = cli("run", orchestration, "--replay-failed", first["id"], "--json")
     assert replay.exit_code == 0, replay.output
     summary = json.loads(replay.stdout)
-    assert summary["sent"] == 2
-    assert summary["reason_counts"]["not_failed_in_replayed_run"] == summary["skipped"] > 0
+    assert summary["rows"]["sent"] == 2
+    assert summary["reasons"]["skipped"]["not_failed_in_replayed_run"] == summary["rows"]["skipped"] > 0
     assert "ORD-7" in emulator.accepted_ids()
 
 

@@ -76,29 +76,30 @@ def test_list_shows_runs_newest_first_with_counts_that_add_up(
     third = run(cli, "other", "--dry-run", "--limit", "10")
 
     listed = runs_json(cli, "list")
-    assert [item["id"] for item in listed] == [third["run_id"], second["run_id"], first["run_id"]]
+    assert [item["id"] for item in listed] == [third["id"], second["id"], first["id"]]
     for item, summary in zip(listed, (third, second, first), strict=True):
-        assert item["counts"] == {name: summary[name] for name in COUNTS}
-        assert item["counts"]["queried"] == sum(item["counts"][name] for name in COUNTS[1:])
+        assert list(item) == list(summary)  # one shape: `runs list --json` items are `run --json` summaries
+        assert (item["rows"], item["events"]) == (summary["rows"], summary["events"])
+        assert item["rows"]["queried"] == sum(item["rows"][name] for name in COUNTS[1:])
         assert item["counts_add_up"] is True
         assert item["status"] == "succeeded"
         assert datetime.fromisoformat(item["finished_at"]) >= datetime.fromisoformat(item["started_at"])
         assert item["duration_seconds"] >= 0
     assert listed[0]["dry_run"] is True and listed[0]["orchestration"] == "other"
-    assert first["queried"] == orders_file[1] and second["queried"] == 40
+    assert first["rows"]["queried"] == orders_file[1] and second["rows"]["queried"] == 40
 
     assert [item["id"] for item in runs_json(cli, "list", "--orchestration", orchestration)] == [
-        second["run_id"],
-        first["run_id"],
+        second["id"],
+        first["id"],
     ]
-    assert [item["id"] for item in runs_json(cli, "list", "--limit", "1")] == [third["run_id"]]
+    assert [item["id"] for item in runs_json(cli, "list", "--limit", "1")] == [third["id"]]
     assert runs_json(cli, "list", "--orchestration", "nothing-ran") == []
 
     table = cli.ok("runs", "list").stdout
     header = next(line for line in table.splitlines() if "orchestration" in line)
-    for column in ("id", "status", "started", "duration", *COUNTS):
+    for column in ("id", "status", "started", "duration", "rows", "events", *COUNTS[1:]):
         assert column in header
-    positions = [table.index(summary["run_id"][:12]) for summary in (third, second, first)]
+    positions = [table.index(summary["id"][:12]) for summary in (third, second, first)]
     assert positions == sorted(positions)
     assert "succeeded (dry run)" in table
 
@@ -110,7 +111,7 @@ def test_a_run_whose_heartbeat_lapsed_shows_as_interrupted_and_stays_so(
     beat = utcnow() - timedelta(seconds=30)
     with state_store() as session:
         # What a run killed with SIGKILL leaves: status running, no counts yet, only its ledger and an old heartbeat.
-        row = session.get(Run, summary["run_id"])
+        row = session.get(Run, summary["id"])
         assert row is not None
         row.status, row.finished_at, row.heartbeat_at, row.error = "running", None, beat, None
         row.queried = row.sent = row.rejected = row.failed = row.skipped = 0
@@ -126,55 +127,56 @@ def test_a_run_whose_heartbeat_lapsed_shows_as_interrupted_and_stays_so(
     assert listed["status"] == "interrupted"
     assert "stopped without finishing" in listed["error"]
     with state_store() as session:  # shown, not written: reading runs never writes
-        row = session.get(Run, summary["run_id"])
+        row = session.get(Run, summary["id"])
         assert row is not None
         assert row.status == "running" and row.finished_at is None
 
     # The run row holds no counts yet; the ledger does, and they add up.
-    shown = runs_json(cli, "show", summary["run_id"])
+    shown = runs_json(cli, "show", summary["id"])
     assert shown["status"] == "interrupted"
     assert shown["finished_at"] == beat.isoformat()
     assert shown["counted_from"] == "ledger"
-    assert shown["counts"] == {name: summary[name] for name in COUNTS}
-    assert shown["reason_counts"] == summary["reason_counts"]
-    text = cli.ok("runs", "show", summary["run_id"]).stdout
+    assert (shown["rows"], shown["events"]) == (summary["rows"], summary["events"])
+    assert shown["reasons"]["rejected"] == summary["reasons"]["rejected"]
+    text = cli.ok("runs", "show", summary["id"]).stdout
     assert "status: interrupted" in text and "so far, from the ledger" in text
 
     # The next run of the orchestration writes it: interrupted when its heartbeat stopped, for good.
     run(cli, orchestration, "--limit", "1")
     with state_store() as session:
-        row = session.get(Run, summary["run_id"])
+        row = session.get(Run, summary["id"])
         assert row is not None
         assert row.status == "interrupted"
         assert row.finished_at == beat
-    assert runs_json(cli, "show", summary["run_id"])["status"] == "interrupted"
+    assert runs_json(cli, "show", summary["id"])["status"] == "interrupted"
 
 
 def test_show_gives_the_summary_timings_and_tiktoks_request_ids(
     cli: Any, orchestration: str, stored_secrets: Callable[..., dict[str, str]]
 ) -> None:
     summary = run(cli, orchestration)
-    prefix = summary["run_id"][:8]
+    prefix = summary["id"][:8]
 
     shown = runs_json(cli, "show", prefix)
-    assert shown["id"] == summary["run_id"]
+    assert shown["id"] == summary["id"]
     assert shown["status"] == "succeeded"
-    assert shown["counts"] == {name: summary[name] for name in COUNTS}
+    assert (shown["rows"], shown["events"]) == (summary["rows"], summary["events"])
     assert shown["counts_add_up"] is True
-    assert shown["reason_counts"] == {"missing_identifiers": summary["rejected"]}
+    assert shown["reasons"]["rejected"] == {"missing_identifiers": summary["rows"]["rejected"]}
     assert shown["vendor_codes"] == {} and shown["error"] is None
     assert shown["request_ids"] == summary["request_ids"]
     assert shown["request_ids"] and all(len(request_id) == 34 for request_id in shown["request_ids"])
-    assert shown["seconds"] == pytest.approx(summary["seconds"], abs=0.001)
     started, finished = (datetime.fromisoformat(shown[key]) for key in ("started_at", "finished_at"))
     assert shown["duration_seconds"] == pytest.approx((finished - started).total_seconds(), abs=0.001)
 
     text = cli.ok("runs", "show", prefix).stdout
-    counts = " + ".join(f"{name} {summary[name]}" for name in COUNTS[1:])
-    assert f"queried {summary['queried']} = {counts}: holds" in text
-    assert "missing_identifiers: " + str(summary["rejected"]) in text
+    rows, events = summary["rows"], summary["events"]
+    assert f"queried {rows['queried']} rows -> {events['prepared']} events: sent {events['sent']} events" in text
+    assert f"rejected {events['rejected']} events ({rows['rejected']} rows)" in text
+    assert "rows: queried" in text and "does NOT hold" not in text
+    assert f"missing_identifiers: {rows['rejected']} rows" in text
     assert all(request_id in text for request_id in summary["request_ids"])
-    assert f"offramp runs show {summary['run_id']} --rejects" in text
+    assert f"offramp runs show {summary['id']} --rejects" in text
 
     outputs = [
         cli.ok("runs", "list", "--json").stdout,
@@ -193,30 +195,31 @@ def test_rejects_export_as_csv_lists_exactly_the_rejected_events_with_their_reas
     cli: Any, orchestration: str, tmp_path: Path
 ) -> None:
     summary = run(cli, orchestration)
-    expected = ledger(summary["run_id"], "rejected")
+    expected = ledger(summary["id"], "rejected")
     assert set(expected) == REJECTED_ORDERS
 
-    exported = cli.ok("runs", "show", summary["run_id"], "--rejects", "--format", "csv").stdout
+    exported = cli.ok("runs", "show", summary["id"], "--rejects", "--format", "csv").stdout
     reader = csv.DictReader(io.StringIO(exported))
     assert reader.fieldnames == LEDGER_HEADER
     table = list(reader)
     assert len(table) == len(expected)
     assert {row["event_id"]: (row["reason"], None, int(row["rows"])) for row in table} == expected
     assert {row["outcome"] for row in table} == {"rejected"}
-    assert sum(int(row["rows"]) for row in table) == summary["rejected"]
+    assert sum(int(row["rows"]) for row in table) == summary["rows"]["rejected"]
     assert all(row["message"] for row in table)
 
-    as_json = json.loads(cli.ok("runs", "show", summary["run_id"], "--rejects", "--format", "json").stdout)
+    as_json = json.loads(cli.ok("runs", "show", summary["id"], "--rejects", "--format", "json").stdout)
     assert [row["event_id"] for row in as_json] == [row["event_id"] for row in table]
 
     target = tmp_path / "out" / "rejects.csv"
     target.parent.mkdir()
-    said = cli.ok("runs", "show", summary["run_id"], "--rejects", "--output", str(target)).stdout
-    assert f"Wrote {len(expected)} rejected rows" in said and str(target) in said
+    said = cli.ok("runs", "show", summary["id"], "--rejects", "--output", str(target)).stdout
+    rows = sum(count for _, _, count in expected.values())
+    assert f"Wrote {len(expected)} rejected events ({rows} rows)" in said and str(target) in said
     assert target.read_text(encoding="utf-8") == exported
 
-    in_table = cli.ok("runs", "show", summary["run_id"], "--rejects").stdout
-    assert "Rejected rows" in in_table and all(event_id in in_table for event_id in expected)
+    in_table = cli.ok("runs", "show", summary["id"], "--rejects").stdout
+    assert "Rejected events" in in_table and all(event_id in in_table for event_id in expected)
 
 
 def test_failed_lists_the_event_tiktok_refused_with_its_code_and_message(
@@ -225,31 +228,31 @@ def test_failed_lists_the_event_tiktok_refused_with_its_code_and_message(
     emulator.faults(poison={"event_id": "ORD-13"})
     summary = run(cli, orchestration)
     assert summary["status"] == "partially_failed"
-    assert ledger(summary["run_id"], "failed") == {"ORD-13": (None, 40002, summary["failed"])}
+    assert ledger(summary["id"], "failed") == {"ORD-13": (None, 40002, summary["rows"]["failed"])}
     assert "ORD-13" not in emulator.accepted_ids()
 
     target = tmp_path / "failed.json"
-    cli.ok("runs", "show", summary["run_id"], "--failed", "--output", str(target))
+    cli.ok("runs", "show", summary["id"], "--failed", "--output", str(target))
     [failed] = json.loads(target.read_text(encoding="utf-8"))
     assert failed["event_id"] == "ORD-13" and failed["outcome"] == "failed"
     assert failed["vendor_code"] == 40002
     poisoned = "Invalid value for event_id: value refused (poisoned by the emulator's fault injection)."
     assert failed["message"] == poisoned  # TikTok's message, as the emulator words it
-    assert failed["rows"] == summary["failed"] and failed["attempts"] >= 1
+    assert failed["rows"] == summary["rows"]["failed"] and failed["attempts"] >= 1
     assert failed["request_id"] and len(failed["request_id"]) == 34
 
     both = list(csv.DictReader(io.StringIO(
-        cli.ok("runs", "show", summary["run_id"], "--rejects", "--failed", "--format", "csv").stdout
+        cli.ok("runs", "show", summary["id"], "--rejects", "--failed", "--format", "csv").stdout
     )))  # fmt: skip
     assert {row["event_id"]: row["outcome"] for row in both} == {
         **dict.fromkeys(REJECTED_ORDERS, "rejected"),
         "ORD-13": "failed",
     }
-    shown = runs_json(cli, "show", summary["run_id"], "--failed")
-    assert shown["vendor_codes"] == {"40002": summary["failed"]}
+    shown = runs_json(cli, "show", summary["id"], "--failed")
+    assert shown["vendor_codes"] == {"40002": summary["rows"]["failed"]}
     assert [row["event_id"] for row in shown["failed_rows"]] == ["ORD-13"]
-    text = cli.ok("runs", "show", summary["run_id"], "--failed").stdout
-    assert "Failed rows" in text and "40002" in text and "poisoned" in text
+    text = cli.ok("runs", "show", summary["id"], "--failed").stdout
+    assert "Failed events" in text and "40002" in text and "poisoned" in text
 
 
 def test_free_text_of_a_run_never_shows_a_secret(cli: Any, orchestration: str) -> None:
@@ -259,16 +262,16 @@ def test_free_text_of_a_run_never_shows_a_secret(cli: Any, orchestration: str) -
         "with Access-Token: T0K3N via postgresql://offramp:PA55W0RD@db.internal/state"
     )
     with state_store() as session:
-        row = session.get(Run, summary["run_id"])
+        row = session.get(Run, summary["id"])
         assert row is not None
         row.error = leaky
         row.report = {**row.report, "hint": leaky}
         session.add(RowOutcome(run_id=row.id, event_id="leaky", outcome="failed", vendor_code=50000, message=leaky))
 
     outputs = [
-        cli.ok("runs", "show", summary["run_id"], "--json", "--failed").stdout,
-        cli.ok("runs", "show", summary["run_id"], "--failed").stdout,
-        cli.ok("runs", "show", summary["run_id"], "--failed", "--format", "csv").stdout,
+        cli.ok("runs", "show", summary["id"], "--json", "--failed").stdout,
+        cli.ok("runs", "show", summary["id"], "--failed").stdout,
+        cli.ok("runs", "show", summary["id"], "--failed", "--format", "csv").stdout,
         cli.ok("runs", "list", "--json").stdout,
     ]
     for output in outputs:
@@ -281,15 +284,15 @@ def test_free_text_of_a_run_never_shows_a_secret(cli: Any, orchestration: str) -
 def test_run_ids_and_options_are_checked(cli: Any, orchestration: str, tmp_path: Path) -> None:
     summary = run(cli, orchestration, "--limit", "10")
     cli("runs", "show", "ffffffffff").one_line_error("no run", "offramp runs list")
-    cli("runs", "show", summary["run_id"], "--format", "csv").one_line_error("--rejects")
-    cli("runs", "show", summary["run_id"], "--output", str(tmp_path / "x.csv")).one_line_error("--rejects")
-    cli("runs", "show", summary["run_id"], "--rejects", "--json", "--format", "csv").one_line_error("--json")
+    cli("runs", "show", summary["id"], "--format", "csv").one_line_error("--rejects")
+    cli("runs", "show", summary["id"], "--output", str(tmp_path / "x.csv")).one_line_error("--rejects")
+    cli("runs", "show", summary["id"], "--rejects", "--json", "--format", "csv").one_line_error("--json")
     nowhere = str(tmp_path / "no" / "such" / "dir.csv")
-    cli("runs", "show", summary["run_id"], "--rejects", "--output", nowhere).one_line_error("cannot write")
-    assert cli("runs", "show", summary["run_id"], "--rejects", "--format", "xml").exit_code == 2
+    cli("runs", "show", summary["id"], "--rejects", "--output", nowhere).one_line_error("cannot write")
+    assert cli("runs", "show", summary["id"], "--rejects", "--format", "xml").exit_code == 2
     assert cli("runs", "list", "--limit", "0").exit_code == 2
     cli.ok("workspaces", "add", "sandbox")
-    cli("runs", "show", summary["run_id"], "--workspace", "sandbox").one_line_error("no run", "sandbox")
+    cli("runs", "show", summary["id"], "--workspace", "sandbox").one_line_error("no run", "sandbox")
     assert runs_json(cli, "list", "--workspace", "sandbox") == []
 
 
@@ -305,12 +308,12 @@ def test_list_show_and_export_on_a_postgresql_state_store(
     emulator.faults(poison={"event_id": "ORD-13"})
     first = run(cli, "orders", "--limit", "30")
     second = run(cli, "orders")
-    assert [item["id"] for item in runs_json(cli, "list")] == [second["run_id"], first["run_id"]]
+    assert [item["id"] for item in runs_json(cli, "list")] == [second["id"], first["id"]]
 
     table = list(csv.DictReader(io.StringIO(
-        cli.ok("runs", "show", second["run_id"][:10], "--rejects", "--failed", "--format", "csv").stdout
+        cli.ok("runs", "show", second["id"][:10], "--rejects", "--failed", "--format", "csv").stdout
     )))  # fmt: skip
-    rejected, failed = ledger(second["run_id"], "rejected"), ledger(second["run_id"], "failed")
+    rejected, failed = ledger(second["id"], "rejected"), ledger(second["id"], "failed")
     assert set(rejected) == REJECTED_ORDERS and set(failed) == {"ORD-13"}
     assert {row["event_id"]: row["outcome"] for row in table} == {
         **dict.fromkeys(rejected, "rejected"),
@@ -318,13 +321,13 @@ def test_list_show_and_export_on_a_postgresql_state_store(
     }
 
     with state_store() as session:
-        row = session.get(Run, first["run_id"])
+        row = session.get(Run, first["id"])
         assert row is not None
         row.status, row.finished_at, row.heartbeat_at = "running", None, utcnow() - timedelta(minutes=5)
     monkeypatch.setenv("OFFRAMP_RUN_LEASE_SECONDS", "1")
     assert [item["status"] for item in runs_json(cli, "list")] == ["partially_failed", "interrupted"]
     with state_store() as session:  # shown, not written: the next run of the orchestration writes it
-        assert session.scalar(sa.select(Run.status).where(Run.id == first["run_id"])) == "running"
+        assert session.scalar(sa.select(Run.status).where(Run.id == first["id"])) == "running"
     run(cli, "orders", "--limit", "1")
     with state_store() as session:
-        assert session.scalar(sa.select(Run.status).where(Run.id == first["run_id"])) == "interrupted"
+        assert session.scalar(sa.select(Run.status).where(Run.id == first["id"])) == "interrupted"

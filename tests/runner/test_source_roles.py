@@ -107,7 +107,7 @@ def test_a_superuser_source_is_refused_before_dblink_can_delete_through_a_second
 
     assert result.exit_code == 1, result.output
     summary = json.loads(result.stdout)
-    assert summary["status"] == "failed" and summary["queried"] == 0
+    assert summary["status"] == "failed" and summary["rows"]["queried"] == 0
     assert f"role '{server.username}', a superuser" in summary["error"]
     assert "read-only role" in summary["hint"] and "accept_privileged_role" in summary["hint"]
     assert warehouse.count() == 20  # nothing deleted
@@ -146,9 +146,9 @@ def test_a_read_only_role_runs_and_every_statement_has_a_statement_timeout(
     sent = json.loads(cli.ok("run", "sales", "--json").stdout)
     checked = json.loads(cli.ok("run", "timeout", "--json").stdout)
 
-    assert sent["status"] == "succeeded" and sent["sent"] == 20
+    assert sent["status"] == "succeeded" and sent["rows"]["sent"] == 20
     assert len(set(emulator.accepted_ids())) == 20
-    rejects = json.loads(cli.ok("runs", "show", checked["run_id"], "--rejects", "--format", "json").stdout)
+    rejects = json.loads(cli.ok("runs", "show", checked["id"], "--rejects", "--format", "json").stdout)
     assert [row["event_id"] for row in rejects] == ["1h"]  # the default: statement_timeout_seconds 3600
 
 
@@ -196,7 +196,7 @@ def test_a_member_of_a_superuser_role_is_refused_before_it_sets_that_role_and_de
 
     assert result.exit_code == 1, result.output
     summary = json.loads(result.stdout)
-    assert summary["status"] == "failed" and summary["queried"] == 0
+    assert summary["status"] == "failed" and summary["rows"]["queried"] == 0
     assert f"role '{member}', a member of superuser role '{superuser}'" in summary["error"]
     assert "accept_privileged_role" in summary["hint"]
     assert warehouse.count() == 20  # nothing deleted

@@ -30,7 +30,7 @@ def failed_run(cli: Any, name: str, *options: str) -> dict[str, Any]:
     result = cli("run", name, "--json", *options)
     assert result.exit_code == 1, result.output
     summary: dict[str, Any] = json.loads(result.stdout)
-    assert summary["status"] == "failed" and summary["queried"] == 0
+    assert summary["status"] == "failed" and summary["rows"]["queried"] == 0
     return summary
 
 
@@ -63,7 +63,7 @@ def test_a_duckdb_query_cannot_read_the_key_the_store_or_proc(
     assert f"reads {refused.format(home=offramp_home)}" in summary["error"]
     assert "allowed_paths" in summary["error"]
     assert emulator.events() == []
-    everything = json.dumps(summary) + cli.ok("runs", "show", summary["run_id"], "--json").stdout
+    everything = json.dumps(summary) + cli.ok("runs", "show", summary["id"], "--json").stdout
     assert key not in everything and "marker-qqqq" not in everything
 
 
@@ -108,7 +108,7 @@ def test_an_in_memory_source_reads_files_only_in_the_paths_the_orchestration_all
     sent = json.loads(cli.ok("run", "csv", "--json").stdout)
     refused = failed_run(cli, "other")
 
-    assert sent["status"] == "succeeded" and sent["sent"] == 2
+    assert sent["status"] == "succeeded" and sent["rows"]["sent"] == 2
     assert sorted(emulator.accepted_ids()) == ["A-1", "A-2"]
     assert f"reads {elsewhere}" in refused["error"] and "--allow-path" in refused["error"]
 

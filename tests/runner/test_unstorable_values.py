@@ -67,11 +67,16 @@ def test_an_event_id_with_a_nul_is_rejected_before_sending_and_nothing_needs_res
     summary = json.loads(result.stdout)
     assert summary["status"] == "succeeded", summary["error"]
     assert summary["counts_add_up"] is True
-    assert (summary["queried"], summary["sent"], summary["rejected"], summary["failed"]) == (22, 20, 2, 0)
-    assert summary["reason_counts"] == {"invalid_event_id": 2}
+    assert (
+        summary["rows"]["queried"],
+        summary["rows"]["sent"],
+        summary["rows"]["rejected"],
+        summary["rows"]["failed"],
+    ) == (22, 20, 2, 0)
+    assert summary["reasons"]["rejected"] == {"invalid_event_id": 2}
 
     assert sorted(emulator.accepted_ids()) == GOOD  # each good event once; the NUL id never left
-    [row] = json.loads(cli.ok("runs", "show", summary["run_id"], "--rejects", "--format", "json").stdout)
+    [row] = json.loads(cli.ok("runs", "show", summary["id"], "--rejects", "--format", "json").stdout)
     assert (row["event_id"], row["reason"], row["rows"]) == (stand_in(NUL_ID), "invalid_event_id", 2)
     assert "NUL" in row["message"]
 
@@ -81,7 +86,11 @@ def test_an_event_id_with_a_nul_is_rejected_before_sending_and_nothing_needs_res
     assert len(emulator.events()) == before
     # And a dry run says the same as the run, on every store.
     dry = json.loads(cli.ok("run", orders, "--dry-run", "--json").stdout)
-    assert (dry["sent"], dry["rejected"], dry["reason_counts"]) == (20, 2, {"invalid_event_id": 2})
+    assert (dry["rows"]["sent"], dry["rows"]["rejected"], dry["reasons"]["rejected"]) == (
+        20,
+        2,
+        {"invalid_event_id": 2},
+    )
 
 
 def test_a_vendor_answer_the_columns_cannot_hold_is_still_recorded(store: str, cli: Any) -> None:

@@ -107,15 +107,20 @@ def ledger_entries(run_id: str) -> dict[str, tuple[str, int]]:
 def check_summary(cli: Any, summary: dict[str, Any]) -> None:
     assert summary["status"] == "succeeded", summary["error"]
     assert summary["counts_add_up"] is True
-    assert summary["queried"] == TOTAL
-    assert (summary["sent"], summary["rejected"], summary["failed"], summary["skipped"]) == (SENT_ROWS, 5, 0, 0)
-    assert summary["reason_counts"] == REASONS
-    listed = json.loads(cli.ok("runs", "show", summary["run_id"], "--rejects", "--format", "json").stdout)
+    assert summary["rows"]["queried"] == TOTAL
+    assert (
+        summary["rows"]["sent"],
+        summary["rows"]["rejected"],
+        summary["rows"]["failed"],
+        summary["rows"]["skipped"],
+    ) == (SENT_ROWS, 5, 0, 0)
+    assert summary["reasons"]["rejected"] == REASONS
+    listed = json.loads(cli.ok("runs", "show", summary["id"], "--rejects", "--format", "json").stdout)
     assert {(row["event_id"], row["reason"], row["rows"]) for row in listed} == REJECTS
     for row in listed:
         if row["reason"] == "repeated_event_id":
             assert "ORDER BY event_id" in row["message"]
-    entries = ledger_entries(summary["run_id"])
+    entries = ledger_entries(summary["id"])
     # The ledger's entry of each id is what TikTok received (or would have, in a dry run): ORD-A and ORD-C sent
     # with their first two line items, ORD-B rejected for its own problem.
     assert entries["ORD-A"] == ("sent", 2)
@@ -144,7 +149,7 @@ def test_a_repeated_event_id_is_rejected_and_each_event_reaches_tiktok_once_whol
     # Line items that straddle the batch boundary but are adjacent still make one event.
     assert all(len(contents[f"F-{event:05d}"]) == FILLER_ITEMS for event in range(FILLER_EVENTS))
 
-    shown = cli.ok("runs", "show", summary["run_id"]).stdout
+    shown = cli.ok("runs", "show", summary["id"]).stdout
     assert "repeated_event_id" in shown, shown
 
 
@@ -178,7 +183,7 @@ def test_a_resumed_run_counts_the_repeats_once(cli: Any, orders: str, emulator: 
     result = cli("run", orders, "--resume", "--json")
     assert result.exit_code == 0, result.output[:3000]
     resumed = json.loads(result.stdout)
-    assert resumed["run_id"] == stopped.run_id
+    assert resumed["id"] == stopped.run_id
     check_summary(cli, resumed)
     accepted = Counter(item["payload"]["event_id"] for item in emulator.events() if item["status"] == "accepted")
     assert set(accepted.values()) == {1} and len(accepted) == FILLER_EVENTS + 2
@@ -200,5 +205,5 @@ def test_the_index_of_ids_lives_in_a_private_temporary_directory_and_is_removed(
 
     result = cli("run", orders, "--dry-run", "--json")
     assert result.exit_code == 0, result.output[:3000]
-    assert json.loads(result.stdout)["reason_counts"] == REASONS
+    assert json.loads(result.stdout)["reasons"]["rejected"] == REASONS
     assert list(scratch.iterdir()) == []

@@ -26,7 +26,17 @@ from zoneinfo import ZoneInfo
 import httpx
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from offramp.core.commands import Offramp, RunSummary, check_state, new_state, parse_redirect, run_report_lines, say
+from offramp.core import offramp_command
+from offramp.core.commands import (
+    Offramp,
+    RunSummary,
+    check_state,
+    new_state,
+    parse_redirect,
+    progress_counts,
+    run_report_lines,
+    say,
+)
 from offramp.plugins.tiktok.commands.demo_data import DEMO_SQL, SOURCE_EVENT, write_demo_orders
 
 DEMO_WORKSPACE = "demo"
@@ -125,8 +135,7 @@ def _run(offramp: Offramp) -> RunSummary:
         task = bar.add_task(DEMO_ORCHESTRATION, total=None, counts="")
 
         def show(summary: RunSummary) -> None:
-            counts = f"{summary.rows_per_second:,.0f} rows/s  sent {summary.sent}  rejected {summary.rejected}"
-            bar.update(task, completed=summary.settled, counts=counts)
+            bar.update(task, completed=summary.settled, counts=progress_counts(summary))
 
         return offramp.run(DEMO_WORKSPACE, DEMO_ORCHESTRATION, progress=show)
 
@@ -169,7 +178,8 @@ def demo() -> None:
             say("")
             say("The first event as TikTok received it (identifiers hashed, line items in contents):")
             say(json.dumps(received[0], indent=2))
-        say(f"The emulator accepted {accepted} events.")
+        # The run's count of events sent and the emulator's count of events accepted are the same number.
+        say(f"The emulator accepted {accepted} events; the run sent {first.events['sent']} events ({first.sent} rows).")
         say("")
         say("Running it again: the same rows give the same event ids, which TikTok deduplicates.")
         second = _run(offramp)
@@ -184,7 +194,8 @@ def demo() -> None:
     offramp.print_orchestrations(DEMO_WORKSPACE)
     say("")
     say("What to try next:")
-    say(f"  offramp runs show {first.run_id} --rejects     every rejected order and why")
+    rejects = offramp_command("runs", "show", first.run_id, "--rejects", workspace=DEMO_WORKSPACE)
+    say(f"  {rejects}     every rejected order and why")
     say("  offramp orchestrations show demo-store-purchases -w demo")
     say("  A real TikTok account (docs/tiktok-credentials.md):")
     say("    offramp credentials add tiktok --type tiktok-offline-events \\")

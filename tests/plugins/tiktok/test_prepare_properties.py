@@ -45,7 +45,8 @@ _PHONES = st.sampled_from(
 # Mostly good values, so that most tables yield events as well as rejections.
 _NAMES = _rarely(
     st.sampled_from(sorted(KNOWN_EVENTS)),
-    st.sampled_from(["Order Completed", " Purchase ", "purchase", "", "Signup", None]),
+    # A long unmapped name: its label is cut to 64 characters alike in both preparers.
+    st.sampled_from(["Order Completed", " Purchase ", "purchase", "", "Signup", None, "Loyalty " * 12]),
 )
 _WORDS = st.sampled_from(["USD", "usd", " EUR ", "XYZ", "", "product", "Product_Group", "sku", "in_store", "fax"])
 _MAYBE_WORD = st.one_of(st.none(), st.none(), st.none(), _WORDS)
@@ -68,7 +69,9 @@ def _times(kind: str) -> st.SearchStrategy[Any]:
         moments.map(lambda m: m.date().isoformat()),
         moments.map(lambda m: str(int(m.replace(tzinfo=UTC).timestamp() * 1000))),
     )
-    return _rarely(texts, st.sampled_from(["garbage", "", "  ", None]))
+    # Text in shapes that are not ISO 8601: the rejection's detail says which format to read it with.
+    odd = ["garbage", "", "  ", None, "11/20/2026 11:45 PM", "20.11.2026", "2026/11/20 08:00:00", "13/13/2026"]
+    return _rarely(texts, st.sampled_from(odd))
 
 
 def _numbers(as_text: bool) -> st.SearchStrategy[Any]:

@@ -333,6 +333,8 @@ def test_store_orders_reach_tiktok_as_the_documented_events(
     assert rows_sent + rows_rejected == fixture.rows_queried() == sum(len(order[-1]) for order in ORDERS)
     assert {item.event_id: (item.reason, item.rows) for item in run.rejected} == EXPECTED_REJECTIONS
     assert all(item.detail for item in run.rejected)
+    # The unmapped event name is named (a category label the report lists); no other rejection carries a value.
+    assert {item.event_id: item.label for item in run.rejected if item.label} == {"ORD-1005": "Gift Card Reload"}
     assert {event.event_id: event.warnings for event in run.prepared if event.warnings} == EXPECTED_WARNINGS
     assert run.sent == [event["event_id"] for event in expected]
 
