@@ -17,7 +17,6 @@ from offramp.core._version import __version__
 if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time they come from __getattr__
     from offramp.core.config import FieldSpec, PluginSettings, describe_fields, secret_field_names, validate_settings
     from offramp.core.connection_checks import CheckStep, Verdict
-    from offramp.core.hints import offramp_command
     from offramp.core.destination_api import (
         DeliveryResult,
         EventColumns,
@@ -38,6 +37,7 @@ if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time 
         Terminal,
         Transient,
     )
+    from offramp.core.hints import offramp_command
     from offramp.core.plugin_api import (
         AccessReport,
         ActionResult,

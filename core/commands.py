@@ -19,33 +19,46 @@ state store (apply a workspace, hand a credential to its type's hooks, run an or
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from offramp.core.environment import Environment
-from offramp.core.errors import PluginError, StoreNotInitializedError
-from offramp.core.hints import offramp_command
-from offramp.core.oauth_callback import check_state, new_state, parse_redirect
-from offramp.core.plugin_api import CredentialHandle
-from offramp.core.plugin_types import NAME_PATTERN
-from offramp.core.registry import Registry
-from offramp.core.runner import RunRequest, RunSummary, run_orchestration
-from offramp.core.runner.suggestions import columns_not_used
-from offramp.core.runner.types import reasons_by_outcome
-from offramp.core.secrets import create_key_file
-from offramp.core.services.config_io import ConfigDocument, apply_document
-from offramp.core.services.context import Context
-from offramp.core.services.plugin_context import credential_handle
-from offramp.core.services.runs import COUNTS, counts_line
-from offramp.core.sources._allowed import DEMO_DATABASE
-from offramp.core.state.store import initialize as initialize_store
-from offramp.core.state.store import open_store
+from offramp.core.errors import PluginError
+
+if TYPE_CHECKING:
+    from offramp.core.oauth_callback import check_state, new_state, parse_redirect
+    from offramp.core.plugin_api import CredentialHandle
+    from offramp.core.registry import Registry
+    from offramp.core.runner import RunSummary
+    from offramp.core.services.context import Context
+
+# Only typer and the errors are imported with this module: the CLI loads every contributed command (and so this
+# module) to list them in `offramp --help`, which must not load the state store's or a run's libraries
+# (tests/cli/test_cli_startup.py). What a function needs it imports when it runs.
+
+# Names this module re-exports for contributed commands, and the modules they come from (read on first use).
+_REEXPORTED = {
+    "RunSummary": "offramp.core.runner.types",
+    "check_state": "offramp.core.oauth_callback",
+    "new_state": "offramp.core.oauth_callback",
+    "parse_redirect": "offramp.core.oauth_callback",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _REEXPORTED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 # The CLI's modules are imported where they are used, never at the top of this module: importing any of them builds
 # the CLI app (offramp.core.cli imports it), which loads the contributed commands, which import this module.
@@ -98,6 +111,8 @@ class CommandDiscovery:
 
 
 def _check_contribution(found: object, entry_name: str, taken: Collection[str]) -> CommandContribution:
+    from offramp.core.plugin_types import NAME_PATTERN
+
     if not isinstance(found, CommandContribution):
         raise PluginError(
             f"entry point must point at an offramp.core.commands.CommandContribution, got {type(found).__name__}"
@@ -154,6 +169,11 @@ def add_commands(app: typer.Typer, discovery: CommandDiscovery) -> None:
 def run_report_lines(summary: RunSummary) -> list[str]:
     """The lines ``offramp run`` prints about a finished run: its counts in rows and events (which add up), reasons,
     columns not used with suggestions, unmapped labels, what to do next. A dry run says ``would send``."""
+    from offramp.core.hints import offramp_command
+    from offramp.core.runner.suggestions import columns_not_used
+    from offramp.core.runner.types import reasons_by_outcome
+    from offramp.core.services.runs import COUNTS, counts_line
+
     rows = {name: getattr(summary, name) for name in COUNTS}
     verb = "dry run" if summary.dry_run else "run"
     lines = [
@@ -250,6 +270,9 @@ class Offramp:
     def ensure_initialized() -> None:
         """Do what ``offramp init`` does (and print what it prints) when this environment has no state store yet."""
         from offramp.core.cli.cmd_init import init
+        from offramp.core.environment import Environment
+        from offramp.core.errors import StoreNotInitializedError
+        from offramp.core.state.store import open_store
 
         try:
             open_store(Environment()).dispose()
@@ -267,6 +290,11 @@ class Offramp:
     @contextmanager
     def throwaway(cls, home: Path) -> Iterator[Offramp]:
         """A new state store and key in ``home`` (an empty directory), never the user's; closed after the block."""
+        from offramp.core.environment import Environment
+        from offramp.core.secrets import create_key_file
+        from offramp.core.services.context import Context
+        from offramp.core.state.store import initialize as initialize_store
+
         env = Environment(home=home, database_url=None)
         store = initialize_store(env)[0]
         try:
@@ -283,6 +311,8 @@ class Offramp:
     @property
     def demo_database(self) -> Path:
         """The one file in offramp's home that an orchestration's source may read: a demo's sample data."""
+        from offramp.core.sources._allowed import DEMO_DATABASE
+
         return (self._ctx.env.home / DEMO_DATABASE).resolve()
 
     @property
@@ -296,12 +326,16 @@ class Offramp:
         Raises:
             ConfigError: naming every problem of the document; nothing is changed then.
         """
+        from offramp.core.services.config_io import ConfigDocument, apply_document
+
         with self._ctx.store.session() as session:
             plan = apply_document(session, self._ctx, ConfigDocument.model_validate(dict(document)), dry_run=False)
         return ApplyResult(plan.summary, tuple(str(item) for item in plan.items))
 
     def credential(self, workspace: str, name: str) -> CredentialHandle:
         """The handle of a stored credential, to give its type's hooks (``authorization_url`` and the rest)."""
+        from offramp.core.services.plugin_context import credential_handle
+
         return credential_handle(self._ctx, workspace, name)
 
     def run(
@@ -314,6 +348,8 @@ class Offramp:
         progress: Callable[[RunSummary], None] | None = None,
     ) -> RunSummary:
         """Run an orchestration as ``offramp run`` does; ``progress`` is called with the summary as it grows."""
+        from offramp.core.runner import RunRequest, run_orchestration
+
         request = RunRequest(workspace=workspace, orchestration=orchestration, dry_run=dry_run, limit=limit)
         return run_orchestration(self._ctx, request, progress=progress)
 

@@ -2,11 +2,40 @@
 
 Start a run with :func:`run_orchestration`; it returns a :class:`RunSummary`. The CLI (`offramp run`), a
 scheduler and the REST API all start runs this way.
+
+The names are read from their modules on first use: commands that only read runs (``offramp runs list``) import
+``offramp.core.runner.ledger`` and must not load the engine, the sources and their database engines with it.
 """
 
-from offramp.core.runner.engine import DEFAULT_CONCURRENCY, run_orchestration
-from offramp.core.runner.lifecycle import RunInProgressError
-from offramp.core.runner.types import FINAL_STATUSES, RunRequest, RunStatus, RunSummary
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from offramp.core.runner.engine import DEFAULT_CONCURRENCY, run_orchestration
+    from offramp.core.runner.lifecycle import RunInProgressError
+    from offramp.core.runner.types import FINAL_STATUSES, RunRequest, RunStatus, RunSummary
+
+_MODULE_OF = {
+    "DEFAULT_CONCURRENCY": "offramp.core.runner.engine",
+    "run_orchestration": "offramp.core.runner.engine",
+    "RunInProgressError": "offramp.core.runner.lifecycle",
+    "FINAL_STATUSES": "offramp.core.runner.types",
+    "RunRequest": "offramp.core.runner.types",
+    "RunStatus": "offramp.core.runner.types",
+    "RunSummary": "offramp.core.runner.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

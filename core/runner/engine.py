@@ -79,6 +79,7 @@ class _State:
     started: float
     batch_number: int = 0
     stop_reason: tuple[RunStatus, str, str | None] | None = None  # (status, error, hint)
+    guarded: bool = False  # a guardrail stopped the run: the query needs fixing, so no resume hint
     # Event ids read from the ledger are its keys (ledger.key): prepared events are compared by ledger.key(event_id).
     settled_before: set[str] = field(default_factory=set)  # resume: events the run already settled
     skip: set[str] = field(default_factory=set)  # mode new / replay
@@ -585,6 +586,7 @@ class RunExecution:
                 + _likely_cause(summary.reason_counts, summary.column_suggestions),
                 _rejects_hint(summary),
             )
+            state.guarded = True
             self.halt.set()
 
     def _account_for_the_rest(self) -> None:
@@ -742,7 +744,9 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
         ended = _end_guardrails(ctx, state)
         if ended is not None:
             summary.status, summary.error, summary.hint = ended
-    if summary.status == "cancelled" or (summary.status == "failed" and summary.failed):
+    # A dry run cannot be resumed, and a run a guardrail stopped is run again once its query is fixed.
+    resumable = not summary.dry_run and not state.guarded
+    if resumable and (summary.status == "cancelled" or (summary.status == "failed" and summary.failed)):
         resume = offramp_command("run", request.orchestration, "--resume", workspace=request.workspace)
         if not summary.hint:
             summary.hint = f"send what is left with: {resume}"

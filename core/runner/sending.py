@@ -147,6 +147,14 @@ def _said(error: BaseException) -> str:
     return str(error) if isinstance(error, DestinationError) else f"an unexpected {type(error).__name__}"
 
 
+def _retry_line(vendor: str, error: BaseException | None, fallback: str) -> str:
+    """The start of a retry's log line: the transient error's message without its hint (the line goes on with the
+    wait), after the vendor's name unless the message names the vendor itself (``TikTok unreachable (...)``)."""
+    text = error.message if isinstance(error, DestinationError) else fallback
+    first_word = vendor.split(" ", 1)[0]
+    return text if not vendor or (first_word and text.startswith(first_word)) else f"{vendor}: {text}"
+
+
 def _exhausted(last_error: str) -> RetryBudgetExhaustedError:
     return RetryBudgetExhaustedError(
         f"the run used up its retries; the vendor kept answering: {last_error}",
@@ -169,7 +177,8 @@ def deliver(
     """Send ``events`` until each is sent or failed.
 
     ``vendor`` (the destination type's display name) names the vendor in the line logged at every retry
-    (``TikTok Ads Offline Events: TikTok unreachable (connection refused); retrying in 8 s, attempt 3 of 10``).
+    (``TikTok unreachable (connection refused); retrying in 8 s, attempt 3 of 10``; a message that does not name
+    the vendor gets the destination type's display name first).
 
     ``gate`` is asked before every request (check the lease, record the request, then send): when it answers None,
     nothing more is sent and what is left comes back ``unsent``.
@@ -238,7 +247,7 @@ def _attempt_round(
                     if not budget.take():
                         result.terminal = _exhausted(result.last_error)
                         break
-                    said = f"{name}: {result.last_error}"
+                    said = _retry_line(name, exc, result.last_error)
                     raise _GiveBack(None, said, policy.attempts) from None
                 except Exception as exc:  # noqa: BLE001 - any other error stops the run; the batch stays unsent
                     result.attempts += 1
@@ -261,7 +270,7 @@ def _attempt_round(
                         result.unsent = pending
                         advised = answer.retry_after_seconds
                         return advised if advised is not None else policy.wait_initial
-                    said = f"{name}: {result.last_error}"
+                    said = _retry_line(name, answer.error, result.last_error)
                     raise _GiveBack(answer.retry_after_seconds, said, policy.attempts)
     except _GiveBack:
         # This batch's attempts are used up: its events stay unsent and the run stops as a failure.

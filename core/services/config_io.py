@@ -303,7 +303,8 @@ def parse_document(text: str, origin: str) -> ConfigDocument:
         return ConfigDocument.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in error['loc'])}: {str(error['msg']).removeprefix('Value error, ')}"
+            for error in exc.errors(include_url=False)
         )
         raise ConfigError(f"{origin}: {problems}", hint="compare with the output of `offramp export`") from None
 

@@ -617,7 +617,10 @@ def test_installed_plugin_is_usable_as_a_destination_type(example_env: PluginEnv
 def test_clashing_names_fail_with_one_line_naming_both_distributions(clash_env: PluginEnv, args: tuple[str]) -> None:
     result = clash_env.offramp(*args)
     assert result.returncode == 1
-    assert result.stdout == ""
+    if "--json" in args:  # a script reads the error from stdout, as one JSON object
+        assert json.loads(result.stdout)["error"].startswith("two destination types are named 'dummy'")
+    else:
+        assert result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith("offramp: error: two destination types are named 'dummy'")
     assert "'offramp'" in line

@@ -420,7 +420,7 @@ def test_a_syntax_error_quotes_the_line_duckdb_points_at(warehouse: Path) -> Non
     assert error.value.line == 4 and error.value.line_text == "ORDER BY id"
     message = str(error.value)
     assert 'syntax error at or near "ORDER"' in message and "(line 4: 'ORDER BY id')" in message
-    assert error.value.hint == "fix the orchestration's SQL: offramp orchestrations show NAME"
+    assert error.value.hint == "fix the orchestration's SQL (`orchestrations show` prints it), then run again"
     assert "^" not in message  # DuckDB's caret drawing is not repeated
 
 

@@ -150,10 +150,10 @@ def test_eight_processes_on_one_sqlite_store_all_succeed(
     for index in range(3):
         summary = json.loads(results[index][0])
         assert summary["status"] == "succeeded"
-        assert summary["queried"] == rows[f"orders-{index}"] == summary["sent"]
+        assert summary["rows"]["queried"] == rows[f"orders-{index}"] == summary["rows"]["sent"]
         assert summary["counts_add_up"]
     runs = json.loads(cli.ok("runs", "list", "--json").stdout)
-    assert sorted((run["orchestration"], run["status"], run["counts"]["sent"]) for run in runs) == [
+    assert sorted((run["orchestration"], run["status"], run["rows"]["sent"]) for run in runs) == [
         (f"orders-{index}", "succeeded", ORDERS) for index in range(3)
     ]
     for index in range(3):

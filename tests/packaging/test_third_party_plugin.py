@@ -181,7 +181,7 @@ def test_offramp_runs_an_orchestration_through_the_plugin(
 
     preview = json.loads(acme_install.offramp(home, "run", "orders", "--dry-run", "--json"))
     assert received.event_ids() == [], "a dry run reached Acme"
-    assert preview["queried"] == 30
+    assert preview["rows"]["queried"] == 30
 
     summary = json.loads(acme_install.offramp(home, "run", "orders", "--json"))
     expected = [f"order-{i}" for i in range(1, 31) if i % 10]
@@ -192,7 +192,7 @@ def test_offramp_runs_an_orchestration_through_the_plugin(
     assert max(len(batch["events"]) for batch in received.batches) <= 7
     assert set(received.authorizations) == {f"Bearer {TOKEN}"}
     assert summary["counts_add_up"] is True
-    counts = {key: summary[key] for key in ("queried", "sent", "rejected", "failed", "skipped")}
+    counts = {key: summary["rows"][key] for key in ("queried", "sent", "rejected", "failed", "skipped")}
     assert counts == {"queried": 30, "sent": 26, "rejected": 3, "failed": 1, "skipped": 0}
 
     # The destination's action and connection test, through the generic commands.

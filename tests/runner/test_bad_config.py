@@ -39,6 +39,8 @@ from conftest import ORDERS_SQL, Emulator, set_up, write_orders
 from cryptography.fernet import Fernet
 
 from offramp.core.environment import Environment
+from offramp.core.state.models import Orchestration
+from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import DEFAULT_ADVERTISER_ID, DEFAULT_APP_SECRET, DEFAULT_EVENT_SET_ID
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -90,7 +92,8 @@ def digest(path: Path) -> str:
 
 # --- One configured home per module, copied for each test -----------------------------------------------------
 
-# Orchestrations whose SQL offramp must refuse before any engine sees it (`orchestrations add` stores any SQL).
+# SQL offramp must refuse before any engine sees it: `orchestrations add` refuses it, and a run refuses it when an
+# older offramp stored it (the home below writes it into the store directly, as that offramp could have).
 NOT_ONE_SELECT = {
     "delete": "DELETE FROM orders",
     "insert": "INSERT INTO orders SELECT * FROM orders",
@@ -140,13 +143,38 @@ def home(cli: Any, offramp_home: Path, shared_emulator: Emulator, tmp_path_facto
     set_up(cli, shared_emulator, f"duckdb:{data / 'orders.duckdb'}")
     cli.ok("orchestrations", "add", "missing-file", "--destination", "stores",
            "--source", f"duckdb:{data / 'no-such.duckdb'}", "--sql", "SELECT 1 AS x")  # fmt: skip
-    cases = {**NOT_ONE_SELECT, **{name: sql for name, (sql, _) in [*ENGINE_FAILS.items(), *UNREADABLE.items()]}}
-    for name, sql in cases.items():
+    for name, sql in {**{name: sql for name, (sql, _) in ENGINE_FAILS.items()}}.items():
         cli.ok("orchestrations", "add", name, "--destination", "stores", "--source", f"duckdb:{data / 'orders.duckdb'}",
                "--sql", sql)  # fmt: skip
+    for name, sql in {**NOT_ONE_SELECT, **{name: sql for name, (sql, _) in UNREADABLE.items()}}.items():
+        cli.ok("orchestrations", "add", name, "--destination", "stores", "--source", f"duckdb:{data / 'orders.duckdb'}",
+               "--sql", "SELECT 1 AS x")  # fmt: skip
+        store_sql_as_an_older_offramp_did(name, sql)
     shutil.copytree(offramp_home, data / "home")
     _templates[shared_emulator.base_url] = data / "home"
     return offramp_home
+
+
+def store_sql_as_an_older_offramp_did(name: str, sql: str) -> None:
+    """Write ``sql`` into orchestration ``name`` in the store directly: offramp before 0.2 stored any SQL."""
+    store = open_store(Environment())
+    try:
+        with store.session() as session:
+            session.execute(sa.update(Orchestration).where(Orchestration.name == name).values(sql=sql))
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("name", [*NOT_ONE_SELECT, *UNREADABLE])
+def test_orchestrations_add_refuses_sql_that_is_not_one_select_and_stores_nothing(
+    cli: Any, home: Path, name: str
+) -> None:
+    sql = UNREADABLE[name][0] if name in UNREADABLE else NOT_ONE_SELECT[name]
+    needles = UNREADABLE[name][1][:1] if name in UNREADABLE else ("SELECT",)
+    before = snapshot()
+    cli("orchestrations", "add", f"new-{name}", "--destination", "stores", "--sql", sql).one_line_error(*needles)
+    cli("orchestrations", "update", "orders", "--sql", sql).one_line_error(*needles)
+    assert snapshot() == before
 
 
 @pytest.fixture
@@ -423,8 +451,11 @@ def test_on_postgresql_refusals_change_nothing_and_a_failed_run_records_only_its
     write_orders(path, 20)
     cli.ok("init")
     set_up(cli, emulator, f"duckdb:{path}")
-    for name, sql in (("delete", NOT_ONE_SELECT["delete"]), ("syntax", ENGINE_FAILS["syntax"][0])):
-        cli.ok("orchestrations", "add", name, "--destination", "stores", "--source", f"duckdb:{path}", "--sql", sql)
+    cli.ok("orchestrations", "add", "syntax", "--destination", "stores", "--source", f"duckdb:{path}",
+           "--sql", ENGINE_FAILS["syntax"][0])  # fmt: skip
+    cli.ok("orchestrations", "add", "delete", "--destination", "stores", "--source", f"duckdb:{path}",
+           "--sql", "SELECT 1 AS x")  # fmt: skip
+    store_sql_as_an_older_offramp_did("delete", NOT_ONE_SELECT["delete"])
 
     before = snapshot()
     cli("run", "delete").one_line_error("SELECT")

@@ -115,10 +115,8 @@ def test_a_vendor_that_cannot_be_reached_is_said_at_every_retry(
     assert result.exit_code == 1
     retries = [line for line in result.stderr.splitlines() if "retrying in" in line]
     assert len(retries) == 9, result.stderr  # 10 attempts: 9 retries, each said
-    # The vendor's name (the destination type's), then the destination's own words for the transient error.
-    assert all(line.startswith("offramp: WARNING: TikTok Ads Offline Events: ") for line in retries), retries
-    assert all("connection refused" in line or "ConnectError" in line for line in retries), retries
-    assert all(f"127.0.0.1:{closed}" in line for line in retries), retries
+    # The destination's own words for the transient error (they name TikTok), without its hint: then the wait.
+    assert all(line.startswith("offramp: WARNING: TikTok unreachable (connection refused); ") for line in retries)
     assert re.search(r"; retrying in [0-9.]+ s, attempt 2 of 10$", retries[0])
     assert retries[-1].endswith("attempt 10 of 10")
     assert "stamina" not in result.stderr  # stamina's own instrumentation is silenced

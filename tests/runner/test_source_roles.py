@@ -144,7 +144,9 @@ def test_a_read_only_role_runs_and_every_statement_has_a_statement_timeout(
                         "now() AS timestamp")  # fmt: skip
 
     sent = json.loads(cli.ok("run", "sales", "--json").stdout)
-    checked = json.loads(cli.ok("run", "timeout", "--json").stdout)
+    checking = cli("run", "timeout", "--json")
+    checked = json.loads(checking.stdout)
+    assert checking.exit_code == 1 and checked["status"] == "failed"  # every row rejected: the guardrail fails it
 
     assert sent["status"] == "succeeded" and sent["rows"]["sent"] == 20
     assert len(set(emulator.accepted_ids())) == 20

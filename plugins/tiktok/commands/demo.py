@@ -20,16 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import httpx
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from offramp.core import offramp_command
 from offramp.core.commands import (
     Offramp,
-    RunSummary,
     check_state,
     new_state,
     parse_redirect,
@@ -38,6 +34,11 @@ from offramp.core.commands import (
     say,
 )
 from offramp.plugins.tiktok.commands.demo_data import DEMO_SQL, SOURCE_EVENT, write_demo_orders
+
+if TYPE_CHECKING:
+    from offramp.core.commands import RunSummary
+
+# httpx and rich's progress bar are imported where they are used: `offramp --help` loads this module.
 
 DEMO_WORKSPACE = "demo"
 DEMO_ORCHESTRATION = "demo-store-purchases"
@@ -116,6 +117,8 @@ def _authorize(offramp: Offramp, base_url: str) -> None:
     assert hooks.describe_access is not None
     state = new_state()
     url = hooks.authorization_url(credential, state, "http://127.0.0.1:9/callback")
+    import httpx
+
     consent = httpx.get(url, follow_redirects=False, timeout=30)
     code = check_state(parse_redirect(consent.headers["location"]), state)
     hooks.complete_authorization(credential, code)
@@ -130,6 +133,8 @@ def _run(offramp: Offramp) -> RunSummary:
     """Run the demo orchestration with a progress bar on a terminal, quietly otherwise."""
     if not sys.stdout.isatty():
         return offramp.run(DEMO_WORKSPACE, DEMO_ORCHESTRATION)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
                   TimeElapsedColumn(), transient=True) as bar:  # fmt: skip
         task = bar.add_task(DEMO_ORCHESTRATION, total=None, counts="")

@@ -13,9 +13,6 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa
-
 ORDERS = 1500
 SOURCE_EVENT = "Order Completed"  # what the store's system calls a purchase; the demo maps it to Purchase
 UNMAPPED_EVENT = "Gift Card Reloaded"  # not mapped, not a TikTok standard event: rejected
@@ -38,6 +35,10 @@ def write_demo_orders(path: Path, now: datetime, seed: int = 2026) -> int:
 
     ``now`` is naive local wall-clock time of the stores (the orchestration reads it in its timezone).
     """
+    # Imported here: `offramp --help` loads this module (through the demo's command) and must stay light.
+    import duckdb
+    import pyarrow as pa
+
     rng = random.Random(seed)
     rows: dict[str, list[object]] = {name: [] for name in (
         "order_id", "event_name", "ordered_at", "email", "phone", "store_id", "sku", "product", "unit_price",
