@@ -9,10 +9,10 @@ command does first, must not load pydantic, SQLAlchemy and the rest for ``offram
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _typing
 
 from offramp.core._version import __version__
+from offramp.core.lazy_names import lazy_names as _lazy_names
 
 if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time they come from __getattr__
     from offramp.core.config import FieldSpec, PluginSettings, describe_fields, secret_field_names, validate_settings
@@ -81,17 +81,11 @@ _SOURCES: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups do not come here again
-    return value
+__getattr__ = _lazy_names(globals(), _MODULE_OF)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF} - {"_importlib", "_typing"})
+    return sorted({*globals(), *_MODULE_OF} - {"_lazy_names", "_typing"})
 
 
 __all__ = [

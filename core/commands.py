@@ -19,7 +19,6 @@ state store (apply a workspace, hand a credential to its type's hooks, run an or
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from offramp.core.errors import PluginError
+from offramp.core.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from offramp.core.oauth_callback import check_state, new_state, parse_redirect
@@ -51,13 +51,7 @@ _REEXPORTED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _REEXPORTED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _REEXPORTED)
 
 
 # The CLI's modules are imported where they are used, never at the top of this module: importing any of them builds

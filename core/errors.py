@@ -67,7 +67,11 @@ def _rebuild(cls: type[OfframpError], message: str, hint: str | None, fields: di
 
 
 class Transient(Exception):  # noqa: N818 - a marker, read as "this error is transient"
-    """Marker: the operation may succeed if retried after a wait."""
+    """Marker: the operation may succeed if retried after a wait.
+
+    The error's message is logged at every retry, before the wait and the attempt (``TikTok unreachable (connection
+    refused); retrying in 8 s, attempt 3 of 10``): it names what failed, in a few words, without a URL or a value.
+    """
 
 
 class Terminal(Exception):  # noqa: N818

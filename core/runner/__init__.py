@@ -9,8 +9,9 @@ The names are read from their modules on first use: commands that only read runs
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from offramp.core.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from offramp.core.runner.engine import DEFAULT_CONCURRENCY, run_orchestration
@@ -28,13 +29,7 @@ _MODULE_OF = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _MODULE_OF)
 
 
 __all__ = [

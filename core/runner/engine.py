@@ -113,7 +113,6 @@ class RunPlan:
         credential_status: Its status (``needs_reauth`` refuses a real run).
         credential_status_reason: Why, when the vendor said.
         overrides: This run's overrides of the run options (``RunRequest.options``), validated.
-        display_name: The destination type's name for people (``TikTok Ads Offline Events``): retry messages.
         columns: The destination type's column contract (suggestions for unused columns).
     """
 
@@ -130,7 +129,6 @@ class RunPlan:
     credential_status: str
     credential_status_reason: str | None
     overrides: dict[str, Any]
-    display_name: str = ""
     columns: tuple[str, ...] = ()
 
 
@@ -178,7 +176,6 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
             credential_status=credential.status,
             credential_status_reason=credential.status_reason,
             overrides=overrides,
-            display_name=kind.display_name,
             columns=tuple(kind.columns),
         )
 
@@ -527,7 +524,7 @@ class RunExecution:
         self.budget.grow()
         future = pool.submit(
             deliver, sender, state.batch_number, events, bucket=self.bucket, budget=self.budget,
-            stop=self.either, policy=RetryPolicy(), gate=self.gate, vendor=self.plan.display_name,
+            stop=self.either, policy=RetryPolicy(), gate=self.gate,
         )  # fmt: skip
         self.in_flight[future] = events
         while len(self.in_flight) >= self.concurrency * 2:

@@ -85,7 +85,7 @@ class _GiveBack(Exception):  # noqa: N818 - internal signal to stamina: retry af
     def __init__(self, wait: float | None, said: str = "", attempts: int = 0) -> None:
         super().__init__("transient")
         self.wait = wait
-        self.said = said  # the retry's line before the wait and the attempt: "VENDOR: the transient error's message"
+        self.said = said  # the retry's line before the wait and the attempt: the transient error's message
         self.attempts = attempts
 
 
@@ -147,12 +147,11 @@ def _said(error: BaseException) -> str:
     return str(error) if isinstance(error, DestinationError) else f"an unexpected {type(error).__name__}"
 
 
-def _retry_line(vendor: str, error: BaseException | None, fallback: str) -> str:
+def _retry_line(error: BaseException | None, fallback: str) -> str:
     """The start of a retry's log line: the transient error's message without its hint (the line goes on with the
-    wait), after the vendor's name unless the message names the vendor itself (``TikTok unreachable (...)``)."""
-    text = error.message if isinstance(error, DestinationError) else fallback
-    first_word = vendor.split(" ", 1)[0]
-    return text if not vendor or (first_word and text.startswith(first_word)) else f"{vendor}: {text}"
+    wait). A destination's transient messages name what failed (``TikTok unreachable (connection refused)``,
+    ``the webhook receiver at HOST answered HTTP 503``): offramp.core.errors.Transient asks it of them."""
+    return error.message if isinstance(error, DestinationError) else fallback
 
 
 def _exhausted(last_error: str) -> RetryBudgetExhaustedError:
@@ -172,13 +171,11 @@ def deliver(
     stop: threading.Event,
     policy: RetryPolicy,
     gate: Gate | None = None,
-    vendor: str = "",
 ) -> BatchResult:
     """Send ``events`` until each is sent or failed.
 
-    ``vendor`` (the destination type's display name) names the vendor in the line logged at every retry
-    (``TikTok unreachable (connection refused); retrying in 8 s, attempt 3 of 10``; a message that does not name
-    the vendor gets the destination type's display name first).
+    Every retry is logged as one line: the transient error's message, the wait and the attempt
+    (``TikTok unreachable (connection refused); retrying in 8 s, attempt 3 of 10``).
 
     ``gate`` is asked before every request (check the lease, record the request, then send): when it answers None,
     nothing more is sent and what is left comes back ``unsent``.
@@ -195,7 +192,7 @@ def deliver(
     pending: list[PreparedEvent] = list(events)
     while pending and result.terminal is None and not stop.is_set():
         progress_wait = _attempt_round(
-            sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy, gate=gate, vendor=vendor
+            sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy, gate=gate
         )
         pending = result.unsent
         if progress_wait is None:
@@ -217,14 +214,12 @@ def _attempt_round(
     stop: threading.Event,
     policy: RetryPolicy,
     gate: Gate | None = None,
-    vendor: str = "",
 ) -> float | None:
     """Up to ``policy.attempts`` attempts at ``pending``; leaves what is still unsent in ``result.unsent``.
 
     Returns the wait before a fresh round when an attempt settled some events and was given the rest back;
     None when the round ended otherwise (all settled, stopped, terminal, attempts used up).
     """
-    name = vendor or "the destination"
     try:
         for attempt in stamina.retry_context(
             on=_backoff, attempts=policy.attempts, timeout=None, wait_initial=policy.wait_initial,
@@ -247,7 +242,7 @@ def _attempt_round(
                     if not budget.take():
                         result.terminal = _exhausted(result.last_error)
                         break
-                    said = _retry_line(name, exc, result.last_error)
+                    said = _retry_line(exc, result.last_error)
                     raise _GiveBack(None, said, policy.attempts) from None
                 except Exception as exc:  # noqa: BLE001 - any other error stops the run; the batch stays unsent
                     result.attempts += 1
@@ -270,7 +265,7 @@ def _attempt_round(
                         result.unsent = pending
                         advised = answer.retry_after_seconds
                         return advised if advised is not None else policy.wait_initial
-                    said = _retry_line(name, answer.error, result.last_error)
+                    said = _retry_line(answer.error, result.last_error)
                     raise _GiveBack(answer.retry_after_seconds, said, policy.attempts)
     except _GiveBack:
         # This batch's attempts are used up: its events stay unsent and the run stops as a failure.
