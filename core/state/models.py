@@ -62,12 +62,26 @@ class Base(DeclarativeBase):
 
 
 class Workspace(Base):
+    """``production`` or a sandbox (every other workspace).
+
+    ``revision`` advances with every change to the workspace's configuration (``offramp.core.services.audit``
+    advances it as it records the change). A sandbox made from production (``offramp sandboxes create``) keeps the
+    production revision it was made from or last pulled (``base_revision``) and production's configuration at that
+    revision (``base_snapshot``, the base of the three-way merge: ``offramp.core.services.config_snapshot``).
+    """
+
     __tablename__ = "workspaces"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    base_revision: Mapped[int | None] = mapped_column(Integer)
+    base_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A sandbox's test code: its runs' events go to the vendor's test view (see DestinationCapabilities).
+    test_event_code: Mapped[str | None] = mapped_column(String(255))
 
 
 class Credential(Base):
@@ -104,6 +118,10 @@ class Destination(Base):
     credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id", ondelete="RESTRICT"), index=True)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secrets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # In a sandbox: the id of the production object this one was copied from (or promoted to), so that promotion
+    # changes that object in place (its runs and delivery history follow) and a rename is a rename. Not a foreign
+    # key: production's object may be deleted while the sandbox keeps its copy.
+    origin_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -123,6 +141,10 @@ class Orchestration(Base):
     source: Mapped[str] = mapped_column(Text)
     sql: Mapped[str] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # In a sandbox: the id of the production object this one was copied from (or promoted to), so that promotion
+    # changes that object in place (its runs and delivery history follow) and a rename is a rename. Not a foreign
+    # key: production's object may be deleted while the sandbox keeps its copy.
+    origin_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -139,6 +161,10 @@ class OrchestrationGroup(Base):
     name: Mapped[str] = mapped_column(String(127))
     schedule: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # In a sandbox: the id of the production object this one was copied from (or promoted to), so that promotion
+    # changes that object in place (its runs and delivery history follow) and a rename is a rename. Not a foreign
+    # key: production's object may be deleted while the sandbox keeps its copy.
+    origin_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -158,6 +184,30 @@ class OrchestrationGroupMember(Base):
     position: Mapped[int] = mapped_column(Integer)
 
     orchestration: Mapped[Orchestration] = relationship()
+
+
+class Promotion(Base):
+    """One promotion of a sandbox's changes to production (``offramp promotions list|show|revert``).
+
+    ``diff`` is what changed, as ``offramp sandboxes diff --json`` shows it (secrets only as ``changed``);
+    ``before``/``after`` hold, per changed object, its configuration before and after (snapshot entries, secrets
+    only as fingerprints), so that a revert can rebuild the objects as they were.
+    """
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(63))  # a name: the sandbox may be deleted
+    message: Mapped[str] = mapped_column(Text)
+    revision_before: Mapped[int] = mapped_column(Integer)
+    revision_after: Mapped[int] = mapped_column(Integer)
+    diff: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set on a promotion of a sandbox made by `offramp promotions revert`: the promotion it reverts.
+    reverts: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEvent(Base):
@@ -261,6 +311,7 @@ __all__ = [
     "Orchestration",
     "OrchestrationGroup",
     "OrchestrationGroupMember",
+    "Promotion",
     "RowOutcome",
     "Run",
     "Workspace",
