@@ -82,6 +82,11 @@ class DestinationCapabilities:
         requests_per_second: The most requests per second the runner sends per credential, shared by every run of
             the process that uses it (the vendor's rate limit, with a margin).
         max_in_flight: The most requests one run has in flight at once; ``--concurrency`` may ask for fewer.
+        test_traffic_option: The run option that sends a run's events to the vendor's test view instead of its live
+            stream, where they are shown but never attributed (TikTok: ``test_event_code``, its Test Events view).
+            A run whose options set it is test traffic. Every send from a sandbox must be: a sandbox's non-dry run
+            sets it from ``--test-event-code``, the orchestration's option or the sandbox's test code, and is
+            refused without one. None: the vendor cannot keep test traffic apart, so a sandbox only dry-runs the type.
     """
 
     max_batch_size: int
@@ -90,6 +95,7 @@ class DestinationCapabilities:
     dedup_window_seconds: float | None = None
     requests_per_second: float = 10.0
     max_in_flight: int = 4
+    test_traffic_option: str | None = None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,10 @@ CORE: dict[str, _Core] = {
     ),
     "audit": _Core("cmd_audit", "audit", "List audit events, newest first: who changed what, and when."),
     "workspaces": _Core("cmd_workspaces", "app", "Workspaces: production and named sandboxes."),
+    "sandboxes": _Core(
+        "cmd_sandboxes", "app", "Sandboxes: copies of production to change and test safely, then promote them."
+    ),
+    "promotions": _Core("cmd_promotions", "app", "Promotions of sandboxes to production: history and revert."),
     "plugins": _Core("cmd_plugins", "app", "Installed credential and destination types, and commands plugins add."),
     "credentials": _Core("cmd_credentials", "app", "Named, typed secret bundles (encrypted at rest)."),
     "destinations": _Core("cmd_destinations", "app", "Vendor targets, each bound to one credential."),

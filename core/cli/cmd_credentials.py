@@ -96,10 +96,12 @@ def rename(
 
 @app.command("list")
 def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
-    """List credentials."""
+    """List credentials; in a sandbox, its own and production's, which it shares (marked shared from production)."""
     ctx = build_context()
     with reading(ctx) as session:
-        rows = service.list_credentials(session, get_workspace(session, workspace_name(ctx, workspace)))
+        seen_from = get_workspace(session, workspace_name(ctx, workspace))
+        own = [(row, None) for row in service.list_credentials(session, seen_from)]
+        shared = [(row, row.workspace.name) for row in service.shared_credentials(session, seen_from)]
         data: list[dict[str, Any]] = [
             {
                 "name": r.name,
@@ -107,10 +109,12 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
                 "status": r.status,
                 "status_reason": r.status_reason,
                 "last_refreshed_at": r.last_refreshed_at,
-                "used_by": service.users_of(session, r),
+                # In a sandbox: its destinations bound to the credential, not production's.
+                "used_by": service.users_of(session, r, within=seen_from if shared_from else None),
                 "updated_at": r.updated_at,
+                **({"shared_from": shared_from} if shared_from else {}),
             }
-            for r in rows
+            for r, shared_from in sorted([*own, *shared], key=lambda item: item[0].name)
         ]
     if json_output:
         print_json(data)
@@ -120,7 +124,7 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
         ["name", "type", "status", "last refresh", "used by", "updated"],
         [
             [
-                d["name"],
+                f"{d['name']} (shared from {d['shared_from']})" if "shared_from" in d else d["name"],
                 d["type"],
                 d["status"],
                 when(d["last_refreshed_at"]),
@@ -137,7 +141,7 @@ def show(name: NameArgument, workspace: WorkspaceOption = None, json_output: Jso
     """Show a credential's settings; secrets only as set / not set, with when they last changed."""
     ctx = build_context()
     with reading(ctx) as session:
-        row = service.get_credential(session, get_workspace(session, workspace_name(ctx, workspace)), name)
+        row = service.resolve_credential(session, get_workspace(session, workspace_name(ctx, workspace)), name)
         data = service.describe_credential(session, ctx, row)
     if json_output:
         print_json(data)
@@ -175,7 +179,7 @@ def authorize(
     encrypted.
     """
     ctx = build_context(actor)
-    credential = credential_handle(ctx, workspace_name(ctx, workspace), name)
+    credential = credential_handle(ctx, workspace_name(ctx, workspace), name, changes="authorize")
     kind = ctx.registry.credential_type(credential.type)
     hooks = ctx.registry.credential_hooks(credential.type)
     if hooks.authorization_url is None or hooks.complete_authorization is None:

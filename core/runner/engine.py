@@ -50,6 +50,7 @@ from offramp.core.runner.types import (
     reasons_by_outcome,
 )
 from offramp.core.services import audit
+from offramp.core.services.config_snapshot import is_production
 from offramp.core.services.context import Context
 from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.plugin_context import context_of, shared_options
@@ -93,6 +94,7 @@ class _State:
     reject_rate_named: str = "--max-reject-rate"  # how the error names it: the option given, or the stored one
     fail_on_empty: bool = False  # the request's or the stored one
     actor: str = ""  # who started the run (the audit trail)
+    test_traffic: bool = False  # a real run whose events carry a test code: recorded in its report
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,11 @@ class RunPlan:
         credential_status_reason: Why, when the vendor said.
         overrides: This run's overrides of the run options (``RunRequest.options``), validated.
         columns: The destination type's column contract (suggestions for unused columns).
+        sandbox: Whether the workspace is a sandbox (every workspace but production): its real runs must be test
+            traffic.
+        test_code: The value of the type's ``test_traffic_option`` in the context's options (None: live traffic):
+            this run's override, else the orchestration's option, else (in a sandbox) the sandbox's test code.
+        credential_workspace: The credential's workspace: production's, when a sandbox shares its credential.
     """
 
     orchestration_id: int
@@ -130,6 +137,9 @@ class RunPlan:
     credential_status_reason: str | None
     overrides: dict[str, Any]
     columns: tuple[str, ...] = ()
+    sandbox: bool = False
+    test_code: Any = None
+    credential_workspace: str | None = None
 
 
 def _overrides(request: RunRequest, run_options: type[PluginSettings], subject: str) -> dict[str, Any]:
@@ -158,9 +168,14 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
         subject = f"orchestration {row.name!r} ({destination.type})"
         overrides = _overrides(request, kind.run_options, subject)
         stored = dict(row.options)
-        context = context_of(
-            ctx, destination, options={**stored, **overrides}, subject=subject, dry_run=request.dry_run
-        )
+        options = {**stored, **overrides}
+        option = kind.capabilities.test_traffic_option
+        sandbox = not is_production(workspace)
+        test_code = options.get(option) if option is not None else None
+        if option is not None and test_code in (None, "") and sandbox and workspace.test_event_code:
+            # The sandbox's own code reaches the destination as an override would (the request body carries it).
+            test_code = options[option] = workspace.test_event_code
+        context = context_of(ctx, destination, options=options, subject=subject, dry_run=request.dry_run)
         credential = destination.credential
         return RunPlan(
             orchestration_id=row.id,
@@ -177,7 +192,37 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
             credential_status_reason=credential.status_reason,
             overrides=overrides,
             columns=tuple(kind.columns),
+            sandbox=sandbox,
+            test_code=None if test_code in (None, "") else test_code,
+            credential_workspace=credential.workspace.name,
         )
+
+
+def _refuse_live_traffic(plan: RunPlan, request: RunRequest) -> None:
+    """A sandbox's real run must be test traffic (DestinationCapabilities.test_traffic_option): refused otherwise,
+    before anything is read or recorded."""
+    ws, name, kind = plan.workspace, plan.orchestration, plan.context.destination_type
+    if not plan.sandbox or request.dry_run or plan.test_code is not None:
+        return
+    dry = offramp_command("run", name, "--dry-run", workspace=ws)
+    option = plan.capabilities.test_traffic_option
+    if option is None:
+        raise ConfigError(
+            f"destination type {kind} cannot keep test traffic apart from real traffic, so sandbox {ws!r} can only "
+            f"dry-run orchestration {name!r}; nothing was run",
+            hint=f"preview it with: {dry}; it sends once promoted to production",
+        )
+    if option == "test_event_code":  # the option `offramp run` sets itself
+        this_run = offramp_command("run", name, "--test-event-code", "CODE", workspace=ws)
+    else:
+        this_run = offramp_command("orchestrations", "update", name, "--option", f"{option}=CODE", workspace=ws)
+    raise ConfigError(
+        f"sandbox {ws!r} has no {option} for orchestration {name!r} ({kind}): every send from a sandbox carries "
+        "one, so that the vendor shows its events in its test view (TikTok: Test Events) and never attributes "
+        "them; nothing was run",
+        hint=f"set the sandbox's: {offramp_command('sandboxes', 'update', ws, '--test-event-code', 'CODE')}; or "
+        f"give one: {this_run}; or preview with: {dry}",
+    )
 
 
 def _resumable(
@@ -246,6 +291,7 @@ def run_orchestration(
             + offramp_command("run", request.orchestration, "--resume", workspace=ws),
         )
     plan = _plan(ctx, request)
+    _refuse_live_traffic(plan, request)
     check_read_only_query(plan.sql)
     if not request.dry_run and plan.credential_status == "needs_reauth":
         # Refused before anything is read or recorded: otherwise the run would query the source only to record
@@ -254,7 +300,7 @@ def run_orchestration(
             f"credential {plan.credential!r} of destination {plan.context.destination!r} needs authorizing again "
             f"({plan.credential_status_reason or 'refused by the vendor'}); nothing was run",
             hint="re-authorize with: "
-            + offramp_command("credentials", "authorize", plan.credential, workspace=ws)
+            + offramp_command("credentials", "authorize", plan.credential, workspace=plan.credential_workspace)
             + "; then send what an earlier run left with: "
             + offramp_command("run", request.orchestration, "--resume", workspace=ws),
         )
@@ -304,6 +350,7 @@ def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
     if request.max_reject_rate is None:
         state.reject_rate_named = "the orchestration's max_reject_rate"
     state.fail_on_empty = request.fail_on_empty or plan.options.fail_on_empty
+    state.test_traffic = plan.test_code is not None and not request.dry_run
     replayed_id: str | None = None
     if request.replay_failed:
         replayed_id, state.only = _replayed(ctx, request, plan.orchestration_id)
@@ -752,6 +799,11 @@ def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:
     summary = finish_run(ctx, summary, lease=state.lease, orchestration=request.orchestration,
                          stored_error=state.stored_error)  # fmt: skip
     with ctx.store.session() as session:
+        if state.test_traffic and not (state.lease is not None and state.lease.lost.is_set()):
+            # Its events went to the vendor's test view (`sandboxes validate` looks for such a run of a change).
+            run = session.get(Run, summary.run_id)
+            if run is not None:
+                run.report = {**dict(run.report or {}), "test_traffic": True}
         rows = {
             name: getattr(summary, name) for name in ("queried", "sent", "rejected", "failed", "skipped", "unknown")
         }

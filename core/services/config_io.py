@@ -261,19 +261,20 @@ def build_document(session: Session, ctx: Context, workspace_name: str) -> Confi
     )
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
+class LiteralDumper(yaml.SafeDumper):
+    """YAML with multi-line strings (SQL, diffs) as literal blocks, so a file reads and diffs like the query itself.
+
+    A string is written exactly (``|-`` when it does not end with a newline), so it reads back the same.
+    """
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    # Multi-line values (SQL) as literal blocks, so the file reads and diffs like the query itself.
     if "\n" in data:
-        text = data if data.endswith("\n") else data + "\n"
-        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
-_Dumper.add_representer(str, _str_presenter)
+LiteralDumper.add_representer(str, _str_presenter)
 
 
 def export_yaml(session: Session, ctx: Context, workspace_name: str) -> str:
@@ -286,7 +287,7 @@ def export_yaml(session: Session, ctx: Context, workspace_name: str) -> str:
         if not orchestration["sql"].endswith("\n") and "\n" in orchestration["sql"]:
             orchestration["sql"] += "\n"
     header = f"# offramp configuration of workspace {document.workspace}; secrets are env: references.\n"
-    return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    return header + yaml.dump(data, Dumper=LiteralDumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 def parse_document(text: str, origin: str) -> ConfigDocument:
@@ -595,6 +596,7 @@ def _remove(session: Session, ctx: Context, workspace: Workspace, kind: str, nam
 
 __all__ = [
     "ConfigDocument",
+    "LiteralDumper",
     "Plan",
     "PlanItem",
     "apply_document",

@@ -179,9 +179,18 @@ class WorkspaceWriter:
         for kind, model in _MODELS.items():
             self._rows[kind] = {key_of(row, production): row for row in _rows(self.session, model, self.workspace)}
 
+    def keys(self, kind: str) -> list[str]:
+        """The keys of this workspace's objects of ``kind`` (a copy: removing while iterating is fine)."""
+        return list(self._rows[kind])
+
     def row(self, kind: str, key: str) -> Any | None:
         """The row of ``key`` in this workspace (or added by this writer), or None."""
         return self._rows[kind].get(key)
+
+    def secrets_of(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The stored secret records (ciphertext) of the destination ``key`` here, to copy with its entry."""
+        row = self._rows[kind].get(key)
+        return dict(row.secrets) if kind == "destination" and row is not None else None
 
     def _referred(self, kind: str, key: str, by: str) -> Any:
         if kind == "credential":
@@ -251,7 +260,7 @@ class WorkspaceWriter:
                 existing.origin_id = int(key)
             self._rows[kind][key] = existing
             self.added[(kind, key)] = existing
-        if kind == "group":
+        if isinstance(existing, OrchestrationGroup):
             existing.members.clear()
             self.session.flush()  # the old memberships go before the new ones (same primary keys) come
             existing.members.extend(

@@ -1,4 +1,10 @@
-"""Credentials: named, typed secret bundles, encrypted at rest and shared by destinations."""
+"""Credentials: named, typed secret bundles, encrypted at rest and shared by destinations.
+
+Production's credentials are shared with every sandbox by reference: a sandbox's destination may be bound to
+production's row itself (``--credential NAME`` finds the sandbox's own credential first, then production's), so a
+refresh in the sandbox rotates production's stored token under the same lock. A sandbox reads and uses a shared
+credential but does not change it: it is changed (updated, authorized, renamed, deleted) in production.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.config import PluginSettings
-from offramp.core.errors import ConfigError, ObjectInUseError
+from offramp.core.errors import ConfigError, ObjectInUseError, ObjectNotFoundError
 from offramp.core.hints import offramp_command
 from offramp.core.services import audit
 from offramp.core.services.context import Context
@@ -38,6 +44,65 @@ def get_credential(session: Session, workspace: Workspace, name: str) -> Credent
 def list_credentials(session: Session, workspace: Workspace) -> list[Credential]:
     """Credentials of a workspace, by name."""
     return list_named(session, Credential, workspace)
+
+
+def _production_of(session: Session, workspace: Workspace) -> Workspace | None:
+    """Production, whose credentials a sandbox shares; None when ``workspace`` is production itself."""
+    from offramp.core.environment import DEFAULT_WORKSPACE
+    from offramp.core.services.config_snapshot import is_production
+
+    if is_production(workspace):
+        return None
+    return session.scalar(select(Workspace).where(Workspace.name == DEFAULT_WORKSPACE))
+
+
+def _named(session: Session, workspace: Workspace, name: str) -> Credential | None:
+    return session.scalar(select(Credential).where(Credential.workspace_id == workspace.id, Credential.name == name))
+
+
+def resolve_credential(session: Session, workspace: Workspace, name: str) -> Credential:
+    """The credential a destination of ``workspace`` means by ``name``: the workspace's own, else (in a sandbox)
+    production's, shared by reference. The error lists the credentials of both."""
+    own = _named(session, workspace, name)
+    production = _production_of(session, workspace)
+    if own is not None or production is None:
+        return own or get_credential(session, workspace, name)  # production: the error lists its credentials
+    shared = _named(session, production, name)
+    if shared is not None:
+        return shared
+    names = [row.name for row in list_credentials(session, workspace)]
+    shared_names = [row.name for row in list_credentials(session, production)]
+    raise ObjectNotFoundError(
+        f"no credential named {name!r} in sandbox {workspace.name!r} (its own: {', '.join(names) or 'none'}) or in "
+        f"production (shared: {', '.join(shared_names) or 'none'})",
+        hint=f"see `{offramp_command('credentials', 'list', workspace=workspace.name)}`",
+    )
+
+
+def shared_credentials(session: Session, workspace: Workspace) -> list[Credential]:
+    """Production's credentials a sandbox's destinations may name (those it has none of its own name for), by name;
+    empty for production."""
+    production = _production_of(session, workspace)
+    if production is None:
+        return []
+    own = {row.name for row in list_credentials(session, workspace)}
+    return [row for row in list_credentials(session, production) if row.name not in own]
+
+
+def own_credential(session: Session, workspace: Workspace, name: str, command: str, *args: str) -> Credential:
+    """The credential ``name`` of ``workspace`` itself, for ``offramp credentials COMMAND NAME ARGS`` (update,
+    rename, delete, authorize), which changes it. Production's credential, shared with a sandbox, is refused there
+    with the command that changes it in production."""
+    own = _named(session, workspace, name)
+    production = _production_of(session, workspace)
+    if own is None and production is not None and _named(session, production, name) is not None:
+        raise ConfigError(
+            f"credential {name!r} belongs to production and is shared with sandbox {workspace.name!r}: a sandbox "
+            f"uses it but does not {command} it",
+            hint=f"{command} it in production, for every workspace that uses it: "
+            + offramp_command("credentials", command, name, *args),
+        )
+    return own or get_credential(session, workspace, name)
 
 
 def add_credential(
@@ -181,7 +246,7 @@ def edit_credential(
     Validated as ``add`` validates (every invalid field at once); a secret may be given as ``env:VARIABLE`` or as a
     value, as with ``add``. Returns the fields that changed (secrets by name only), audited as ``update``.
     """
-    row = get_credential(session, get_workspace(session, workspace_name), name)
+    row = own_credential(session, get_workspace(session, workspace_name), name, "update")
     kind = ctx.registry.credential_type(row.type)
     subject = f"credential {row.name!r} ({row.type})"
     raw = edited_settings(kind.settings, subject, row.settings, changes, unset)
@@ -190,7 +255,9 @@ def edit_credential(
 
 def rename_credential(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
     """Rename a credential; the destinations bound to it stay bound (they refer to its id)."""
-    return rename_named(session, ctx.actor, Credential, get_workspace(session, workspace_name), old, new)
+    workspace = get_workspace(session, workspace_name)
+    own_credential(session, workspace, old, "rename", new)
+    return rename_named(session, ctx.actor, Credential, workspace, old, new)
 
 
 def save_tokens(
@@ -265,10 +332,19 @@ def credential_settings(ctx: Context, row: Credential) -> PluginSettings:
     return load_settings(kind.settings, row.settings, row.secrets, ctx.secret_box, f"credential {row.name!r}")
 
 
-def users_of(session: Session, row: Credential) -> list[str]:
-    """Names of the destinations bound to a credential."""
-    query = select(Destination.name).where(Destination.credential_id == row.id).order_by(Destination.name)
-    return list(session.scalars(query))
+def users_of(session: Session, row: Credential, within: Workspace | None = None) -> list[str]:
+    """Names of the destinations bound to a credential: those of ``within`` only, or (None) of every workspace, a
+    sandbox's destination of production's shared credential as ``NAME (sandbox SANDBOX)``."""
+    query = select(Destination.name, Workspace.name).join(Workspace, Destination.workspace_id == Workspace.id)
+    query = query.where(Destination.credential_id == row.id)
+    if within is not None:
+        query = query.where(Destination.workspace_id == within.id)
+    home = row.workspace.name
+    users = sorted(((name, workspace) for name, workspace in session.execute(query)), key=lambda u: (u[1] != home, u))
+    return [
+        name if within is not None or workspace == home else f"{name} (sandbox {workspace})"
+        for name, workspace in users
+    ]
 
 
 def describe_credential(session: Session, ctx: Context, row: Credential) -> dict[str, Any]:
@@ -293,6 +369,12 @@ def describe_credential(session: Session, ctx: Context, row: Credential) -> dict
 def _rebind_hint(session: Session, row: Credential, users: list[str]) -> str:
     """Commands that free a credential: bind its destinations to another credential of its type, or delete them."""
     ws = row.workspace.name
+    if len(users_of(session, row, within=row.workspace)) < len(users):
+        # Commands for a sandbox's destinations would act in another workspace than the one of this command.
+        return (
+            "bind them to another credential or delete them, the sandboxes' in their sandbox with -w SANDBOX "
+            "(see `offramp destinations update --help`)"
+        )
     others = [other.name for other in list_credentials(session, row.workspace) if other.type == row.type]
     others = [name for name in others if name != row.name]
     deletes = "; ".join(f"`{offramp_command('destinations', 'delete', user, workspace=ws)}`" for user in users)
@@ -308,7 +390,7 @@ def _rebind_hint(session: Session, row: Credential, users: list[str]) -> str:
 def delete_credential(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete a credential no destination uses."""
     workspace = get_workspace(session, workspace_name)
-    row = get_credential(session, workspace, name)
+    row = own_credential(session, workspace, name, "delete")
     users = users_of(session, row)
     if users:
         raise ObjectInUseError(
@@ -333,8 +415,11 @@ __all__ = [
     "locked_credential",
     "mark_needs_reauth",
     "moved_endpoints",
+    "own_credential",
     "rename_credential",
+    "resolve_credential",
     "save_tokens",
+    "shared_credentials",
     "update_credential",
     "users_of",
 ]

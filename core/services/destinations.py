@@ -1,4 +1,8 @@
-"""Destinations: a typed vendor target bound to one credential of a type it accepts."""
+"""Destinations: a typed vendor target bound to one credential of a type it accepts.
+
+A sandbox's destination may be bound to its own credential or to production's, shared by reference
+(``credentials.resolve_credential``: the sandbox's own first, then production's).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,12 @@ from offramp.core.hints import offramp_command
 from offramp.core.plugin_types import DestinationType
 from offramp.core.services import audit
 from offramp.core.services.context import Context
-from offramp.core.services.credentials import edited_settings, get_credential, list_credentials
+from offramp.core.services.credentials import (
+    edited_settings,
+    list_credentials,
+    resolve_credential,
+    shared_credentials,
+)
 from offramp.core.services.lookup import ensure_absent, get_named, list_named, rename_named
 from offramp.core.services.naming import check_object_name
 from offramp.core.services.typed_settings import (
@@ -42,12 +51,13 @@ def list_destinations(session: Session, workspace: Workspace) -> list[Destinatio
     return list_named(session, Destination, workspace)
 
 
-def _check_binding(session: Session, kind: DestinationType, credential: Credential, name: str) -> None:
+def _check_binding(
+    session: Session, kind: DestinationType, credential: Credential, name: str, workspace: Workspace
+) -> None:
     if kind.credential_types and credential.type not in kind.credential_types:
         accepted = ", ".join(kind.credential_types)
-        fitting = [
-            row.name for row in list_credentials(session, credential.workspace) if row.type in kind.credential_types
-        ]
+        usable = [*list_credentials(session, workspace), *shared_credentials(session, workspace)]
+        fitting = sorted(row.name for row in usable if row.type in kind.credential_types)
         hint = f"bind it to a credential of type {accepted}"
         hint += f" (existing: {', '.join(fitting)})" if fitting else " (see `offramp credentials add --help`)"
         raise ConfigError(
@@ -70,8 +80,8 @@ def unsaved_destination(
     workspace = get_workspace(session, workspace_name)
     kind = ctx.registry.destination_type(type_name)
     ensure_absent(session, Destination, workspace, name)
-    credential = get_credential(session, workspace, credential_name)
-    _check_binding(session, kind, credential, name)
+    credential = resolve_credential(session, workspace, credential_name)
+    _check_binding(session, kind, credential, name, workspace)
     resolved = resolve_settings(kind.settings, raw, f"destination {name!r} ({type_name})")
     records, _ = encrypt_secrets(ctx.secret_box, resolved, {}, {}) if resolved.secret_values else ({}, [])
     row = Destination(
@@ -127,11 +137,18 @@ def destination_change(
     unset: Collection[str] = (),
     allow_literal_secrets: bool = False,
 ) -> DestinationChange:
-    """Validate new settings and credential for ``row`` (stored secrets not in ``raw`` or ``unset`` are kept)."""
+    """Validate new settings and credential for ``row`` (stored secrets not in ``raw`` or ``unset`` are kept).
+
+    The name of the credential ``row`` is bound to keeps that binding: in a sandbox, production's shared credential
+    stays bound even when the sandbox has one of its own by that name.
+    """
     kind = ctx.registry.destination_type(row.type)
     subject = f"destination {row.name!r} ({row.type})"
-    credential = get_credential(session, row.workspace, credential_name)
-    _check_binding(session, kind, credential, row.name)
+    if credential_name == row.credential.name:
+        credential = row.credential
+    else:
+        credential = resolve_credential(session, row.workspace, credential_name)
+    _check_binding(session, kind, credential, row.name, row.workspace)
     stored = decrypt_secrets(ctx.secret_box, row.secrets, subject) if row.secrets else {}
     current = {field: value for field, value in stored.items() if field not in unset}
     resolved = resolve_settings(

@@ -3,6 +3,10 @@
 The handle (:class:`StoredCredential`) is the only way a plugin reads or writes its credential: every read opens its
 own short read session; :meth:`StoredCredential.locked` holds the credential's cross-process lock
 (``locked_credential``) for the block and commits what was saved in it. A plugin never sees a session or a row.
+
+A handle names the credential's own workspace: a sandbox's destination bound to production's shared credential
+gets a handle on production's row, so that a refresh there locks and rotates the one stored token every workspace
+uses (TikTok refuses a spent refresh token: a copy would cut production off).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from offramp.core.services.credentials import (
     get_credential,
     locked_credential,
     mark_needs_reauth,
+    own_credential,
+    resolve_credential,
     save_tokens,
 )
 from offramp.core.services.destinations import destination_settings, get_destination
@@ -102,11 +108,20 @@ class StoredCredential:
         return offramp_command("credentials", "authorize", self.name, workspace=self.workspace)
 
 
-def credential_handle(ctx: Context, workspace: str, name: str) -> StoredCredential:
-    """The handle of the credential ``name`` (raises ObjectNotFoundError listing the existing ones)."""
+def credential_handle(ctx: Context, workspace: str, name: str, *, changes: str | None = None) -> StoredCredential:
+    """The handle of the credential ``name`` as ``workspace`` sees it: its own, else (a sandbox) production's shared
+    one (raises ObjectNotFoundError listing the existing ones).
+
+    ``changes``: the command the handle is for when it changes the credential (``authorize``), which a sandbox may
+    not do to production's credential (``credentials.own_credential``).
+    """
     with ctx.store.read_session() as session:
-        row = get_credential(session, get_workspace(session, workspace), name)
-        return StoredCredential(ctx, workspace, name, row.type)
+        seen_from = get_workspace(session, workspace)
+        if changes is not None:
+            row = own_credential(session, seen_from, name, changes)
+        else:
+            row = resolve_credential(session, seen_from, name)
+        return StoredCredential(ctx, row.workspace.name, name, row.type)
 
 
 def context_of(
@@ -127,7 +142,14 @@ def context_of(
     settings = destination_settings(ctx, row)
     what = subject or f"the run options of destination {row.name!r} ({row.type})"
     shared, own = split_options(dict(options or {}), kind.run_options, what, strict=False)
-    credential = StoredCredential(ctx, row.workspace.name, row.credential.name, row.credential.type)
+    # The credential's own workspace, not the destination's: production's, when a sandbox shares it (a sandbox
+    # shares production's credentials only). Told by ids, which are loaded with the rows: a destination's context is
+    # also built after its session closed (a connection test), when a relationship could not load any more.
+    from offramp.core.environment import DEFAULT_WORKSPACE
+
+    borrowed = row.credential.workspace_id != row.workspace.id
+    owner = DEFAULT_WORKSPACE if borrowed else row.workspace.name
+    credential = StoredCredential(ctx, owner, row.credential.name, row.credential.type)
     values: dict[str, Any] = {"timezone": shared.timezone, **fields}
     return DestinationContext(
         workspace=row.workspace.name,

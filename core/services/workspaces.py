@@ -23,17 +23,18 @@ def get_workspace(session: Session, name: str) -> Workspace:
     """The workspace called ``name``; the error lists the ones that exist."""
     workspace = session.scalar(select(Workspace).where(Workspace.name == name))
     if workspace is None:
-        existing = ", ".join(session.scalars(select(Workspace.name).order_by(Workspace.name))) or "none"
+        live = select(Workspace.name).where(Workspace.deleted_at.is_(None)).order_by(Workspace.name)
+        existing = ", ".join(session.scalars(live)) or "none"
         raise ObjectNotFoundError(
             f"no workspace named {name!r} (existing: {existing})",
-            hint=f"create it with `offramp workspaces add {name}` or pass --workspace",
+            hint=f"make a sandbox from production with `offramp sandboxes create {name}`, or pass --workspace",
         )
     return workspace
 
 
 def list_workspaces(session: Session) -> list[Workspace]:
-    """Every workspace, by name."""
-    return list(session.scalars(select(Workspace).order_by(Workspace.name)))
+    """Every workspace, by name (not deleted sandboxes, whose rows stay only for their runs)."""
+    return list(session.scalars(select(Workspace).where(Workspace.deleted_at.is_(None)).order_by(Workspace.name)))
 
 
 def add_workspace(session: Session, ctx: Context, name: str, description: str | None = None) -> Workspace:

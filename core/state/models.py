@@ -82,6 +82,11 @@ class Workspace(Base):
     base_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A sandbox's test code: its runs' events go to the vendor's test view (see DestinationCapabilities).
     test_event_code: Mapped[str | None] = mapped_column(String(255))
+    # A sandbox made by `offramp promotions revert`: the promotion it reverses (recorded on its own promotion).
+    reverts_promotion: Mapped[int | None] = mapped_column(Integer)
+    # A deleted sandbox keeps its row, renamed NAME~deleted-ID, so that its runs stay as history and the name is
+    # free again (``~`` is in no valid workspace name, so the two never clash).
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
 
 class Credential(Base):

@@ -42,6 +42,16 @@ class DummyDestinationSettings(PluginSettings):
     seed: int = Field(default=0, description="Seed of the random draws, so a failing test replays exactly.")
 
 
+class DummyRunOptions(PluginSettings):
+    """What an orchestration may set for the dummy destination."""
+
+    test_event_code: str | None = Field(
+        default=None,
+        description="Marks the run's events as test traffic (kept with each delivered event); as TikTok's, so that "
+        "the dummy can run in a sandbox.",
+    )
+
+
 DESTINATION_TYPE = DestinationType(
     name="dummy",
     display_name="Dummy (for tests)",
@@ -49,11 +59,18 @@ DESTINATION_TYPE = DestinationType(
     settings=DummyDestinationSettings,
     # Nothing is sent, so nothing limits the rate: the runner's throttle would only slow the tests down.
     capabilities=DestinationCapabilities(
-        max_batch_size=10_000, event_sources=(), supports_dedupe=True, requests_per_second=1000.0, max_in_flight=16
+        max_batch_size=10_000,
+        event_sources=(),
+        supports_dedupe=True,
+        requests_per_second=1000.0,
+        max_in_flight=16,
+        # It sends nothing anyway; declaring the option lets tests run it in a sandbox as TikTok runs there.
+        test_traffic_option="test_event_code",
     ),
     credential_types=("static-token",),
     description="Sends nothing; fails on purpose according to its knobs.",
     implementation="offramp.plugins.dummy.runtime:HOOKS",
+    run_options=DummyRunOptions,
 )
 
-__all__ = ["DESTINATION_TYPE", "DummyDestinationSettings"]
+__all__ = ["DESTINATION_TYPE", "DummyDestinationSettings", "DummyRunOptions"]

@@ -44,7 +44,7 @@ from offramp.core import (
     Terminal,
     Transient,
 )
-from offramp.plugins.dummy import DummyDestinationSettings
+from offramp.plugins.dummy import DummyDestinationSettings, DummyRunOptions
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +148,12 @@ class DummyPreparer:
 
 @dataclass(frozen=True)
 class DeliveredEvent:
-    """One event the dummy vendor accepted: its id and its body, as sent."""
+    """One event the dummy vendor accepted: its id, its body as sent, and the test code it was sent with (None:
+    live traffic)."""
 
     event_id: str
     body: bytes
+    test_event_code: str | None = None
 
 
 class DummySender:
@@ -168,9 +170,16 @@ class DummySender:
     and knobs a test sets on the vendor, apply to every one of them.
     """
 
-    def __init__(self, settings: DummyDestinationSettings | None = None, vendor: DummyVendor | None = None) -> None:
+    def __init__(
+        self,
+        settings: DummyDestinationSettings | None = None,
+        vendor: DummyVendor | None = None,
+        *,
+        test_event_code: str | None = None,
+    ) -> None:
         self._settings = settings or DummyDestinationSettings()
         self._vendor = vendor or DummyVendor()
+        self._test_event_code = test_event_code
         self._lock = self._vendor.lock
         self._closed = False
 
@@ -255,7 +264,7 @@ class DummySender:
                     result.failed.append(FailedEvent(event_id=event.event_id, code=REFUSED_CODE, message=message))
                 else:
                     result.sent.append(event.event_id)
-                    self._delivered.append(DeliveredEvent(event.event_id, event.body))
+                    self._delivered.append(DeliveredEvent(event.event_id, event.body, self._test_event_code))
         logger.debug(
             "dummy: batch %s of %d events: %d sent, %d refused",
             request_id,
@@ -327,9 +336,9 @@ def open_preparer(context: DestinationContext) -> DummyPreparer:
 
 def open_sender(context: DestinationContext) -> DummySender:
     """The hook the framework calls to send to a dummy destination (it reads no credential: nothing is sent)."""
-    settings = context.settings
-    assert isinstance(settings, DummyDestinationSettings)
-    return DummySender(settings, vendor(context.workspace, context.destination))
+    settings, options = context.settings, context.options
+    assert isinstance(settings, DummyDestinationSettings) and isinstance(options, DummyRunOptions)
+    return DummySender(settings, vendor(context.workspace, context.destination), test_event_code=options.test_event_code)
 
 
 HOOKS = DestinationHooks(open_preparer=open_preparer, open_sender=open_sender)

@@ -41,6 +41,9 @@ def _destination_type() -> DestinationType:
             # twentieth of it leaves room for the app's other users and for TikTok's advertiser-level limits.
             requests_per_second=50.0,
             max_in_flight=8,
+            # A request with a top-level test_event_code (docs/tiktok-api-facts.md, "Request body") goes to the
+            # event set's Test Events view, not to attribution: what every send from a sandbox carries.
+            test_traffic_option="test_event_code",
         ),
         credential_types=("tiktok-offline-events",),
         description="Sends conversions to a TikTok offline event set (or pixel) through the Events API 2.0.",

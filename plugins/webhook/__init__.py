@@ -165,7 +165,12 @@ DESTINATION_TYPE = DestinationType(
     version=__version__,
     settings=WebhookDestinationSettings,
     capabilities=DestinationCapabilities(
-        max_batch_size=MAX_BATCH_SIZE, supports_dedupe=False, requests_per_second=20.0, max_in_flight=4
+        max_batch_size=MAX_BATCH_SIZE,
+        supports_dedupe=False,
+        requests_per_second=20.0,
+        max_in_flight=4,
+        # An endpoint of the user's has no test view offramp knows of: a sandbox only dry-runs a webhook.
+        test_traffic_option=None,
     ),
     credential_types=("hmac-secret", "static-token"),
     description="POSTs rows as JSON batches, signed with HMAC-SHA256 or sent with a bearer token, to your endpoint.",

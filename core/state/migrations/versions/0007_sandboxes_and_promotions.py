@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("base_revision", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("base_snapshot", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("test_event_code", sa.String(length=255), nullable=True))
+        batch.add_column(sa.Column("reverts_promotion", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
     for table in _ORIGINS:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("origin_id", sa.Integer(), nullable=True))
@@ -56,5 +58,13 @@ def downgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("origin_id")
     with op.batch_alter_table("workspaces") as batch:
-        for column in ("test_event_code", "base_snapshot", "base_revision", "revision", "created_by"):
+        for column in (
+            "deleted_at",
+            "reverts_promotion",
+            "test_event_code",
+            "base_snapshot",
+            "base_revision",
+            "revision",
+            "created_by",
+        ):
             batch.drop_column(column)
