@@ -189,12 +189,17 @@ class DestinationHooks:
         check_connection: ``check_connection(context, fix) -> list[CheckStep]``: the steps of
             ``offramp destinations test``; ``fix`` asks it to correct what it can. None: the type has no test.
         actions: What the type can do on demand.
+        required_columns: ``required_columns(context) -> groups``: the query needs one column of each group
+            (matched case-insensitively) or every row is rejected, given the destination's settings (TikTok needs
+            ``event`` unless a fixed event name is set). ``offramp sandboxes validate`` refuses a scheduled
+            orchestration whose query has none of a group. None: the type requires no column.
     """
 
     open_preparer: Callable[[DestinationContext], Preparer]
     open_sender: Callable[[DestinationContext], Sender]
     check_connection: Callable[[DestinationContext, bool], list[CheckStep]] | None = None
     actions: tuple[DestinationAction, ...] = ()
+    required_columns: Callable[[DestinationContext], Sequence[Sequence[str]]] | None = None
 
     def action(self, name: str) -> DestinationAction | None:
         """The action called ``name``, if the type has one."""
@@ -252,6 +257,7 @@ _ARITY: dict[str, int] = {
     "open_preparer": 1,
     "open_sender": 1,
     "check_connection": 2,
+    "required_columns": 1,
     "authorization_url": 3,
     "complete_authorization": 2,
     "describe_access": 1,

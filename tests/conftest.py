@@ -188,6 +188,13 @@ def _acting_workspace(args: Sequence[str], env: Mapping[str, str] | None) -> tup
     allowed = {workspace}
     if len(path) > 1 and path[1] == "workspaces" and ctx is not None:
         allowed |= {value for value in ctx.params.values() if isinstance(value, str)}  # the workspace it made
+    if len(path) > 1 and path[1] == "sandboxes" and ctx is not None and isinstance(ctx.params.get("name"), str):
+        # `offramp sandboxes diff NAME` acts in the sandbox NAME (its hints name it with -w), and on production.
+        workspace = ctx.params["name"]
+        allowed = {workspace, DEFAULT_WORKSPACE}
+    if len(path) > 2 and path[1:3] == ["promotions", "revert"] and ctx is not None:
+        workspace = ctx.params.get("sandbox") or f"revert-{ctx.params.get('promotion_id')}"  # the sandbox it makes
+        allowed = {workspace, DEFAULT_WORKSPACE}
     return workspace, allowed
 
 

@@ -97,9 +97,6 @@ def revert(
     for note in result.notes:
         warn(note)
     say(f"Created sandbox {result.sandbox} holding the reverse of promotion {result.promotion}.")
-    say(
-        "Review it with "
-        + offramp_command("sandboxes", "diff", result.sandbox)
-        + ", then "
-        + offramp_command("sandboxes", "promote", result.sandbox, "--message", f"revert promotion {result.promotion}")
-    )
+    say("Review it with " + offramp_command("sandboxes", "diff", result.sandbox))
+    message = f"revert promotion {result.promotion}"
+    say("Then promote it with " + offramp_command("sandboxes", "promote", result.sandbox, "--message", message))

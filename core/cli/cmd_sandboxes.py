@@ -242,7 +242,8 @@ def pull(typer_ctx: typer.Context, name: NameArgument, actor: ActorOption = None
             result = service.pull_sandbox(session, ctx, name, take)
     except OfframpError as exc:
         for line in getattr(exc, "conflict_lines", []):
-            warn(line)
+            if line.strip():
+                warn(line)
         raise
     if not result.written and result.base_before == result.base_after:
         say(f"Sandbox {name} is up to date with production (revision {result.base_after}).")

@@ -171,8 +171,8 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
         options = {**stored, **overrides}
         option = kind.capabilities.test_traffic_option
         sandbox = not is_production(workspace)
-        test_code = options.get(option) if option is not None else None
-        if option is not None and test_code in (None, "") and sandbox and workspace.test_event_code:
+        test_code = (options.get(option) or None) if option is not None else None  # an empty code is none
+        if option is not None and test_code is None and sandbox and workspace.test_event_code:
             # The sandbox's own code reaches the destination as an override would (the request body carries it).
             test_code = options[option] = workspace.test_event_code
         context = context_of(ctx, destination, options=options, subject=subject, dry_run=request.dry_run)
@@ -193,7 +193,7 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
             overrides=overrides,
             columns=tuple(kind.columns),
             sandbox=sandbox,
-            test_code=None if test_code in (None, "") else test_code,
+            test_code=test_code,
             credential_workspace=credential.workspace.name,
         )
 

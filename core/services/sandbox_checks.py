@@ -29,6 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from offramp.core.environment import DEFAULT_WORKSPACE
 from offramp.core.errors import ConfigError, OfframpError
 from offramp.core.hints import offramp_command
 from offramp.core.orchestration_options import OrchestrationOptions
@@ -238,8 +239,6 @@ def _plan(ctx: Context, session: Session, workspace: Workspace) -> _Plan:
 
 def _references(session: Session, snapshot: Snapshot, changed_destinations: set[str], sandbox: str) -> list[Finding]:
     """Errors for references to what will not exist in production."""
-    from offramp.core.environment import DEFAULT_WORKSPACE
-
     findings: list[Finding] = []
     credentials: Mapping[str, Any] = snapshot.get("credentials", {})
     for kind in KINDS:
@@ -248,10 +247,14 @@ def _references(session: Session, snapshot: Snapshot, changed_destinations: set[
             for target, ref in referred_keys(kind, entry):
                 if target != "credential":
                     if ref not in snapshot[target]:
+                        # Groups have no `show` command: the export lists them with their members.
+                        words = ("export",) if kind == "group" else (f"{kind}s", "show", entry["name"])
+                        shown = offramp_command(*words, workspace=sandbox)
                         findings.append(
-                            Finding("error", subject, f"refers to a {target} the sandbox does not hold",
-                                    f"see `{offramp_command(f'{kind}s', 'show', entry['name'], workspace=sandbox)}`")
-                        )  # fmt: skip
+                            Finding(
+                                "error", subject, f"refers to a {target} the sandbox does not hold", f"see `{shown}`"
+                            )
+                        )
                     continue
                 found = credentials.get(ref)
                 if found is not None and found["workspace"] == DEFAULT_WORKSPACE:
@@ -266,30 +269,28 @@ def _references(session: Session, snapshot: Snapshot, changed_destinations: set[
                         subject,
                         f"is bound to credential {name!r} of {owner}, which will not exist in production "
                         "(credentials are never promoted)",
-                        _rebind_hint(session, entry, name, sandbox),
+                        _rebind_hint(session, entry, ref, sandbox),
                     )
                 )
     return findings
 
 
-def _rebind_hint(session: Session, entry: Mapping[str, Any], own_name: str, sandbox: str) -> str:
+def _rebind_hint(session: Session, entry: Mapping[str, Any], credential_id: str, sandbox: str) -> str:
     """Bind the destination to a production credential of its type that the sandbox can name (its own credentials'
     names come first in a sandbox), or add one to production."""
-    from offramp.core.environment import DEFAULT_WORKSPACE
-
     production = get_workspace(session, DEFAULT_WORKSPACE)
     workspace = get_workspace(session, sandbox)
     own = set(session.scalars(select(Credential.name).where(Credential.workspace_id == workspace.id)))
     query = select(Credential).where(Credential.workspace_id == production.id).order_by(Credential.name)
-    credential_type = session.scalar(select(Credential.type).where(Credential.name == own_name)) or ""
+    bound = session.get(Credential, int(credential_id)) if credential_id.isdigit() else None
+    credential_type = bound.type if bound is not None else ""
     shared = [row.name for row in session.scalars(query) if row.name not in own and row.type == credential_type]
     if shared:
         command = offramp_command("destinations", "update", entry["name"], "--credential", shared[0], workspace=sandbox)
         return f"bind it to a production credential: {command}"
-    return (
-        f"add a {credential_type or 'matching'} credential to production (`{offramp_command('credentials', 'add', '--help')}`), "
-        f"then bind the destination to it (`{offramp_command('destinations', 'update', '--help')}`)"
-    )
+    add, update = offramp_command("credentials", "add", "--help"), offramp_command("destinations", "update", "--help")
+    what = f"a {credential_type} credential" if credential_type else "a credential"
+    return f"add {what} to production (`{add}`), then bind the destination to it (`{update}`)"
 
 
 def _schedule_of(row: Orchestration, groups: list[OrchestrationGroup]) -> str | None:
@@ -332,14 +333,9 @@ def _load(
     if item.test_option is not None:
         item.test_code = bool(workspace.test_event_code) or row.options.get(item.test_option) not in (None, "")
     since = max(row.updated_at, destination.updated_at)
-    runs = session.scalars(
-        select(Run).where(
-            Run.workspace_id == workspace.id,
-            Run.orchestration_id == row.id,
-            Run.status == "succeeded",
-            Run.started_at > since,
-        )
-    )
+    query = select(Run).where(Run.workspace_id == workspace.id, Run.orchestration_id == row.id)
+    # Compared here, not in SQL: SQLite compares stored times as text.
+    runs = [run for run in session.scalars(query.where(Run.status == "succeeded")) if run.started_at > since]
     if item.test_option is None:
         # The type cannot keep test traffic apart, so a sandbox only dry-runs it: a dry run is the test.
         item.tested = any(run.dry_run for run in runs)
@@ -371,7 +367,9 @@ def _orchestration_findings(item: _Orchestration, sandbox: str) -> list[Finding]
     if item.changed and not item.tested:
         findings.append(_send_a_test(item, subject, sandbox))
     if item.scheduled_by is None and not item.grouped:
-        every_morning = offramp_command("orchestrations", "update", item.name, "--schedule", "0 6 * * *", workspace=sandbox)
+        every_morning = offramp_command(
+            "orchestrations", "update", item.name, "--schedule", "0 6 * * *", workspace=sandbox
+        )
         findings.append(
             Finding("warning", subject, "is in no group and has no schedule: it runs only when started by hand",
                     f"schedule it, e.g. {every_morning}")
@@ -379,7 +377,8 @@ def _orchestration_findings(item: _Orchestration, sandbox: str) -> list[Finding]
     try:
         columns = query_columns(item.source, item.sql, item.options)
     except OfframpError as exc:
-        hint = exc.hint if isinstance(exc, SourceQueryError) is False else f"fix the query ({shown})"
+        # The engine's complaint is about the SQL; other errors (a missing file, a path not allowed) say their fix.
+        hint = f"fix the query ({shown})" if isinstance(exc, SourceQueryError) else exc.hint
         findings.append(Finding("error", subject, f"its query does not plan against its source: {exc.message}", hint))
         return findings
     lowered = {column.strip().lower(): column for column in columns}
@@ -397,7 +396,7 @@ def _orchestration_findings(item: _Orchestration, sandbox: str) -> list[Finding]
             if any(name.lower() in lowered for name in group):
                 continue
             wanted = " or ".join(group)
-            near = suggest_columns([c for c in columns if c.strip().lower() not in lowered or True], list(group))
+            near = suggest_columns(columns, list(group))  # `event_time` for `timestamp`, `emial` for `email`
             maybe = "".join(f" (did you mean {column} AS {name}?)" for column, name in sorted(near.items())[:1])
             findings.append(
                 Finding(

@@ -338,7 +338,9 @@ def open_sender(context: DestinationContext) -> DummySender:
     """The hook the framework calls to send to a dummy destination (it reads no credential: nothing is sent)."""
     settings, options = context.settings, context.options
     assert isinstance(settings, DummyDestinationSettings) and isinstance(options, DummyRunOptions)
-    return DummySender(settings, vendor(context.workspace, context.destination), test_event_code=options.test_event_code)
+    return DummySender(
+        settings, vendor(context.workspace, context.destination), test_event_code=options.test_event_code
+    )
 
 
 HOOKS = DestinationHooks(open_preparer=open_preparer, open_sender=open_sender)

@@ -11,6 +11,7 @@ from offramp.core import DestinationAction, DestinationContext, DestinationHooks
 from offramp.plugins.tiktok.connection import check_connection, ensure_event_set
 from offramp.plugins.tiktok.options import TikTokPrepareOptions
 from offramp.plugins.tiktok.prepare import VectorizedPreparer
+from offramp.plugins.tiktok.rules import needed_identifiers
 from offramp.plugins.tiktok.sender import open_sender
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
 
@@ -23,10 +24,21 @@ def open_preparer(context: DestinationContext) -> VectorizedPreparer:
     return VectorizedPreparer(settings, TikTokPrepareOptions.of(context))
 
 
+def required_columns(context: DestinationContext) -> tuple[tuple[str, ...], ...]:
+    """One column of each group, or every row is rejected (missing_event_name, missing_timestamp,
+    missing_identifiers): the preparer's own rules, read from ``rules``."""
+    settings = context.settings
+    if not isinstance(settings, TikTokOfflineEventsDestinationSettings):
+        raise TypeError(f"expected tiktok-ads-offline-events settings, got {type(settings).__name__}")
+    event: tuple[tuple[str, ...], ...] = () if settings.fixed_event_name else (("event",),)
+    return (*event, ("timestamp",), needed_identifiers(settings.event_source))
+
+
 HOOKS = DestinationHooks(
     open_preparer=open_preparer,
     open_sender=open_sender,
     check_connection=check_connection,
+    required_columns=required_columns,
     actions=(
         DestinationAction(
             "ensure-event-set",
@@ -37,4 +49,4 @@ HOOKS = DestinationHooks(
     ),
 )
 
-__all__ = ["HOOKS", "open_preparer"]
+__all__ = ["HOOKS", "open_preparer", "required_columns"]

@@ -13,10 +13,10 @@ from offramp.core.errors import ObjectNotFoundError, OfframpError, StoreNotIniti
 
 COMMANDS = [
     "demo", "init", "plugins", "credentials", "destinations", "orchestrations", "run", "runs", "emulator", "bench",
-    "export", "apply", "secrets", "audit", "workspaces", "sources",
+    "export", "apply", "secrets", "audit", "workspaces", "sources", "sandboxes", "promotions",
 ]  # fmt: skip
 GROUPS = ["plugins", "credentials", "destinations", "orchestrations", "runs", "emulator", "secrets", "workspaces",
-          "sources"]  # fmt: skip
+          "sources", "sandboxes", "promotions"]  # fmt: skip
 
 
 def listed_commands(help_text: str) -> list[str]:
@@ -141,7 +141,7 @@ def test_without_debug_no_exception_escapes(initialized):
         (["runs", "show", "nope"], "no run with id 'nope'", "offramp runs list"),
         (["orchestrations", "show", "nope"], "no orchestration named 'nope'", "offramp orchestrations list"),
         (["run", "nope"], "no orchestration named 'nope'", "offramp orchestrations list"),
-        (["orchestrations", "list", "-w", "nope"], "no workspace named 'nope'", "offramp workspaces"),
+        (["orchestrations", "list", "-w", "nope"], "no workspace named 'nope'", "offramp sandboxes create nope"),
     ],
 )
 def test_a_failing_command_under_json_prints_the_error_as_json_and_keeps_its_exit_status(

@@ -63,7 +63,7 @@ def test_an_unknown_workspace_names_the_existing_ones_and_how_to_create_it(cli_e
     line = cli_error("credentials", "list", "-w", "staging")
 
     assert "no workspace named 'staging' (existing: production, sandbox)" in line
-    assert "offramp workspaces add staging" in line
+    assert "offramp sandboxes create staging" in line
 
 
 @pytest.mark.parametrize(

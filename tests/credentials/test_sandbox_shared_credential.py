@@ -91,10 +91,11 @@ def test_a_sandbox_lists_productions_credential_as_shared_and_holds_none_of_its_
 
 
 def test_a_sandbox_names_a_missing_credential_with_both_lists(sandbox: str, cli: Any) -> None:
-    cli(
+    refused = cli(
         "destinations", "add", "other", "-w", sandbox, "--type", "tiktok-ads-offline-events", "--credential", "nope",
         "--no-test", "--set", f"advertiser_id={DEFAULT_ADVERTISER_ID}", "--set", f"event_set_id={DEFAULT_EVENT_SET_ID}",
-    ).one_line_error("no credential named 'nope' in sandbox 'sb' (its own: none) or in production (shared: tt)")  # fmt: skip
+    )  # fmt: skip
+    refused.one_line_error("no credential named 'nope' in sandbox 'sb' (its own: none) or in production (shared: tt)")
 
 
 # The refusals point at the command in production, which takes no -w: the hint checker wants every hint printed by

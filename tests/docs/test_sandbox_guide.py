@@ -154,3 +154,19 @@ def test_every_command_and_option_of_the_workflow_is_in_the_guide(group: str) ->
             long = [opt for opt in param.opts if opt.startswith("--")]
             if long and long[0] != "--help":
                 assert long[0] in text, f"the guide never mentions {long[0]} of `offramp {group} {name}`"
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_of_the_guide_leads_somewhere() -> None:
+    text = _BLOCK.sub("", GUIDE.read_text())
+    anchors = {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        page, _, anchor = target.partition("#")
+        if page:
+            assert (GUIDE.parent / page).is_file(), f"the guide links to {page}, which does not exist"
+        elif anchor:
+            assert anchor in anchors, f"the guide links to #{anchor}, which is no heading of it"

@@ -237,7 +237,7 @@ REFUSED: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("OFFRAMP_TEST_NOT_SET is not set", "export OFFRAMP_TEST_NOT_SET")),
     ("run: unknown orchestration", ["run", "nope"], ("no orchestration named 'nope'", "offramp orchestrations list")),
     ("run: unknown workspace", ["run", "orders", "-w", "nosuch"],
-     ("no workspace named 'nosuch'", "offramp workspaces add nosuch")),
+     ("no workspace named 'nosuch'", "offramp sandboxes create nosuch")),
     ("run: nothing to resume", ["run", "orders", "--resume"],
      ("no cancelled, interrupted or failed run to resume", "offramp run orders")),
     ("run: replay of an unknown run", ["run", "orders", "--replay-failed", "nosuch"],

@@ -206,7 +206,7 @@ def test_hints_of_a_run_outside_production_name_the_workspace(
     cli.ok("workspaces", "add", workspace)
     monkeypatch.setenv("OFFRAMP_WORKSPACE", workspace)
     set_up(cli, emulator, f"duckdb:{orders_file[0]}")
-    out = cli.ok("run", "orders").stdout
+    out = cli.ok("run", "orders", "--test-event-code", "TEST123").stdout  # a sandbox sends test traffic only
     [run_id] = re.findall(r"^run (\w+) succeeded", out, flags=re.MULTILINE)
     assert f"rejected rows by event_id: offramp runs show {run_id} --rejects -w {workspace}" in out
     shown = cli.ok("runs", "show", run_id).stdout
