@@ -83,6 +83,10 @@ def validate_descriptor(kind: Kind, descriptor: object, entry_name: str | None =
         undocumented = [name for name, info in options.model_fields.items() if not info.description]
         if undocumented:
             raise PluginError(f"run options without a description: {', '.join(undocumented)}")
+        test_option = capabilities.test_traffic_option
+        if test_option is not None and test_option not in options.model_fields:
+            # A sandbox's runs set this option to send test traffic; one the type does not read would send live.
+            raise PluginError(f"capabilities.test_traffic_option {test_option!r} is not one of the run options")
         if descriptor.implementation is None:
             raise PluginError("a destination type needs an implementation ('module:HOOKS')")
 

@@ -38,7 +38,8 @@ def add(
     description: Annotated[str | None, typer.Option(help="What the workspace is for.")] = None,
     actor: ActorOption = None,
 ) -> None:
-    """Create an empty workspace."""
+    """Create an empty sandbox workspace. To copy production into a sandbox you can promote from, use
+    `offramp sandboxes create` instead."""
     ctx = build_context(actor)
     with transaction(ctx) as session:
         service.add_workspace(session, ctx, name, description)

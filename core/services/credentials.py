@@ -32,7 +32,7 @@ from offramp.core.services.typed_settings import (
     resolve_settings,
     secret_status,
 )
-from offramp.core.services.workspaces import get_workspace
+from offramp.core.services.workspaces import changing_workspace, get_workspace
 from offramp.core.state.models import Credential, Destination, Workspace, utcnow
 
 
@@ -110,7 +110,7 @@ def add_credential(
 ) -> Credential:
     """Validate and store a new credential; secrets are encrypted before they reach the session."""
     check_object_name("credential", name)
-    workspace = get_workspace(session, workspace_name)
+    workspace = changing_workspace(session, workspace_name)
     kind = ctx.registry.credential_type(type_name)
     ensure_absent(session, Credential, workspace, name)
     resolved = resolve_settings(kind.settings, raw, f"credential {name!r} ({type_name})")
@@ -246,7 +246,7 @@ def edit_credential(
     Validated as ``add`` validates (every invalid field at once); a secret may be given as ``env:VARIABLE`` or as a
     value, as with ``add``. Returns the fields that changed (secrets by name only), audited as ``update``.
     """
-    row = own_credential(session, get_workspace(session, workspace_name), name, "update")
+    row = own_credential(session, changing_workspace(session, workspace_name), name, "update")
     kind = ctx.registry.credential_type(row.type)
     subject = f"credential {row.name!r} ({row.type})"
     raw = edited_settings(kind.settings, subject, row.settings, changes, unset)
@@ -255,7 +255,7 @@ def edit_credential(
 
 def rename_credential(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
     """Rename a credential; the destinations bound to it stay bound (they refer to its id)."""
-    workspace = get_workspace(session, workspace_name)
+    workspace = changing_workspace(session, workspace_name)
     own_credential(session, workspace, old, "rename", new)
     return rename_named(session, ctx.actor, Credential, workspace, old, new)
 
@@ -389,7 +389,7 @@ def _rebind_hint(session: Session, row: Credential, users: list[str]) -> str:
 
 def delete_credential(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete a credential no destination uses."""
-    workspace = get_workspace(session, workspace_name)
+    workspace = changing_workspace(session, workspace_name)
     row = own_credential(session, workspace, name, "delete")
     users = users_of(session, row)
     if users:

@@ -37,7 +37,7 @@ from offramp.core.services.typed_settings import (
     resolve_settings,
     secret_status,
 )
-from offramp.core.services.workspaces import get_workspace
+from offramp.core.services.workspaces import changing_workspace, get_workspace
 from offramp.core.state.models import Credential, Destination, Orchestration, Workspace
 
 
@@ -100,6 +100,7 @@ def add_destination(
     raw: dict[str, Any],
 ) -> Destination:
     """Validate and store a new destination (its connection test, when wanted, is test_new_destination, run first)."""
+    changing_workspace(session, workspace_name)
     row, resolved = unsaved_destination(session, ctx, workspace_name, name, type_name, credential_name, raw)
     session.add(row)
     session.flush()
@@ -208,7 +209,7 @@ def edited_destination(
 ) -> tuple[Destination, DestinationChange]:
     """`destinations update`: the destination and its change (``changes`` set, ``unset`` removed, every other
     value kept), validated as ``add`` validates, every invalid field at once; the row is not changed."""
-    row = get_destination(session, get_workspace(session, workspace_name), name)
+    row = get_destination(session, changing_workspace(session, workspace_name), name)
     kind = ctx.registry.destination_type(row.type)
     raw = edited_settings(kind.settings, f"destination {row.name!r} ({row.type})", row.settings, changes, unset)
     change = destination_change(
@@ -233,7 +234,7 @@ def edit_destination(
 
 def rename_destination(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
     """Rename a destination; the orchestrations sending to it keep sending to it (they refer to its id)."""
-    return rename_named(session, ctx.actor, Destination, get_workspace(session, workspace_name), old, new)
+    return rename_named(session, ctx.actor, Destination, changing_workspace(session, workspace_name), old, new)
 
 
 def destination_settings(ctx: Context, row: Destination) -> PluginSettings:
@@ -280,7 +281,7 @@ def _move_hint(session: Session, row: Destination, users: list[str]) -> str:
 
 def delete_destination(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete a destination no orchestration sends to."""
-    workspace = get_workspace(session, workspace_name)
+    workspace = changing_workspace(session, workspace_name)
     row = get_destination(session, workspace, name)
     users = users_of(session, row)
     if users:

@@ -32,7 +32,7 @@ from offramp.core.services.context import Context
 from offramp.core.services.destinations import get_destination
 from offramp.core.services.lookup import ensure_absent, get_named, list_named, rename_named
 from offramp.core.services.naming import check_object_name
-from offramp.core.services.workspaces import get_workspace
+from offramp.core.services.workspaces import changing_workspace
 from offramp.core.sources import check_read_only_query
 from offramp.core.state.models import (
     Destination,
@@ -170,7 +170,7 @@ def add_orchestration(
 ) -> Orchestration:
     """Validate and store a new orchestration."""
     check_object_name("orchestration", name)
-    workspace = get_workspace(session, workspace_name)
+    workspace = changing_workspace(session, workspace_name)
     ensure_absent(session, Orchestration, workspace, name)
     destination = get_destination(session, workspace, destination_name)
     subject = _subject(name, destination)
@@ -266,7 +266,7 @@ def edit_orchestration(
 ) -> list[str]:
     """`orchestrations update`: change what is given, keep the rest (``options`` over the stored ones, ``unset``
     options removed), validated as ``add`` validates; return the fields that changed."""
-    row = get_orchestration(session, get_workspace(session, workspace_name), name)
+    row = get_orchestration(session, changing_workspace(session, workspace_name), name)
     given = options or {}
     both = sorted(set(given) & set(unset))
     if both:
@@ -291,7 +291,7 @@ def edit_orchestration(
 
 def rename_orchestration(session: Session, ctx: Context, workspace_name: str, old: str, new: str) -> bool:
     """Rename an orchestration: it keeps its id, so its runs, delivery history (mode ``new``) and groups follow."""
-    return rename_named(session, ctx.actor, Orchestration, get_workspace(session, workspace_name), old, new)
+    return rename_named(session, ctx.actor, Orchestration, changing_workspace(session, workspace_name), old, new)
 
 
 def groups_of(session: Session, row: Orchestration) -> list[str]:
@@ -325,7 +325,7 @@ def describe_orchestration(session: Session, ctx: Context, row: Orchestration) -
 
 def delete_orchestration(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete an orchestration that no group runs; its past runs stay as history."""
-    workspace = get_workspace(session, workspace_name)
+    workspace = changing_workspace(session, workspace_name)
     row = get_orchestration(session, workspace, name)
     groups = groups_of(session, row)
     if groups:

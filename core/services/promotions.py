@@ -37,6 +37,7 @@ from offramp.core.services.sandboxes import (
     lock_production,
     sandbox_merge,
 )
+from offramp.core.services.workspaces import lock_for_change
 from offramp.core.state.models import Promotion, Workspace
 
 
@@ -91,13 +92,20 @@ def promote_sandbox(
     with ctx.store.session() as session:
         production = lock_production(session, exclusive=True)
         sandbox = get_sandbox(session, name)
+        lock_for_change(session, sandbox)  # after production's: every transaction takes the two in this order
         merged = sandbox_merge(session, sandbox, production)
         _refuse_updates(name, merged)
+        if not merged.merge.changes:
+            raise StateError(
+                f"sandbox {name!r} has no changes left to promote: production has them already (promoted "
+                "meanwhile); nothing was promoted",
+                hint="see " + offramp_command("promotions", "list"),
+            )
         document = _document(merged)
         if document["changes"] != reviewed["changes"]:
             raise StateError(
                 f"sandbox {name!r} changed while it was being validated; nothing was promoted",
-                hint="review it again with " + offramp_command("sandboxes", "diff", name) + ", then promote",
+                hint="review it again with " + offramp_command("sandboxes", "diff", name) + "; then promote it again",
             )
         promotion = Promotion(
             actor=ctx.actor, sandbox=name, message=message, revision_before=production.revision,

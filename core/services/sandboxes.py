@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from offramp.core.environment import DEFAULT_WORKSPACE
@@ -27,7 +27,7 @@ from offramp.core.services.config_snapshot import KINDS, Snapshot, WorkspaceWrit
 from offramp.core.services.context import Context
 from offramp.core.services.merge import Merge, Side, pull_plan, three_way
 from offramp.core.services.naming import check_workspace_name
-from offramp.core.services.workspaces import get_workspace
+from offramp.core.services.workspaces import get_workspace, lock_for_change
 from offramp.core.state.models import Credential, Run, Workspace, utcnow
 
 
@@ -40,10 +40,8 @@ def lock_production(session: Session, *, exclusive: bool) -> Workspace:
     SQLite every write transaction holds the database's write lock from its start, which serializes them already.
     """
     production = get_workspace(session, DEFAULT_WORKSPACE)
-    if session.get_bind().dialect.name == "postgresql":
-        mode = "UPDATE" if exclusive else "SHARE"
-        session.execute(text(f"SELECT id FROM workspaces WHERE id = :id FOR {mode}"), {"id": production.id})
-        session.refresh(production)
+    lock_for_change(session, production, shared=not exclusive)
+    session.refresh(production)  # the revision as of the lock
     return production
 
 
@@ -261,6 +259,7 @@ def pull_sandbox(
     """
     sandbox = get_sandbox(session, name)
     production = lock_production(session, exclusive=False)
+    lock_for_change(session, sandbox)  # after production's: every transaction takes the two in this order
     merged = sandbox_merge(session, sandbox, production)
     plan = pull_plan(merged.base, merged.current, merged.production_snapshot, take or {})
     if plan.unresolved:

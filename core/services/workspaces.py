@@ -32,6 +32,28 @@ def get_workspace(session: Session, name: str) -> Workspace:
     return workspace
 
 
+def lock_for_change(session: Session, workspace: Workspace, *, shared: bool = False) -> None:
+    """Lock ``workspace``'s row for the rest of the transaction, before reading what the transaction changes.
+
+    Every transaction that changes a workspace's configuration takes this lock first (PostgreSQL: ``SELECT ... FOR
+    UPDATE``), and a promotion holds production's for its whole transaction: an edit made meanwhile waits for the
+    promotion and then reads what it wrote, so neither loses the other's change, and the two never deadlock (each
+    takes the workspace's lock before any object's). ``shared`` (``FOR SHARE``): read the configuration as of one
+    revision (making or pulling a sandbox). On SQLite a write transaction holds the database's write lock from its
+    start, which serializes them already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        query = select(Workspace.id).where(Workspace.id == workspace.id)
+        session.execute(query.with_for_update(read=shared))
+
+
+def changing_workspace(session: Session, name: str) -> Workspace:
+    """The workspace called ``name``, locked for a change of its configuration (see :func:`lock_for_change`)."""
+    workspace = get_workspace(session, name)
+    lock_for_change(session, workspace)
+    return workspace
+
+
 def list_workspaces(session: Session) -> list[Workspace]:
     """Every workspace, by name (not deleted sandboxes, whose rows stay only for their runs)."""
     return list(session.scalars(select(Workspace).where(Workspace.deleted_at.is_(None)).order_by(Workspace.name)))
@@ -72,4 +94,11 @@ def delete_workspace(session: Session, ctx: Context, name: str) -> None:
     audit.record(session, ctx.actor, "delete", "workspace", name, name)
 
 
-__all__ = ["add_workspace", "delete_workspace", "get_workspace", "list_workspaces"]
+__all__ = [
+    "add_workspace",
+    "changing_workspace",
+    "delete_workspace",
+    "get_workspace",
+    "list_workspaces",
+    "lock_for_change",
+]

@@ -1,4 +1,8 @@
-"""`offramp demo`: one command sets up a demo workspace and shows it; running it again changes nothing."""
+"""`offramp demo`: one command sets up a demo workspace and shows it; running it again changes nothing.
+
+The `demo` workspace is a sandbox, so its runs are test traffic (the orchestration's own test event code), and its
+orchestration's mode is new, so that a rerun sends nothing again.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +34,19 @@ def test_demo_in_a_fresh_home_creates_the_store_and_the_demo_workspace_and_shows
     orchestration = cli_json("orchestrations", "show", "demo-store-purchases", "-w", "demo")
     assert orchestration["destination"] == "demo-tiktok-offline"
     assert orchestration["options"]["event_name_map"] == {"Order Completed": "Purchase"}
+    # A sandbox's runs must carry a test event code: the demo's orchestration has its own.
+    assert orchestration["options"]["test_event_code"] == "TEST-DEMO"
+    assert orchestration["options"]["mode"] == "new"
+    assert "its runs send test traffic" in result.stdout
     assert cli_json("credentials", "show", "demo-tiktok", "-w", "demo")["secrets"]["app_secret"].startswith("set")
     # The demo lives in its own workspace; production stays empty.
     assert cli_json("credentials", "list") == []
 
 
-def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_json, offramp_home, monkeypatch):
+def test_demo_twice_changes_no_configuration_only_authorizes_again_and_sends_nothing_again(
+    cli, cli_json, offramp_home, monkeypatch
+):
+    import re
     import socket
 
     # One port for both demos: the default (9321) may be taken by something else on a shared machine, and the
@@ -43,7 +54,8 @@ def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         monkeypatch.setenv("OFFRAMP_DEMO_PORT", str(probe.getsockname()[1]))
-    cli.ok("demo")
+    first = cli.ok("demo").stdout
+    delivered = int(re.search(r"^queried \d+ rows -> \d+ events: sent (\d+) events", first, re.MULTILINE).group(1))
     audit = cli_json("audit")
     export = cli.ok("export", "-w", "demo").stdout
 
@@ -57,6 +69,21 @@ def test_demo_twice_changes_no_configuration_and_only_authorizes_again(cli, cli_
     assert changes == [("authorize", "demo-tiktok")]
     assert [e["action"] for e in new_events if e["object_type"] == "run"] == ["finish", "start"] * 2  # its 2 runs
     assert cli.ok("export", "-w", "demo").stdout == export
+
+    # The orders keep their event ids: mode new skips every one the first demo delivered, in both runs, and the
+    # demo says so rather than claiming that it sent something.
+    out = result.stdout
+    lines = re.findall(r"^queried \d+ rows -> \d+ events: (.*)$", out, flags=re.MULTILINE)
+    assert len(lines) == 2
+    for said in lines:
+        assert said.startswith("sent 0, ") and f"skipped {delivered} events (" in said
+    assert f"The run skipped {delivered} events (" in out and "that earlier runs delivered" in out
+    assert "The emulator received 0 test events (code TEST-DEMO); the run sent 0 events (0 rows)." in out
+    assert "The first event as TikTok received it" not in out  # nothing was received to show
+    assert f"The emulator received 0 more test events; the run skipped {delivered} events (" in out
+    runs = cli_json("runs", "list", "-w", "demo")
+    assert [run["events"]["sent"] for run in runs] == [0, 0, 0, delivered]  # newest first
+    assert cli_json("runs", "list") == []  # production ran nothing
 
 
 def test_demo_authorizes_its_credential_through_the_emulator(cli, cli_json):
@@ -86,7 +113,7 @@ def test_the_demo_export_holds_no_secret_values(cli):
     assert "not-real" not in text
 
 
-def test_demo_runs_the_orchestration_twice_and_nothing_is_counted_twice(cli, cli_json, offramp_home):
+def test_demo_runs_the_orchestration_twice_as_test_traffic_and_nothing_is_sent_twice(cli, cli_json, offramp_home):
     import json
     import re
     import socket
@@ -120,10 +147,16 @@ def test_demo_runs_the_orchestration_twice_and_nothing_is_counted_twice(cli, cli
     assert int(reasons["missing_identifiers"]) == no_ids
     assert int(reasons["unknown_event_name"]) == unmapped
     assert set(reasons) == {"missing_identifiers", "unknown_event_name", "event_too_old"}
-    accepted = int(re.search(r"The emulator accepted (\d+) events;", out).group(1))
-    assert accepted == orders - bad_orders == runs[0]["sent"][0]  # the summary's events sent: what TikTok got
-    assert f"accepted 0 new events and dropped {accepted} duplicates" in out
-    sample = out.split("The first event as TikTok received it")[1].split("The emulator accepted")[0]
+    tested = int(re.search(r"The emulator received (\d+) test events \(code TEST-DEMO\);", out).group(1))
+    assert tested == orders - bad_orders == runs[0]["sent"][0]  # the summary's events sent: what TikTok got
+    assert "that earlier runs delivered" not in out  # a first demo skips nothing
+    # The second run sends nothing again: mode new skips every event id the first one delivered.
+    assert runs[1]["sent"] == (0, 0)
+    assert runs[1]["skipped"] == runs[0]["sent"]
+    assert runs[1]["rejected"] == runs[0]["rejected"]
+    assert f"The emulator received 0 more test events; the run skipped {tested} events (" in out
+    assert "nothing is counted twice" in out
+    sample = out.split("The first event as TikTok received it")[1].split("The emulator received")[0]
     event = json.loads(sample[sample.index("{") :])
     assert event["event"] == "Purchase" and "@" not in sample
     assert all(len(value) == 64 for value in event["user"]["email"])

@@ -634,3 +634,18 @@ def test_clashing_names_stop_commands_that_use_plugins(clash_env: PluginEnv) -> 
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
     assert "'offramp'" in line and "'offramp-clashing-plugin'" in line
+
+
+def test_a_test_traffic_option_must_be_one_of_the_run_options() -> None:
+    # A sandbox's runs set this option so that the vendor keeps their events apart; one the type does not read
+    # would be dropped, and the sandbox's events would go live.
+    unread = DestinationType(
+        name="acme-webhook",
+        display_name="Acme",
+        version="1.0",
+        settings=GoodSettings,
+        capabilities=DestinationCapabilities(max_batch_size=10, test_traffic_option="test_code"),
+        implementation="acme:HOOKS",
+    )
+    with pytest.raises(PluginError, match="test_traffic_option 'test_code' is not one of the run options"):
+        Registry().register("destination", unread)

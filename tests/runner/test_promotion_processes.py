@@ -1,7 +1,8 @@
-"""Promotion under real processes: two promotions at once, `kill -9` in the middle of one, and a run in progress
-while production's configuration changes under it. On SQLite and on PostgreSQL (``store`` comes first in each test:
-it picks the store the other fixtures set up); every promotion that races or is killed is its own `offramp`
-process, as a user's would be.
+"""Promotion under real processes: two promotions at once (of two sandboxes, and of one sandbox twice), `kill -9`
+in the middle of one, a run in progress while production's configuration changes under it, and a direct edit of
+production during a promotion. On SQLite and on PostgreSQL (``store`` comes first in each test: it picks the store
+the other fixtures set up; ``postgres_store`` for what only PostgreSQL can show); every promotion that races or is
+killed is its own `offramp` process, as a user's would be.
 """
 
 from __future__ import annotations
@@ -194,6 +195,24 @@ def test_two_promotions_at_once_one_wins_and_the_other_is_told_to_pull(store: st
     assert len(promotions(cli)) == 2 * len(RACES)
 
 
+def test_one_sandbox_promoted_twice_at_once_is_promoted_once(store: str, cli: Any, production: str) -> None:
+    for round_number in range(2):  # a promote run twice by mistake (two terminals, a retried CI job)
+        name = f"twice{round_number}"
+        cli.ok("sandboxes", "create", name)
+        change(cli, name, "orders", "attribution_window_days", round_number + 2)
+        history = promotions(cli)
+        results = [finish(process) for process in [promote(name, "once"), promote(name, "once")]]
+        assert sorted(result.returncode == 0 for result in results) == [False, True], [r.output for r in results]
+        [refused] = [result for result in results if result.returncode != 0]
+        # Told either that it has nothing left to promote, or (when it read the sandbox before the other committed)
+        # that the sandbox changed under it: never promoted twice.
+        one_line_error(refused, f"sandbox {name!r}")
+        assert len(promotions(cli)) == len(history) + 1
+        assert options_of(export(cli), "orders")["attribution_window_days"] == round_number + 2
+        info = sandbox_info(cli, name)
+        assert (info["changes"], info["updates"]) == (0, 0)
+
+
 # --- kill -9 during promote ------------------------------------------------------------------------------------
 
 
@@ -277,7 +296,7 @@ def test_a_promotion_killed_half_way_through_its_writes_leaves_production_as_it_
         # Half-way, and none of it shows: readers see production as it was.
         assert export(cli) == before
         assert promotions(cli) == []
-        kill_hard(process)
+        assert kill_hard(process).returncode == -signal.SIGKILL
     # Released: the killed process's backend finds its client gone and rolls its transaction back.
     wait_until(
         lambda: not autocommit_rows(url, "SELECT 1 FROM pg_stat_activity WHERE pid = :pid", pid=backend),
@@ -371,13 +390,10 @@ def test_a_promotion_killed_at_any_moment_leaves_production_entirely_before_or_a
     assert measured.returncode == 0, measured.output
     assert landed(cli, first, "uninterrupted")
 
-    outcomes: list[str] = []
-
     def settle(attempt: Attempt, what: str) -> None:
+        """Check the killed promotion left production before or after; when before, the next promotion works."""
         if landed(cli, attempt, what):
-            outcomes.append(f"{what}: after")
             return
-        outcomes.append(f"{what}: before")
         again = finish(promote(attempt.sandbox, f"{what}, again"))  # a killed promotion does not stop the next
         assert again.returncode == 0, again.output
         assert landed(cli, attempt, f"{what}, promoted again")
@@ -395,14 +411,13 @@ def test_a_promotion_killed_at_any_moment_leaves_production_entirely_before_or_a
         for number in range(len(KILL_AT) + 1, len(KILL_AT) + 3):
             attempt = prepare(cli, number)
             process = promote(attempt.sandbox, f"attempt {number}")
-            wait_until(
-                lambda running=process: running.poll() is not None or sqlite_write_locked(database),  # type: ignore[misc]
-                "the promotion began its write transaction",
-            )
+
+            def in_transaction(running: subprocess.Popen[str] = process) -> bool:
+                return running.poll() is not None or sqlite_write_locked(database)
+
+            wait_until(in_transaction, "the promotion began its write transaction")
             kill_hard(process)
             settle(attempt, "killed holding the write lock")
-    assert len(outcomes) >= len(KILL_AT)
-    print("OUTCOMES", store, outcomes)  # TEMP
 
 
 # --- A run in progress during a promotion ----------------------------------------------------------------------
@@ -414,7 +429,7 @@ def test_a_run_in_progress_finishes_on_the_configuration_it_started_with(
     cli.ok("sandboxes", "create", "rename")
     cli.ok("orchestrations", "update", "orders", "-w", "rename", "--map", "Order Completed=CompletePayment")
     # One batch at a time, each answered slowly: the run is still sending when the promotion lands.
-    emulator.faults(latency_ms=300)
+    emulator.faults(latency_ms=800)  # 6 batches of 50: about 5 s of sending, a promotion takes about 1 s
     run = start_run("orders", "--concurrency", "1", "--json")
     try:
         wait_until(lambda: emulator.events() or run.poll() is not None, "the run sent its first batch", timeout=60)
@@ -436,3 +451,52 @@ def test_a_run_in_progress_finishes_on_the_configuration_it_started_with(
     after = finish(start_run("orders", "--json"))
     assert after.returncode == 0, after.output
     assert {item["payload"]["event"] for item in emulator.events()[len(during) :]} == {"CompletePayment"}
+
+
+# --- A direct edit of production during a promotion ------------------------------------------------------------
+
+LOCK_PRODUCTION = "SELECT id FROM workspaces WHERE name = 'production' FOR UPDATE"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "held",
+    [
+        pytest.param(LOCK_PRODUCTION_ORDERS, id="promotion-writing-orders"),
+        pytest.param(LOCK_PRODUCTION, id="both-waiting-for-production"),
+    ],
+)
+def test_a_direct_edit_of_production_during_a_promotion_loses_neither_change(
+    postgres_store: str, cli: Any, production: str, held: str
+) -> None:
+    """`orchestrations update` in production while a promotion of the same orchestration is in its transaction:
+    the edit waits for the promotion and then changes the promoted object, keeping what the promotion wrote."""
+    url = postgres_store
+    cli.ok("sandboxes", "create", "rename")
+    cli.ok("orchestrations", "update", "orders", "-w", "rename", "--map", "Order Completed=CompletePayment")
+    waiting_on = "SELECT pid FROM pg_stat_activity WHERE pid <> :me AND pg_blocking_pids(pid) && CAST(:pids AS int[])"
+    # Held by the test, so that the promotion is stopped in its transaction (having locked production, waiting to
+    # write `orders`; or waiting for production's lock) while the edit starts behind it.
+    with row_locked(url, held) as holder:
+        promoting = promote("rename", "CompletePayment")
+        found: list[tuple[Any, ...]] = []
+
+        def promotion_waits() -> bool:
+            assert promoting.poll() is None, finish(promoting).output
+            found[:] = autocommit_rows(url, waiting_on, me=holder, pids=[holder])
+            return bool(found)
+
+        wait_until(promotion_waits, "the promotion waits for the held lock", timeout=60)
+        [(promotion_backend,)] = found
+        editing = start("orchestrations", "update", "orders", "--timezone", "Europe/Berlin")
+        wait_until(
+            lambda: autocommit_rows(url, waiting_on, me=promotion_backend, pids=[holder, promotion_backend]),
+            "the edit waits behind the promotion",
+            timeout=60,
+        )
+    promoted, edited = finish(promoting), finish(editing)
+    assert promoted.returncode == 0, promoted.output
+    assert edited.returncode == 0, edited.output
+    options = options_of(export(cli), "orders")
+    assert options["event_name_map"] == {"Order Completed": "CompletePayment"}  # the promotion's change
+    assert options["timezone"] == "Europe/Berlin"  # the edit's

@@ -7,6 +7,12 @@ real OAuth code exchange), runs the orchestration, prints the report and what Ti
 show that nothing is counted twice, and says what to try next. The workspace is applied as configuration as code,
 so a second demo changes no configuration.
 
+The `demo` workspace is a sandbox (every workspace but production is), and a sandbox's real runs must be test
+traffic: the orchestration carries its own ``test_event_code``, so every event goes to TikTok's Test Events view.
+Test events take no part in TikTok's deduplication, so the orchestration's mode is ``new``: a second run skips the
+event ids already delivered (``skipped``) and sends nothing again, and so does a later demo's first run, since the
+sample orders keep their ids.
+
 Contributed to the CLI by this plugin (``DEMO`` in this package); it uses offramp only through
 :class:`offramp.core.commands.Offramp`.
 """
@@ -50,6 +56,10 @@ DEMO_APP_ID = "7100000000000000001"
 DEMO_ADVERTISER_ID = "7200000000000000001"
 DEMO_EVENT_SET_ID = "7300000000000000001"
 DEMO_SECRETS = {"OFFRAMP_DEMO_APP_SECRET": "emulator-app-secret", "OFFRAMP_DEMO_TOKEN": "demo-token-not-real"}
+# The demo's runs are a sandbox's, so they must carry a test event code (docs/sandboxes.md): on the orchestration
+# itself, so that the exported workspace runs as the demo does. TikTok's Events Manager gives codes like TEST12345;
+# the emulator takes any text, and this one says whose events they are.
+DEMO_TEST_EVENT_CODE = "TEST-DEMO"
 
 DEMO_CONFIG: dict[str, Any] = {
     "workspace": DEMO_WORKSPACE,
@@ -82,7 +92,12 @@ DEMO_CONFIG: dict[str, Any] = {
             "name": "demo-store-purchases",
             "destination": "demo-tiktok-offline",
             "source": "duckdb::memory:",  # replaced by the sample file's path
-            "options": {"event_name_map": {SOURCE_EVENT: "Purchase"}, "timezone": DEMO_TIMEZONE},
+            "options": {
+                "event_name_map": {SOURCE_EVENT: "Purchase"},
+                "timezone": DEMO_TIMEZONE,
+                "mode": "new",  # test events are not deduplicated: a rerun skips what was delivered instead
+                "test_event_code": DEMO_TEST_EVENT_CODE,
+            },
             "sql": DEMO_SQL,
         }
     ],
@@ -145,10 +160,14 @@ def _run(offramp: Offramp) -> RunSummary:
         return offramp.run(DEMO_WORKSPACE, DEMO_ORCHESTRATION, progress=show)
 
 
-def _received(state: Any) -> tuple[int, int]:
-    """(events the emulator accepted, duplicates it dropped)."""
-    statuses = [item["status"] for item in state.events()]
-    return statuses.count("accepted"), statuses.count("duplicate")
+def _test_events(state: Any) -> int:
+    """Events the emulator received with the demo's test event code (its Test Events view, never deduplicated)."""
+    return sum(1 for item in state.events() if item["test_event_code"] == DEMO_TEST_EVENT_CODE)
+
+
+def _events_rows(summary: RunSummary, outcome: str) -> str:
+    events, rows = summary.events[outcome], getattr(summary, outcome)
+    return f"{events} events ({rows} rows)"
 
 
 def demo() -> None:
@@ -173,27 +192,47 @@ def demo() -> None:
         now = datetime.now(ZoneInfo(DEMO_TIMEZONE)).replace(tzinfo=None)
         rows = write_demo_orders(orders, now)
         say(f"Sample warehouse: {rows} order lines in {orders} (some with mistakes on purpose).")
+        say(
+            f"Workspace {DEMO_WORKSPACE} is a sandbox, so its runs send test traffic: the orchestration's test event "
+            f"code {DEMO_TEST_EVENT_CODE} puts its events in TikTok's Test Events view, never attributed "
+            "(docs/sandboxes.md)."
+        )
         say("")
         first = _run(offramp)
         for line in run_report_lines(first):
             say(line)
-        accepted, duplicates = _received(emulator.state)
         received = [item["payload"] for item in emulator.state.events(status="accepted", limit=1)]
         if received:
             say("")
             say("The first event as TikTok received it (identifiers hashed, line items in contents):")
             say(json.dumps(received[0], indent=2))
-        # The run's count of events sent and the emulator's count of events accepted are the same number.
-        say(f"The emulator accepted {accepted} events; the run sent {first.events['sent']} events ({first.sent} rows).")
+        tested = _test_events(emulator.state)
+        if first.events["skipped"]:
+            # A demo before this one, in this home, delivered these orders: they keep their ids, and mode new sends
+            # an id once.
+            say(
+                f"The run skipped {_events_rows(first, 'skipped')} that earlier runs delivered: the sample orders "
+                "keep their event ids from demo to demo, and the orchestration's mode new sends an event id once "
+                "(a demo in an empty folder sends them again)."
+            )
+        # The run's count of events sent and the emulator's count of test events received are the same number.
+        say(
+            f"The emulator received {tested} test events (code {DEMO_TEST_EVENT_CODE}); "
+            f"the run sent {_events_rows(first, 'sent')}."
+        )
         say("")
-        say("Running it again: the same rows give the same event ids, which TikTok deduplicates.")
+        say("Running it again: mode new skips the event ids already delivered instead of sending them again.")
         second = _run(offramp)
         for line in run_report_lines(second)[:2]:
             say(line)
-        accepted_after, duplicates_after = _received(emulator.state)
         say(
-            f"The emulator accepted {accepted_after - accepted} new events and dropped "
-            f"{duplicates_after - duplicates} duplicates: nothing is counted twice."
+            f"The emulator received {_test_events(emulator.state) - tested} more test events; the run skipped "
+            f"{_events_rows(second, 'skipped')}: nothing is sent twice."
+        )
+        say(
+            "Test events take no part in the emulator's deduplication, so mode new is what holds them back; live "
+            "events (production's, without a test code) that repeat an event's name and id within 48 hours are "
+            "dropped by TikTok, so nothing is counted twice (docs/tiktok-api-facts.md)."
         )
     say("")
     offramp.print_orchestrations(DEMO_WORKSPACE)
