@@ -205,7 +205,8 @@ def test_updates_to_pull_and_conflicts_have_their_sections():
     assert "Conflicts (1): choose a side for each (all or nothing)" in text
     keep = "    keep production's: `offramp sandboxes pull try-pixel --take production orchestration:store-orders`"
     assert keep in text
-    assert "    keep the sandbox's: `offramp sandboxes pull try-pixel --take sandbox orchestration:store-orders`" in text
+    keep = "    keep the sandbox's: `offramp sandboxes pull try-pixel --take sandbox orchestration:store-orders`"
+    assert keep in text
     assert "! orchestration store-orders: changed on both sides" in text
     assert '    options.mode: base "upsert", sandbox "insert", production "replace"' in text
 
