@@ -236,6 +236,11 @@ def pull(typer_ctx: typer.Context, name: NameArgument, actor: ActorOption = None
             sandbox = service.get_sandbox(session, name)
             merged = service.sandbox_merge(session, sandbox)
             candidates = [(c.kind, c.key, c.name) for c in merged.merge.conflicts]
+            if takes and not candidates:
+                raise ConfigError(
+                    f"sandbox {name!r} has no conflicts with production, so there is no side to --take",
+                    hint="pull without --take: " + offramp_command("sandboxes", "pull", name),
+                )
             take: dict[tuple[str, str], merge.Side] = {}
             for side, text in takes:
                 take[merge.find_object(candidates, text)] = side  # type: ignore[assignment]

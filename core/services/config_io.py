@@ -46,7 +46,7 @@ from offramp.core.services.orchestrations import (
     shown_options,
     update_orchestration,
 )
-from offramp.core.services.workspaces import add_workspace, get_workspace, lock_for_change
+from offramp.core.services.workspaces import add_workspace, changing_workspace, get_workspace
 from offramp.core.state.models import (
     Credential,
     Destination,
@@ -420,7 +420,7 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
     errors: list[str] = []
     workspace = session.scalar(select(Workspace).where(Workspace.name == document.workspace))
     if workspace is not None:
-        lock_for_change(session, workspace)  # before reading what the apply changes
+        changing_workspace(session, workspace.name)  # refuses a deleted sandbox; locks before reading what changes
     if workspace is None:
         workspace = add_workspace(session, ctx, document.workspace)
         plan.items.append(PlanItem("add", "workspace", document.workspace))

@@ -90,14 +90,15 @@ def secret_fingerprint(record: Mapping[str, Any]) -> str:
 
 def destination_entry(row: Destination) -> Entry:
     entry: Entry = {"name": row.name, "type": row.type, "credential": str(row.credential_id)}
-    entry.update({f"{SETTINGS_PREFIX}{name}": value for name, value in sorted(row.settings.items())})
+    # In stored order (not sorted): a copy written back from an entry then exports exactly as the original.
+    entry.update({f"{SETTINGS_PREFIX}{name}": value for name, value in row.settings.items()})
     entry.update({f"{SECRETS_PREFIX}{name}": secret_fingerprint(rec) for name, rec in sorted(row.secrets.items())})
     return entry
 
 
 def orchestration_entry(row: Orchestration, destination_key: str) -> Entry:
     entry: Entry = {"name": row.name, "destination": destination_key, "source": row.source, "sql": row.sql}
-    entry.update({f"{OPTIONS_PREFIX}{name}": value for name, value in sorted(row.options.items())})
+    entry.update({f"{OPTIONS_PREFIX}{name}": value for name, value in row.options.items()})
     return entry
 
 
@@ -173,6 +174,9 @@ class WorkspaceWriter:
     details: dict[str, Any] = field(default_factory=dict)
     added: dict[tuple[str, str], Any] = field(default_factory=dict)
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Rows moved out of the way of a name another object takes (a swap of names, a remove and add of one name):
+    # (kind, key) -> the row's entry before; each is written or removed later in the same write (see `done`).
+    _parked: dict[tuple[str, str], Entry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         production = is_production(self.workspace)
@@ -200,7 +204,7 @@ class WorkspaceWriter:
         if found is None:
             raise ConfigError(
                 f"{by} refers to a {kind} that does not exist in workspace {self.workspace.name!r}",
-                hint="run `offramp sandboxes validate` to see what is missing",
+                hint="nothing was changed",
             )
         return found
 
@@ -212,7 +216,8 @@ class WorkspaceWriter:
         is_new = existing is None
         name = str(entry["name"])
         by = f"{kind} {name!r}"
-        before = self.entry_of(kind, existing) if existing is not None else {}
+        before = self._parked.pop((kind, key), None) or (self.entry_of(kind, existing) if existing is not None else {})
+        self._park_holder_of(kind, name, key)
         if kind == "destination":
             credential = self._referred("credential", str(entry["credential"]), by)
             settings = _prefixed(entry, SETTINGS_PREFIX)
@@ -273,15 +278,39 @@ class WorkspaceWriter:
             self._audit("create" if is_new else "update", kind, name, {"fields": changed})
         return existing, changed
 
-    def remove(self, kind: str, key: str) -> None:
-        """Delete the object ``key`` (its runs stay as history, as a command's delete leaves them)."""
+    def _park_holder_of(self, kind: str, name: str, key: str) -> None:
+        """Move another object that holds ``name`` out of its way, under a name no user can give (``~``).
+
+        Names are unique per workspace, and a write is a list of puts then removes: without this, giving an object
+        the name another one gives up later in the same write (or that a removed one holds) would fail.
+        """
+        for other_key, row in self._rows[kind].items():
+            if other_key != key and row.name == name and (kind, other_key) not in self._parked:
+                self._parked[(kind, other_key)] = self.entry_of(kind, row)
+                row.name = f"~{kind}-{row.id}"
+                self.session.flush()
+
+    def done(self) -> None:
+        """Check every object moved out of the way was then written or removed (a guard: the merge plans so)."""
+        if self._parked:
+            names = ", ".join(f"{kind} {entry['name']!r}" for (kind, _), entry in self._parked.items())
+            raise ConfigError(
+                f"the change would leave {names} without its name in workspace {self.workspace.name!r}",
+                hint="rename it in the sandbox, then try again; nothing was changed",
+            )
+
+    def remove(self, kind: str, key: str) -> str | None:
+        """Delete the object ``key`` (its runs stay as history, as a command's delete leaves them); return its name
+        (None when there is no such object)."""
         row = self._rows[kind].pop(key, None)
         if row is None:
-            return
-        name = row.name
+            return None
+        parked = self._parked.pop((kind, key), None)
+        name = str(parked["name"]) if parked else str(row.name)
         self.session.delete(row)
         self.session.flush()
         self._audit("delete", kind, name, {})
+        return name
 
     def entry_of(self, kind: str, row: Any) -> Entry:
         """The snapshot entry of one of this workspace's rows (keys as this workspace's snapshot has them)."""

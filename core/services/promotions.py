@@ -25,6 +25,7 @@ from offramp.core.services.config_snapshot import (
     Entry,
     WorkspaceWriter,
     changed_fields,
+    referred_keys,
     take_snapshot,
 )
 from offramp.core.services.context import Context
@@ -125,6 +126,7 @@ def promote_sandbox(
             for change in changes:
                 if change.kind == kind and change.after is None:
                     target.remove(kind, change.key)
+        target.done()
         # The sandbox's new objects are now production's: record where they went, so that the sandbox (kept) is in
         # step with production, and the promotion's record names production's objects.
         promoted_keys: dict[tuple[str, str], str] = {}
@@ -235,16 +237,47 @@ def revert_promotion(ctx: Context, promotion_id: int, sandbox_name: str | None =
                         else:
                             entry.pop(field_name, None)
                     writes.append((kind, key, entry))
-        for kind, key, wanted in writes:
-            if wanted is not None:
-                restorable = _restorable(kind, wanted, current[kind].get(key), result.notes, name)
-                writer.put(kind, key, restorable, source.secrets_of(kind, key))
+        refused = f"cannot revert promotion {promotion.id}"
+        try:
+            for kind, key, wanted in writes:
+                if wanted is not None:
+                    restorable = _restorable(kind, wanted, current[kind].get(key), result.notes, name)
+                    writer.put(kind, key, restorable, source.secrets_of(kind, key))
+        except ConfigError as exc:  # it refers to an object deleted since the promotion
+            raise ConfigError(
+                f"{refused}: {exc.message}, deleted since the promotion; nothing was created",
+                hint="make a sandbox with " + offramp_command("sandboxes", "create", name) + "; there, undo it by hand",
+            ) from None
+        _refuse_removing_what_is_used(session, sandbox, writes, refused, name)
         for kind in reversed(KINDS):
             for k, key, wanted in writes:
                 if k == kind and wanted is None:
                     writer.remove(kind, key)
+        writer.done()
         audit.record(session, ctx.actor, "revert", "promotion", str(promotion.id), DEFAULT_WORKSPACE, {"sandbox": name})
     return result
+
+
+def _refuse_removing_what_is_used(
+    session: Session, sandbox: Workspace, writes: list[tuple[str, str, Entry | None]], refused: str, name: str
+) -> None:
+    """Refuse a revert that would remove an object the promotion added but something added or changed since uses."""
+    removing = {(kind, key) for kind, key, wanted in writes if wanted is None}
+    snapshot = take_snapshot(session, sandbox)
+    for kind in KINDS:
+        for key, entry in snapshot[kind].items():
+            if (kind, key) in removing:
+                continue
+            for target, referred in referred_keys(kind, entry):
+                if (target, referred) in removing:
+                    used = snapshot[target].get(referred, {}).get("name", referred)
+                    raise ConfigError(
+                        f"{refused}: {target} {used!r}, which it added, is now used by {kind} {entry['name']!r} "
+                        "(added or changed since); nothing was created",
+                        hint="make a sandbox with "
+                        + offramp_command("sandboxes", "create", name)
+                        + f"; there, move {entry['name']} off {used} and remove {used} by hand",
+                    )
 
 
 def _restorable(kind: str, entry: Entry, now: Entry | None, notes: list[str], sandbox: str) -> Entry:

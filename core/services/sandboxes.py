@@ -291,10 +291,9 @@ def pull_sandbox(
         writer = WorkspaceWriter(session, ctx, sandbox, details={"pulled_from": DEFAULT_WORKSPACE})
     for kind, key, entry in plan.writes:
         if entry is None:
-            row = writer.row(kind, key)
-            if row is not None:
-                result.written.append(f"- {kind} {row.name}")
-                writer.remove(kind, key)
+            removed = writer.remove(kind, key)
+            if removed is not None:
+                result.written.append(f"- {kind} {removed}")
         else:
             existed = writer.row(kind, key) is not None
             _, changed = writer.put(kind, key, entry, source.secrets_of(kind, key))
@@ -303,6 +302,7 @@ def pull_sandbox(
                 result.written.append(
                     f"{sign} {kind} {entry['name']}" + (f" ({', '.join(changed)})" if existed else "")
                 )
+    writer.done()
     sandbox.base_snapshot = merged.production_snapshot
     sandbox.base_revision = production.revision
     audit.record(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from offramp.core.errors import ObjectExistsError, ObjectInUseError, ObjectNotFoundError
+from offramp.core.environment import DEFAULT_WORKSPACE
+from offramp.core.errors import ConfigError, ObjectExistsError, ObjectInUseError, ObjectNotFoundError
+from offramp.core.hints import offramp_command
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.naming import check_workspace_name
@@ -50,6 +52,11 @@ def lock_for_change(session: Session, workspace: Workspace, *, shared: bool = Fa
 def changing_workspace(session: Session, name: str) -> Workspace:
     """The workspace called ``name``, locked for a change of its configuration (see :func:`lock_for_change`)."""
     workspace = get_workspace(session, name)
+    if workspace.deleted_at is not None:
+        raise ConfigError(
+            f"sandbox {name.split('~', 1)[0]!r} was deleted: its row stays only so that its runs are kept as history",
+            hint="make a new sandbox with " + offramp_command("sandboxes", "create", name.split("~", 1)[0]),
+        )
     lock_for_change(session, workspace)
     return workspace
 
@@ -88,7 +95,10 @@ def delete_workspace(session: Session, ctx: Context, name: str) -> None:
     if held:
         raise ObjectInUseError(
             f"workspace {name!r} still holds {', '.join(held)}",
-            hint="delete its objects first (runs are kept as history, so a workspace with runs stays)",
+            hint="delete the sandbox with its objects (its runs stay as history) with "
+            + offramp_command("sandboxes", "delete", name)
+            if name != DEFAULT_WORKSPACE
+            else "delete its objects first (runs are kept as history, so a workspace with runs stays)",
         )
     session.delete(workspace)
     audit.record(session, ctx.actor, "delete", "workspace", name, name)

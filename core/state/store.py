@@ -155,8 +155,25 @@ class StateStore:
         """Upgrade the schema to head; return (from, to)."""
         before = self.current_revision()
         self._refuse_newer(before)
-        with self.engine.begin() as connection:
-            command.upgrade(_alembic_config(connection), "head")
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # A migration that rebuilds a table on SQLite drops it and renames its copy: with foreign keys on,
+                # the drop would cascade into the tables that refer to it (a group's members, runs). They can only
+                # be switched off outside a transaction, so on the raw connection, before it begins one; they are
+                # checked before the commit instead (Alembic's advice for batch migrations on SQLite).
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with connection.begin():
+                    command.upgrade(_alembic_config(connection), "head")
+                    if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise StateError(
+                            "the schema upgrade would leave references to rows that do not exist; nothing was changed",
+                            hint="report it, with `sqlite3 offramp.db 'PRAGMA foreign_key_check'`",
+                        )
+            finally:
+                if sqlite:
+                    connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
         return before, head_revision()
 
     def _refuse_newer(self, current: str | None) -> None:

@@ -255,3 +255,72 @@ def test_a_store_written_by_a_newer_offramp_gives_a_one_line_error(
     assert "ffff9999" in line
     assert "unexpected" not in line
     assert revision_of(use_store) == "ffff9999", "a newer schema must be left alone"
+
+
+def test_upgrading_to_0007_keeps_every_object_and_its_references_and_ids_are_never_given_again(
+    cli, use_store: str, offramp_home: Path
+):
+    """0007 rebuilds the configuration tables on SQLite (AUTOINCREMENT): what they held, and what refers to it (a
+    group's members, a run), must come through; afterwards a deleted object's id is never a new object's."""
+    build_store_at_0001(use_store, offramp_home)
+    store = StateStore(use_store)
+    now = datetime.now(UTC)
+    try:
+        with store.engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "0006")
+        with store.engine.begin() as connection:
+            run = connection.execute
+            ws = run(sa.text("SELECT id FROM workspaces")).scalar_one()
+            cred = run(sa.text("SELECT id FROM credentials")).scalar_one()
+            run(
+                sa.text(
+                    "INSERT INTO destinations (workspace_id, name, type, credential_id, settings, secrets, created_at,"
+                    " updated_at) VALUES (:w, 'sink', 'dummy', :c, '{}', '{}', :t, :t)"
+                ),
+                {"w": ws, "c": cred, "t": now},
+            )
+            dest = run(sa.text("SELECT id FROM destinations")).scalar_one()
+            for name in ("first", "second"):
+                run(
+                    sa.text(
+                        "INSERT INTO orchestrations (workspace_id, name, destination_id, source, sql, options,"
+                        " created_at, updated_at) VALUES (:w, :n, :d, 'duckdb::memory:', 'SELECT 1 AS event_id',"
+                        " '{}', :t, :t)"
+                    ),
+                    {"w": ws, "n": name, "d": dest, "t": now},
+                )
+            second = run(sa.text("SELECT id FROM orchestrations WHERE name = 'second'")).scalar_one()
+            run(
+                sa.text(
+                    "INSERT INTO orchestration_groups (workspace_id, name, created_at, updated_at)"
+                    " VALUES (:w, 'nightly', :t, :t)"
+                ),
+                {"w": ws, "t": now},
+            )
+            group = run(sa.text("SELECT id FROM orchestration_groups")).scalar_one()
+            run(
+                sa.text("INSERT INTO orchestration_group_members VALUES (:g, :o, 0)"),
+                {"g": group, "o": second},
+            )
+    finally:
+        store.dispose()
+
+    listed = json.loads(cli.ok("orchestrations", "list", "--json").stdout)  # upgrades to head first
+    assert revision_of(use_store) == head_revision()
+    assert sorted(o["name"] for o in listed) == ["first", "second"]
+    exported = cli.ok("export").stdout
+    assert "nightly" in exported and "- second" in exported
+    if use_store.startswith("sqlite"):
+        engine = sa.create_engine(use_store)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("PRAGMA foreign_key_check")).all() == []
+        engine.dispose()
+
+    # The newest orchestration deleted, a new one must not take its id (its identity in sandboxes and promotions).
+    cli.ok("orchestrations", "delete", "first")
+    cli.ok("orchestrations", "add", "third", "--destination", "sink", "--sql", "SELECT 1 AS event_id")
+    engine = sa.create_engine(use_store)
+    with engine.connect() as connection:
+        ids = dict(connection.execute(sa.text("SELECT name, id FROM orchestrations")).all())
+    engine.dispose()
+    assert ids["third"] > max(ids["second"], second)

@@ -299,3 +299,56 @@ def test_every_production_change_advances_its_revision_and_a_run_does_not(
     [item] = json.loads(cli.ok("sandboxes", "list", "--json").stdout)
     assert item["production_revision"] == start + 2
     assert item["updates"] == 2
+
+
+def test_names_swapped_or_removed_and_added_again_promote_and_pull(store: str, cli: Any, production: str) -> None:
+    cli.ok("sandboxes", "create", "swap")
+    cli.ok("orchestrations", "rename", "orders", "tmp", "-w", "swap")
+    cli.ok("orchestrations", "rename", "legacy", "orders", "-w", "swap")
+    cli.ok("orchestrations", "rename", "tmp", "legacy", "-w", "swap")
+    before = {o["name"]: o["sql"] for o in production_export(cli)["orchestrations"]}
+    cli.ok("sandboxes", "promote", "swap", "--message", "swap the names", "--delete-sandbox")
+    after = {o["name"]: o["sql"] for o in production_export(cli)["orchestrations"]}
+    assert after == {"orders": before["legacy"], "legacy": before["orders"]}
+
+    # Production removes an orchestration and adds another of the same name: a sandbox pulls both in one go.
+    cli.ok("sandboxes", "create", "later")
+    cli.ok("orchestrations", "delete", "legacy")
+    cli.ok("orchestrations", "add", "legacy", "--destination", "stores", "--sql", LEGACY_SQL + " LIMIT 5")
+    cli.ok("sandboxes", "pull", "later")
+    in_sandbox = {o["name"]: o["sql"] for o in yaml.safe_load(cli.ok("export", "-w", "later").stdout)["orchestrations"]}
+    assert in_sandbox["legacy"].strip().endswith("LIMIT 5")
+    [item] = json.loads(cli.ok("sandboxes", "list", "--json").stdout)
+    assert (item["changes"], item["updates"]) == (0, 0)
+
+
+def test_a_revert_that_would_remove_what_a_later_change_uses_is_refused_and_creates_nothing(
+    store: str, cli: Any, production: str, orders_file: tuple[Path, int]
+) -> None:
+    cli.ok("sandboxes", "create", "spring")
+    change_in_sandbox(cli, "spring", orders_file)
+    promoted = json.loads(cli.ok("sandboxes", "promote", "spring", "-m", "spring", "--delete-sandbox", "--json").stdout)
+    cli.ok(
+        "orchestrations", "add", "eu-more", "--destination", "stores-eu", "--source", f"duckdb:{orders_file[0]}",
+        "--sql", LEGACY_SQL,
+    )  # fmt: skip
+    line = cli("promotions", "revert", str(promoted["promotion"])).one_line_error(
+        f"cannot revert promotion {promoted['promotion']}"
+    )
+    assert "'stores-eu'" in line and "'eu-more'" in line and "nothing was created" in line
+    assert json.loads(cli.ok("sandboxes", "list", "--json").stdout) == []
+
+
+def test_a_deleted_sandbox_takes_no_change(store: str, cli: Any, production: str) -> None:
+    cli.ok("sandboxes", "create", "gone")
+    cli.ok("run", "orders", "-w", "gone", "--dry-run")
+    cli.ok("sandboxes", "delete", "gone")
+    audit = json.loads(cli.ok("audit", "--json", "--type", "sandbox").stdout)
+    [deleted] = [event for event in audit if event["action"] == "delete"]
+    tombstone = deleted["details"]["renamed"]
+    assert tombstone.startswith("gone~deleted-")
+    assert len(json.loads(cli.ok("runs", "list", "-w", tombstone, "--json").stdout)) == 1  # history stays readable
+    line = cli(
+        "orchestrations", "add", "x", "-w", tombstone, "--destination", "stores", "--sql", LEGACY_SQL
+    ).one_line_error("was deleted")
+    assert "offramp sandboxes create gone" in line

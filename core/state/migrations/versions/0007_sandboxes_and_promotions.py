@@ -19,6 +19,9 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 _ORIGINS = ("destinations", "orchestrations", "orchestration_groups")
+# Tables whose ids are identities (see _NEVER_REUSED_IDS in offramp.core.state.models): rebuilt on SQLite with
+# AUTOINCREMENT, so that a deleted object's id is never given to a new one.
+_IDENTITIES = ("credentials", *_ORIGINS)
 
 
 def upgrade() -> None:
@@ -33,6 +36,12 @@ def upgrade() -> None:
     for table in _ORIGINS:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("origin_id", sa.Integer(), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        # Each table is copied, dropped and its copy renamed; StateStore.upgrade runs this with foreign keys off (a
+        # drop would cascade) and checks them before the commit.
+        for table in _IDENTITIES:
+            with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}):
+                pass
     op.create_table(
         "promotions",
         sa.Column("id", sa.Integer(), nullable=False),
