@@ -22,6 +22,7 @@ receiver that already saw the notice id can drop the retry.
 
 from __future__ import annotations
 
+import email.policy
 import errno
 import hashlib
 import hmac
@@ -47,6 +48,9 @@ import orjson
 import stamina
 from pydantic import SecretStr
 
+# Imported for its one side effect: it installs offramp's stamina retry hooks (stamina's defaults log a bare
+# "stamina.retry_scheduled" at every retry); this module logs its own retry lines, which those hooks leave alone.
+import offramp.core.runner.sending  # noqa: F401
 from offramp.core._version import __version__
 from offramp.core.alerts.notices import Notice
 from offramp.core.errors import ConfigError
@@ -174,13 +178,50 @@ def _backoff(exc: Exception) -> bool | float:
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
     """``text`` on one line and without any of ``secrets`` (our messages hold none; this makes sure)."""
+    return " ".join(_mask(text, secrets).split())
+
+
+class _Masking(logging.Filter):
+    """Replaces given secrets in the records of one logger: httpx logs each request's URL at INFO, and a Slack
+    webhook's URL is its secret."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = _mask(text, self._secrets)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "[secret]")
-    return " ".join(text.split())
+    return text
+
+
+# The loggers of the HTTP client that name a request's URL (a logger's filter sees only its own records).
+_HTTP_LOGGERS = ("httpx",)
 
 
 def _run_attempts(label: str, policy: DeliveryPolicy, attempt: Callable[[], None], secrets: Sequence[str]) -> Delivery:
-    """Call ``attempt`` until it returns, raises ``_Fail``, or the policy's attempts or time run out."""
+    """Call ``attempt`` until it returns, raises ``_Fail``, or the policy's attempts or time run out; ``secrets`` are
+    kept out of the error, and out of the HTTP client's log records while it runs."""
+    masking = _Masking(secrets)
+    loggers = [logging.getLogger(name) for name in _HTTP_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(masking)
+    try:
+        return _attempts(label, policy, attempt, secrets)
+    finally:
+        for logger in loggers:
+            logger.removeFilter(masking)
+
+
+def _attempts(label: str, policy: DeliveryPolicy, attempt: Callable[[], None], secrets: Sequence[str]) -> Delivery:
     attempts = 0
     try:
         for retrying in stamina.retry_context(
@@ -307,7 +348,7 @@ def _post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str
         raise _Retry(said, wait)
     if 300 <= status < 400:
         raise _Fail(f"{said}: the endpoint redirects, and a notice is not sent on to another address")
-    raise _Fail(f"the endpoint refused the notice: {said}")
+    raise _Fail(f"the endpoint answered {said}")
 
 
 def _client(policy: DeliveryPolicy) -> httpx.Client:
@@ -486,7 +527,9 @@ class EmailChannel:
 
     def message(self, notice: Notice) -> EmailMessage:
         """The email of ``notice``: subject, plain text, and the same as HTML."""
-        message = EmailMessage()
+        # Headers folded only past RFC 5322's hard limit: Python's folding at 78 characters moves some subjects
+        # (with both brackets and quotes) whole onto a continuation line, and they arrive with a leading space.
+        message = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
         message["Subject"] = notice.subject()
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
@@ -583,8 +626,8 @@ class EmailChannel:
             raise _Retry(_os_reason(exc)) from None
         if refused:
             # The others received it: another attempt would send it to them twice.
-            codes = ", ".join(str(code) for code in sorted({int(code) for code, _ in refused.values()}))
-            raise _Fail(f"the SMTP server refused {len(refused)} of {len(self.recipients)} recipients ({codes})")
+            answered = ", ".join(str(code) for code in sorted({int(code) for code, _ in refused.values()}))
+            raise _Fail(f"the SMTP server refused {len(refused)} of {len(self.recipients)} recipients ({answered})")
 
 
 __all__ = [

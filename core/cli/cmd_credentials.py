@@ -96,12 +96,17 @@ def rename(
 
 @app.command("list")
 def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
-    """List credentials; in a sandbox, its own and production's, which it shares (marked shared from production)."""
+    """List credentials; in a sandbox, its own and production's, which it shares (marked shared from production).
+
+    A production credential whose name the sandbox also gives one of its own is listed too, marked shadowed: its
+    destinations may be bound to it, but a name (`--credential NAME`) finds the sandbox's own first.
+    """
     ctx = build_context()
     with reading(ctx) as session:
         seen_from = get_workspace(session, workspace_name(ctx, workspace))
-        own = [(row, None) for row in service.list_credentials(session, seen_from)]
-        shared = [(row, row.workspace.name) for row in service.shared_credentials(session, seen_from)]
+        own = [(row, None, False) for row in service.list_credentials(session, seen_from)]
+        shared = [(row, row.workspace.name, False) for row in service.shared_credentials(session, seen_from)]
+        shadowed = [(row, row.workspace.name, True) for row in service.shadowed_credentials(session, seen_from)]
         data: list[dict[str, Any]] = [
             {
                 "name": r.name,
@@ -113,8 +118,12 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
                 "used_by": service.users_of(session, r, within=seen_from if shared_from else None),
                 "updated_at": r.updated_at,
                 **({"shared_from": shared_from} if shared_from else {}),
+                **({"shadowed": True} if hidden else {}),
             }
-            for r, shared_from in sorted([*own, *shared], key=lambda item: item[0].name)
+            # The sandbox's own before production's of the same name.
+            for r, shared_from, hidden in sorted(
+                [*own, *shared, *shadowed], key=lambda i: (i[0].name, i[1] is not None)
+            )
         ]
     if json_output:
         print_json(data)
@@ -124,7 +133,7 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
         ["name", "type", "status", "last refresh", "used by", "updated"],
         [
             [
-                f"{d['name']} (shared from {d['shared_from']})" if "shared_from" in d else d["name"],
+                _listed_name(d),
                 d["type"],
                 d["status"],
                 when(d["last_refreshed_at"]),
@@ -134,6 +143,17 @@ def list_(workspace: WorkspaceOption = None, json_output: JsonOption = False) ->
             for d in data
         ],
     )
+
+
+def _listed_name(item: dict[str, Any]) -> str:
+    if "shared_from" not in item:
+        return str(item["name"])
+    if item.get("shadowed"):
+        return (
+            f"{item['name']} (shared from {item['shared_from']}; shadowed by the sandbox's own {item['name']}, which "
+            "--credential finds first)"
+        )
+    return f"{item['name']} (shared from {item['shared_from']})"
 
 
 @app.command("show")

@@ -162,19 +162,40 @@ def _overrides(request: RunRequest, run_options: type[PluginSettings], subject: 
 def _plan(ctx: Context, request: RunRequest) -> RunPlan:
     with ctx.store.read_session() as session:
         workspace = get_workspace(session, request.workspace)
+        if workspace.deleted_at is not None:
+            # Its row stays (renamed NAME~deleted-ID) only for its runs: they are read, never added to.
+            name = workspace.name.split("~", 1)[0]
+            raise StateError(
+                f"sandbox {name!r} was deleted; its runs are kept as history, and nothing was run",
+                hint="read them with "
+                + offramp_command("runs", "list", workspace=workspace.name)
+                + "; run in a new sandbox made with "
+                + offramp_command("sandboxes", "create", name),
+            )
         row = get_orchestration(session, workspace, request.orchestration)
         destination = row.destination
         kind = ctx.registry.destination_type(destination.type)
         subject = f"orchestration {row.name!r} ({destination.type})"
+        option = kind.capabilities.test_traffic_option
+        sandbox = not is_production(workspace)
+        if sandbox and option is None and not request.dry_run:
+            # Refused before the overrides are checked: `--test-event-code` given for a type that has no such option
+            # is the sandbox's refusal (nothing can make it test traffic), not an unknown option.
+            _refuse_untestable(destination.type, workspace.name, row.name)
         overrides = _overrides(request, kind.run_options, subject)
         stored = dict(row.options)
         options = {**stored, **overrides}
-        option = kind.capabilities.test_traffic_option
-        sandbox = not is_production(workspace)
-        test_code = (options.get(option) or None) if option is not None else None  # an empty code is none
-        if option is not None and test_code is None and sandbox and workspace.test_event_code:
-            # The sandbox's own code reaches the destination as an override would (the request body carries it).
-            test_code = options[option] = workspace.test_event_code
+        test_code: str | None = None
+        if option is not None:
+            # A code is the run's, else the orchestration's, else (in a sandbox) the sandbox's; blank is none, and
+            # what is sent is stripped (TikTok would not match " TEST1 " to its Test Events code).
+            test_code = _code(options.get(option))
+            if test_code is None and sandbox:
+                test_code = _code(workspace.test_event_code)
+            if test_code is not None:
+                options[option] = test_code  # reaches the destination as an override would (the request body)
+            else:
+                options.pop(option, None)  # a blank stored or given code is not sent
         context = context_of(ctx, destination, options=options, subject=subject, dry_run=request.dry_run)
         credential = destination.credential
         return RunPlan(
@@ -198,6 +219,24 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
         )
 
 
+def _code(value: Any) -> str | None:
+    """A test code as sent: stripped; None when there is none (None, or blank after stripping)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _refuse_untestable(kind: str, ws: str, name: str) -> None:
+    """A sandbox's real run of a destination type that cannot keep test traffic apart: always refused."""
+    dry = offramp_command("run", name, "--dry-run", workspace=ws)
+    raise ConfigError(
+        f"destination type {kind} cannot keep test traffic apart from real traffic, so sandbox {ws!r} can only "
+        f"dry-run orchestration {name!r}; nothing was run",
+        hint=f"preview it with: {dry}; it sends once promoted to production",
+    )
+
+
 def _refuse_live_traffic(plan: RunPlan, request: RunRequest) -> None:
     """A sandbox's real run must be test traffic (DestinationCapabilities.test_traffic_option): refused otherwise,
     before anything is read or recorded."""
@@ -207,11 +246,7 @@ def _refuse_live_traffic(plan: RunPlan, request: RunRequest) -> None:
     dry = offramp_command("run", name, "--dry-run", workspace=ws)
     option = plan.capabilities.test_traffic_option
     if option is None:
-        raise ConfigError(
-            f"destination type {kind} cannot keep test traffic apart from real traffic, so sandbox {ws!r} can only "
-            f"dry-run orchestration {name!r}; nothing was run",
-            hint=f"preview it with: {dry}; it sends once promoted to production",
-        )
+        _refuse_untestable(kind, ws, name)
     if option == "test_event_code":  # the option `offramp run` sets itself
         this_run = offramp_command("run", name, "--test-event-code", "CODE", workspace=ws)
     else:

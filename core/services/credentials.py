@@ -89,6 +89,17 @@ def shared_credentials(session: Session, workspace: Workspace) -> list[Credentia
     return [row for row in list_credentials(session, production) if row.name not in own]
 
 
+def shadowed_credentials(session: Session, workspace: Workspace) -> list[Credential]:
+    """Production's credentials a sandbox shares but cannot name: the sandbox has one of its own by the same name,
+    which a name finds first (:func:`resolve_credential`). Its destinations may still be bound to them (made from
+    production, or bound before the sandbox's own was added). By name; empty for production."""
+    production = _production_of(session, workspace)
+    if production is None:
+        return []
+    own = {row.name for row in list_credentials(session, workspace)}
+    return [row for row in list_credentials(session, production) if row.name in own]
+
+
 def own_credential(session: Session, workspace: Workspace, name: str, command: str, *args: str) -> Credential:
     """The credential ``name`` of ``workspace`` itself, for ``offramp credentials COMMAND NAME ARGS`` (update,
     rename, delete, authorize), which changes it. Production's credential, shared with a sandbox, is refused there
@@ -419,6 +430,7 @@ __all__ = [
     "rename_credential",
     "resolve_credential",
     "save_tokens",
+    "shadowed_credentials",
     "shared_credentials",
     "update_credential",
     "users_of",

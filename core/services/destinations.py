@@ -132,7 +132,7 @@ def destination_change(
     session: Session,
     ctx: Context,
     row: Destination,
-    credential_name: str,
+    credential_name: str | None,
     raw: dict[str, Any],
     *,
     unset: Collection[str] = (),
@@ -140,12 +140,14 @@ def destination_change(
 ) -> DestinationChange:
     """Validate new settings and credential for ``row`` (stored secrets not in ``raw`` or ``unset`` are kept).
 
-    The name of the credential ``row`` is bound to keeps that binding: in a sandbox, production's shared credential
-    stays bound even when the sandbox has one of its own by that name.
+    ``credential_name`` None keeps the current binding, whatever it is; a name is resolved as ``add`` resolves it
+    (:func:`~offramp.core.services.credentials.resolve_credential`: in a sandbox its own credential first, then
+    production's), and the binding changes when that is another credential (compared by id, not by name: a
+    sandbox's own ``tt`` is not production's ``tt``).
     """
     kind = ctx.registry.destination_type(row.type)
     subject = f"destination {row.name!r} ({row.type})"
-    if credential_name == row.credential.name:
+    if credential_name is None:
         credential = row.credential
     else:
         credential = resolve_credential(session, row.workspace, credential_name)
@@ -177,11 +179,14 @@ def update_destination(
 ) -> list[str]:
     """Replace a destination's settings and credential; return what changed.
 
-    Audited with the names of the fields that changed and the plain settings; a secret only by its name.
+    For `apply` and a destination action, which always name a credential: the name of the credential ``row`` is
+    bound to keeps that binding (an exported sandbox names production's shared ``tt`` and its own ``tt`` alike, so
+    applying the export again must not move a destination from one to the other); another name is resolved as
+    ``add`` resolves it. Audited with the names of the fields that changed and the plain settings; a secret only by
+    its name.
     """
-    change = destination_change(
-        session, ctx, row, credential_name, raw, unset=unset, allow_literal_secrets=allow_literal_secrets
-    )
+    named = None if credential_name == row.credential.name else credential_name
+    change = destination_change(session, ctx, row, named, raw, unset=unset, allow_literal_secrets=allow_literal_secrets)
     return apply_change(session, ctx, row, change)
 
 
@@ -212,9 +217,8 @@ def edited_destination(
     row = get_destination(session, changing_workspace(session, workspace_name), name)
     kind = ctx.registry.destination_type(row.type)
     raw = edited_settings(kind.settings, f"destination {row.name!r} ({row.type})", row.settings, changes, unset)
-    change = destination_change(
-        session, ctx, row, credential_name or row.credential.name, raw, unset=unset, allow_literal_secrets=True
-    )
+    # Without --credential the binding stays as it is; with one, the name means what it means to `add`.
+    change = destination_change(session, ctx, row, credential_name, raw, unset=unset, allow_literal_secrets=True)
     return row, change
 
 

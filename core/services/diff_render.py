@@ -3,38 +3,46 @@ promotion keeps.
 
 :func:`diff_document` turns a :class:`~offramp.core.services.merge.Merge` into JSON-able data in which references
 are names (never keys) and secrets are only ``set`` / ``changed`` / ``removed`` (never a fingerprint, never a
-value). :func:`render_text` writes it for a terminal and a pull request (SQL changes as fenced unified diffs);
-:func:`render_yaml` as YAML.
+value). :func:`render_text` writes it as CommonMark that reads as plain text in a terminal and renders in a pull request
+(a heading per object, a list item per field, SQL changes as fenced unified diffs); :func:`render_yaml` as YAML.
 
 A field in the document is ``{"field", "old", "new"}`` (``None`` where the object has no such field); a secret
 field has ``"secret": "set" | "changed" | "removed"`` and ``old``/``new`` ``None``; an SQL change also has
 ``"diff"``, the unified diff text (labelled ``production`` → ``sandbox`` for a change to promote, ``base`` →
 ``production`` for an update to pull). A conflict's field is ``{"field", "base", "sandbox", "production"}``; for
 ``sql`` also ``sandbox_diff`` / ``production_diff`` (each side against the base); for a secret the sides are
-``set`` / ``changed`` / ``unchanged`` / ``None`` and ``"secret": true``.
+``set`` / ``changed`` / ``unchanged`` / ``None`` and ``"secret": true``. A reference to a credential of a sandbox
+(not production's) is ``NAME (sandbox WORKSPACE)``: it can have the name of one of production's.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any
 
 import yaml
 
+from offramp.core.environment import DEFAULT_WORKSPACE
 from offramp.core.hints import offramp_command
 from offramp.core.services.config_io import LiteralDumper
 from offramp.core.services.config_snapshot import REFERENCES, SECRETS_PREFIX, Snapshot
 from offramp.core.services.merge import ABSENT, NAME_TAKEN, Conflict, FieldChange, Merge, ObjectChange
 
 _SIGNS = {"add": "+", "change": "~", "remove": "-"}
-_INDENT = "    "
+_EMPHASIS = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def _name(kind: str, key: str, snapshots: tuple[Snapshot, ...]) -> str:
     for snapshot in snapshots:
         if kind == "credential":
             found = snapshot.get("credentials", {}).get(key)
+            workspace = found.get("workspace") if found else None
+            if found and workspace and workspace != DEFAULT_WORKSPACE:
+                # A sandbox's own credential may have the name of one of production's: the reviewer must tell
+                # which one a destination is bound to.
+                return f"{found['name']} (sandbox {workspace})"
         else:
             found = snapshot.get(kind, {}).get(key)
         if found:
@@ -162,10 +170,24 @@ def diff_document(
     }
 
 
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span: fenced by one backtick more than its longest run of them."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _shown(value: Any) -> str:
+    """A value on one line, as code: a plain string as it is, a list item by item, anything else as JSON (so a
+    string that would not survive a code span, with a line break or edge spaces, is quoted)."""
     if value is None:
         return "(none)"
-    return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str):
+        return _code(value if value and value == value.strip() and value.isprintable() else json.dumps(value))
+    if isinstance(value, list) and value and all(isinstance(v, str | int | float | bool) for v in value):
+        return ", ".join(_shown(v) for v in value)
+    return _code(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _side_shown(field: dict[str, Any], side: str) -> str:
@@ -175,91 +197,100 @@ def _side_shown(field: dict[str, Any], side: str) -> str:
     return _shown(field[side])
 
 
-def _block(lines: list[str], language: str, text: str, indent: str) -> None:
-    lines.append(f"{indent}```{language}")
-    lines.extend(f"{indent}{line}" if line else "" for line in text.rstrip("\n").split("\n"))
-    lines.append(f"{indent}```")
+def _text(words: str) -> str:
+    """Names in Markdown text: an underscore that could start or end emphasis (not between two letters or digits,
+    where CommonMark never reads it so) is escaped; names hold nothing else Markdown reads."""
+    return _EMPHASIS.sub(r"\\_", words)
+
+
+def _block(lines: list[str], language: str, text: str) -> None:
+    # At column 0: indented, a fence is no fence (inside a list item it would need the item's exact indent).
+    # Longer than any run of backticks that could close it (up to 3 spaces in, as a diff's context line is).
+    fence = "`" * max([3, *(len(run) + 1 for run in re.findall(r"^ {0,3}(`{3,})", text, re.MULTILINE))])
+    lines.append(f"{fence}{language}")
+    lines.extend(text.rstrip("\n").split("\n"))
+    lines.append(fence)
 
 
 def _object_lines(obj: dict[str, Any]) -> list[str]:
-    heading = f"{_SIGNS.get(obj['action'], '?')} {obj['kind']} {obj['name']}"
+    heading = f"### {_SIGNS.get(obj['action'], '?')} {obj['kind']} {_text(obj['name'])}"
     if obj.get("old_name"):
-        heading += f" (renamed from {obj['old_name']})"
+        heading += f" (renamed from {_text(obj['old_name'])})"
     lines = [heading]
-    if obj["action"] == "remove":
+    fields = [f for f in obj["fields"] if f["field"] != "name"]  # the heading says it
+    if obj["action"] == "remove" or not fields:
         return lines
-    for f in obj["fields"]:
-        if obj["action"] == "change" and f["field"] == "name":
-            continue  # the heading says it
-        if obj["action"] == "add" and f["field"] == "name":
-            continue
+    lines.append("")
+    for f in fields:
         if "secret" in f:
-            lines.append(f"{_INDENT}{f['field']}: {f['secret']}")
+            lines.append(f"- {f['field']}: {f['secret']}")
         elif "diff" in f:
-            lines.append(f"{_INDENT}{f['field']}:")
-            _block(lines, "diff", f["diff"], _INDENT)
-        elif isinstance(f["new"], str) and "\n" in f["new"] and obj["action"] == "add":
-            lines.append(f"{_INDENT}{f['field']}:")
-            _block(lines, "sql" if f["field"] == "sql" else "", f["new"], _INDENT)
+            lines.append(f"- {f['field']}:")
+            _block(lines, "diff", f["diff"])
+        elif obj["action"] == "add" and isinstance(f["new"], str) and (f["field"] == "sql" or "\n" in f["new"]):
+            lines.append(f"- {f['field']}:")
+            _block(lines, "sql" if f["field"] == "sql" else "", f["new"])
         elif obj["action"] == "add":
-            lines.append(f"{_INDENT}{f['field']}: {_shown(f['new'])}")
+            lines.append(f"- {f['field']}: {_shown(f['new'])}")
         else:
-            lines.append(f"{_INDENT}{f['field']}: {_shown(f['old'])} → {_shown(f['new'])}")
+            lines.append(f"- {f['field']}: {_shown(f['old'])} → {_shown(f['new'])}")
     return lines
 
 
 def conflict_lines(document: dict[str, Any]) -> list[str]:
-    """Each conflict of the document, field by field, with the commands that resolve it (empty: none)."""
+    """Each conflict of the document (after a blank line), field by field, with the commands that resolve it
+    (empty: none). Markdown, as in :func:`render_text`: a heading, a list of fields, SQL as fenced diffs."""
     name = document["sandbox"]
     lines: list[str] = []
     for conflict in document["conflicts"]:
-        lines += ["", f"! {conflict['kind']} {conflict['name']}: {conflict['reason']}"]
+        lines += ["", f"### ! {conflict['kind']} {_text(conflict['name'])}: {conflict['reason']}", ""]
         for f in conflict["fields"]:
             if "sandbox_diff" in f or "production_diff" in f:
-                lines.append(f"{_INDENT}{f['field']}:")
-                for side in ("sandbox", "production"):
+                for side, where in (("sandbox", "in the sandbox"), ("production", "in production")):
                     if f"{side}_diff" in f:
-                        _block(lines, "diff", f[f"{side}_diff"], _INDENT)
+                        lines.append(f"- {f['field']} {where}, against the base:")
+                        _block(lines, "diff", f[f"{side}_diff"])
                     else:
-                        lines.append(f"{_INDENT}{side}: {_shown(f[side])}")
+                        lines.append(f"- {f['field']} {where}: {_shown(f[side])}")
                 continue
             sides = ", ".join(f"{side} {_side_shown(f, side)}" for side in ("base", "sandbox", "production"))
-            lines.append(f"{_INDENT}{f['field']}: {sides}")
+            lines.append(f"- {f['field']}: {sides}")
         if str(conflict["reason"]).startswith(NAME_TAKEN):
             continue  # no side to take: its reason says to rename in the sandbox and pull again
+        # A paragraph between the two lists: without it, they would be one list of fields and commands.
+        lines += ["", "Resolve it with one of:", ""]
         target = f"{conflict['kind']}:{conflict['name']}"
         for label, side in (("keep production's", "production"), ("keep the sandbox's", "sandbox")):
-            lines.append(f"{_INDENT}{label}: `{offramp_command('sandboxes', 'pull', name, '--take', side, target)}`")
+            lines.append(f"- {label}: {_code(offramp_command('sandboxes', 'pull', name, '--take', side, target))}")
     return lines
 
 
 def render_text(document: dict[str, Any]) -> str:
-    """The document for a terminal and a pull request: a heading, then the sections that have something."""
+    """The document for a terminal and a pull request, as CommonMark: a title, a section for each part that has
+    something, a heading for each object, a list item for each field, SQL in fenced blocks."""
     name = document["sandbox"]
     lines = [
-        f"Sandbox {name} → production (base revision {document['base_revision']}, "
+        f"# Sandbox {name} → production (base revision {document['base_revision']}, "
         f"production revision {document['production_revision']})"
     ]
     changes, updates, conflicts = document["changes"], document.get("updates", []), document["conflicts"]
     if not changes and not document.get("updates_to_pull") and not conflicts:
         lines += ["", "No changes: the sandbox matches production."]
         return "\n".join(lines) + "\n"
-    lines += ["", f"Changes to promote ({len(changes)})"]
+    lines += ["", f"## Changes to promote ({len(changes)})"]
     if not changes:
-        lines.append(f"{_INDENT}(none)")
+        lines += ["", "(none)"]
     for obj in changes:
         lines += ["", *_object_lines(obj)]
     if document.get("updates_to_pull"):
-        lines += [
-            "",
-            f"Updates to pull ({document['updates_to_pull']}): run `offramp sandboxes pull {name}` before promoting",
-        ]
+        pull = _code(offramp_command("sandboxes", "pull", name))
+        lines += ["", f"## Updates to pull ({document['updates_to_pull']}): run {pull} before promoting"]
         for obj in updates:
             lines += ["", *_object_lines(obj)]
     if conflicts:
         lines += [
             "",
-            f"Conflicts ({len(conflicts)}): choose a side for each (all or nothing)",
+            f"## Conflicts ({len(conflicts)}): choose a side for each (all or nothing)",
             *conflict_lines(document),
         ]
     return "\n".join(lines) + "\n"

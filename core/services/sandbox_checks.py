@@ -13,11 +13,17 @@ Errors block promotion:
 - an orchestration's query does not parse or plan against its source: it runs there under the source's read-only
   rules, wrapped so that it returns no source row (:func:`query_columns`);
 - an orchestration that runs unattended (in a group with a schedule, or with a schedule of its own) has no column
-  for a field its destination requires (the type's ``required_columns`` hook).
+  for a field its destination requires (the type's ``required_columns`` hook);
+- an orchestration's query has two columns that claim one field of the type's column contract (``email, email`` or
+  ``Email, email``): every run of it fails.
 
 Warnings do not: query columns the destination type does not read (with the run report's suggestions); a changed
 orchestration without a successful test-traffic run in the sandbox since its last change ("send a test first"); an
-orchestration in no group and with no schedule.
+orchestration in no group and with no schedule; an orchestration promotion would bring to production that carries
+its own test code (production's runs of it would be test traffic, never attributed).
+
+``Validation.promotable`` says whether the workspace can be promoted at all (a workspace without a base, made by
+`workspaces add` or `apply`, is checked but cannot be).
 """
 
 from __future__ import annotations
@@ -78,6 +84,10 @@ class Validation:
 
     errors: list[Finding]
     warnings: list[Finding]
+    # Whether `sandboxes promote` can take the workspace at all: a sandbox made from production has a base (the
+    # revision it was made from or last pulled); a workspace made by `workspaces add` or `apply` has none, so it
+    # is checked (everything in it counts as changed) but cannot be promoted, and the CLI must not say it could.
+    promotable: bool = True
 
     @property
     def ok(self) -> bool:
@@ -94,6 +104,13 @@ _COLUMNS_QUERY = (
     "SELECT q.* FROM (SELECT * FROM ({sql}\n) AS offramp_query LIMIT 0) AS q "
     "RIGHT JOIN (SELECT 1 AS offramp_row) AS offramp_row ON TRUE"
 )
+
+
+# A derived table may rename repeated names (DuckDB: `email, email` comes out `email, email_1`; `email AS Email,
+# email` too), but a run reads the query's own names, where two columns for one field fail every run. DuckDB
+# describes the query's own result without running it, one row per column; other engines refuse this query and keep
+# the derived table's names, which PostgreSQL does not rename.
+_NAMES_QUERY = "SELECT column_name FROM (DESCRIBE {sql}\n)"
 
 
 def query_columns(source: str, sql: str, options: OrchestrationOptions | None = None) -> list[str]:
@@ -113,7 +130,18 @@ def query_columns(source: str, sql: str, options: OrchestrationOptions | None = 
             batches = list(opened.batches(_COLUMNS_QUERY.format(sql=query), 1, 1))
         except SourceQueryError as exc:
             raise _in_user_lines(exc, query) from None
-    return list(batches[0].schema.names) if batches else []
+        if not batches:
+            return []
+        names = list(batches[0].schema.names)
+        try:
+            described = [
+                str(value)
+                for batch in opened.batches(_NAMES_QUERY.format(sql=query), 1000)
+                for value in batch.column(0).to_pylist()
+            ]
+        except OfframpError:
+            return names  # the engine takes no such query: the derived table's names (see _NAMES_QUERY)
+    return described if len(described) == len(names) else names
 
 
 def _in_user_lines(exc: SourceQueryError, query: str) -> SourceQueryError:
@@ -145,6 +173,8 @@ class _Orchestration:
     required: Sequence[Sequence[str]]
     test_option: str | None
     test_code: bool  # the sandbox or the orchestration sets a test code (a plain `offramp run` sends test traffic)
+    own_test_code: bool  # the orchestration's own options set one: promoted, production's runs would carry it
+    promoted: bool  # promotion brings the orchestration itself to production (it differs from the base)
     scheduled_by: str | None  # "group NAME" or "its own schedule"; None: runs only when started
     grouped: bool
     changed: bool  # sends differently: it or its destination changed
@@ -175,6 +205,7 @@ def validate_sandbox(ctx: Context, sandbox: str, *, connection_tests: bool = Tru
                 hint="see " + offramp_command("sandboxes", "list"),
             )
         plan = _plan(ctx, session, workspace)
+        promotable = workspace.base_snapshot is not None and workspace.base_revision is not None
     # Outside the read session: a connection test may refresh the credential (a write transaction of its own), and
     # a source query may take as long as the source does.
     findings = plan.findings
@@ -187,6 +218,7 @@ def validate_sandbox(ctx: Context, sandbox: str, *, connection_tests: bool = Tru
     return Validation(
         errors=[f for f in findings if f.severity == "error"],
         warnings=[f for f in findings if f.severity == "warning"],
+        promotable=promotable,
     )
 
 
@@ -232,7 +264,15 @@ def _plan(ctx: Context, session: Session, workspace: Workspace) -> _Plan:
             in_groups.setdefault(key_of(member.orchestration, False), []).append(group)
     for key in sorted(sends_differently | regrouped, key=lambda k: orchestrations[k].name):
         plan.orchestrations.append(
-            _load(ctx, session, workspace, orchestrations[key], in_groups.get(key, []), key in sends_differently)
+            _load(
+                ctx,
+                session,
+                workspace,
+                orchestrations[key],
+                in_groups.get(key, []),
+                key in sends_differently,
+                promoted=key in changed["orchestration"],
+            )
         )
     return plan
 
@@ -277,13 +317,30 @@ def _references(session: Session, snapshot: Snapshot, changed_destinations: set[
 
 def _rebind_hint(session: Session, entry: Mapping[str, Any], credential_id: str, sandbox: str) -> str:
     """Bind the destination to a production credential of its type that the sandbox can name (its own credentials'
-    names come first in a sandbox), or add one to production."""
+    names come first in a sandbox), or add one to production.
+
+    When production has a credential of the bound one's name and type, that is the one meant; but the name finds
+    the sandbox's own first, so the sandbox's own is renamed out of the way (its destinations stay bound to it, by
+    id) before the destination is bound by name."""
     production = get_workspace(session, DEFAULT_WORKSPACE)
     workspace = get_workspace(session, sandbox)
     own = set(session.scalars(select(Credential.name).where(Credential.workspace_id == workspace.id)))
     query = select(Credential).where(Credential.workspace_id == production.id).order_by(Credential.name)
     bound = session.get(Credential, int(credential_id)) if credential_id.isdigit() else None
     credential_type = bound.type if bound is not None else ""
+    if bound is not None and bound.workspace_id == workspace.id:
+        namesake = session.scalar(query.where(Credential.name == bound.name, Credential.type == bound.type))
+        if namesake is not None:
+            spare = _free_name(f"{bound.name}-{sandbox}", own)
+            rename = offramp_command("credentials", "rename", bound.name, spare, workspace=sandbox)
+            rebind = offramp_command(
+                "destinations", "update", entry["name"], "--credential", bound.name, workspace=sandbox
+            )
+            return (
+                f"bind it to production's {bound.name!r}, which the name finds only once the sandbox's own is out of "
+                f"the way: rename the sandbox's own first ({rename}; or delete it once nothing uses it), then "
+                f"{rebind}"
+            )
     shared = [row.name for row in session.scalars(query) if row.name not in own and row.type == credential_type]
     if shared:
         command = offramp_command("destinations", "update", entry["name"], "--credential", shared[0], workspace=sandbox)
@@ -291,6 +348,15 @@ def _rebind_hint(session: Session, entry: Mapping[str, Any], credential_id: str,
     add, update = offramp_command("credentials", "add", "--help"), offramp_command("destinations", "update", "--help")
     what = f"a {credential_type} credential" if credential_type else "a credential"
     return f"add {what} to production (`{add}`), then bind the destination to it (`{update}`)"
+
+
+def _free_name(wanted: str, taken: set[str]) -> str:
+    """``wanted``, or ``wanted-2``, ``wanted-3``... : the first that no credential of the sandbox has."""
+    name, number = wanted, 1
+    while name in taken:
+        number += 1
+        name = f"{wanted}-{number}"
+    return name
 
 
 def _schedule_of(row: Orchestration, groups: list[OrchestrationGroup]) -> str | None:
@@ -307,12 +373,15 @@ def _load(
     row: Orchestration,
     groups: list[OrchestrationGroup],
     sends_differently: bool,
+    *,
+    promoted: bool,
 ) -> _Orchestration:
     destination = row.destination
     item = _Orchestration(
         key=key_of(row, False), name=row.name, destination=destination.name, destination_type=destination.type,
         source=row.source, sql=row.sql, options=None, contract=(), required=(), test_option=None, test_code=False,
-        scheduled_by=_schedule_of(row, groups), grouped=bool(groups), changed=sends_differently, tested=False,
+        own_test_code=False, promoted=promoted, scheduled_by=_schedule_of(row, groups), grouped=bool(groups),
+        changed=sends_differently, tested=False,
     )  # fmt: skip
     subject = f"orchestration {row.name}"
     try:
@@ -331,7 +400,9 @@ def _load(
         item.problem = Finding("error", subject, exc.message, exc.hint)
         return item
     if item.test_option is not None:
-        item.test_code = bool(workspace.test_event_code) or row.options.get(item.test_option) not in (None, "")
+        # Blank is no code, as a run reads it (the engine strips the code it sends).
+        item.own_test_code = bool(str(row.options.get(item.test_option) or "").strip())
+        item.test_code = bool((workspace.test_event_code or "").strip()) or item.own_test_code
     since = max(row.updated_at, destination.updated_at)
     query = select(Run).where(Run.workspace_id == workspace.id, Run.orchestration_id == row.id)
     # Compared here, not in SQL: SQLite compares stored times as text.
@@ -366,6 +437,14 @@ def _orchestration_findings(item: _Orchestration, sandbox: str) -> list[Finding]
         return [item.problem]
     if item.changed and not item.tested:
         findings.append(_send_a_test(item, subject, sandbox))
+    if item.promoted and item.own_test_code and item.test_option is not None:
+        unset = offramp_command("orchestrations", "update", item.name, "--unset", item.test_option, workspace=sandbox)
+        findings.append(
+            Finding("warning", subject, f"its own test code would go to production ({item.test_option} is set in its "
+                    "options): production's runs of it would be test traffic, never attributed",
+                    f"unset it before promoting: {unset} (the sandbox's own code keeps its runs test traffic: "
+                    f"{offramp_command('sandboxes', 'update', sandbox, '--test-event-code', 'CODE')})")
+        )  # fmt: skip
     if item.scheduled_by is None and not item.grouped:
         every_morning = offramp_command(
             "orchestrations", "update", item.name, "--schedule", "0 6 * * *", workspace=sandbox
@@ -382,6 +461,7 @@ def _orchestration_findings(item: _Orchestration, sandbox: str) -> list[Finding]
         findings.append(Finding("error", subject, f"its query does not plan against its source: {exc.message}", hint))
         return findings
     lowered = {column.strip().lower(): column for column in columns}
+    findings += _repeated_columns(item, columns, subject, shown)
     if item.contract:
         known = {name.lower() for name in item.contract}
         unknown = [column for column in columns if column.strip().lower() not in known]
@@ -408,6 +488,33 @@ def _orchestration_findings(item: _Orchestration, sandbox: str) -> list[Finding]
                 )
             )
     return findings
+
+
+def _repeated_columns(item: _Orchestration, columns: list[str], subject: str, shown: str) -> list[Finding]:
+    """Errors for two query columns that claim one field of the destination type's column contract.
+
+    A type reads its contract's columns by name, trimmed and case-insensitively (``DestinationType.columns``), so
+    ``email, email`` or ``Email, email`` give one field two values, and the type's preparer fails every run of the
+    query (TikTok: "the query has two columns for 'email'"). A type without a contract is not checked: what it makes
+    of its columns is its own.
+    """
+    contract = {name.lower() for name in item.contract}
+    claimed: dict[str, list[str]] = {}
+    for column in columns:
+        name = column.strip().lower()
+        if name in contract:
+            claimed.setdefault(name, []).append(column)
+    return [
+        Finding(
+            "error",
+            subject,
+            f"the query has two columns for {name!r} ({' and '.join(repr(c) for c in found)}): every run of it "
+            f"fails, as {item.destination_type} reads one column per field",
+            f"drop or rename one of them in the SELECT list ({shown})",
+        )
+        for name, found in sorted(claimed.items())
+        if len(found) > 1
+    ]
 
 
 def _send_a_test(item: _Orchestration, subject: str, sandbox: str) -> Finding:
