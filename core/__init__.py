@@ -53,7 +53,8 @@ if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time 
     )
     from offramp.core.plugin_types import CredentialType, DestinationCapabilities, DestinationType, NoRunOptions
     from offramp.core.registry import BrokenPlugin, Registry, discover
-    from offramp.core.urls import HttpUrlText
+    from offramp.core.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_headers, verify_signature
+    from offramp.core.urls import HttpUrlText, is_loopback
 
 # The module each public name comes from; tests/test_public_api.py checks that each name of __all__ resolves.
 _SOURCES: dict[str, tuple[str, ...]] = {
@@ -76,7 +77,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ),
     "offramp.core.plugin_types": ("CredentialType", "DestinationCapabilities", "DestinationType", "NoRunOptions"),
     "offramp.core.registry": ("BrokenPlugin", "Registry", "discover"),
-    "offramp.core.urls": ("HttpUrlText",),
+    "offramp.core.signatures": ("SIGNATURE_HEADER", "TIMESTAMP_HEADER", "signature_headers", "verify_signature"),
+    "offramp.core.urls": ("HttpUrlText", "is_loopback"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
@@ -121,16 +123,21 @@ __all__ = [
     "Preparer",
     "Registry",
     "RejectedEvent",
+    "SIGNATURE_HEADER",
     "SecretKeyError",
     "Sender",
     "StateError",
+    "TIMESTAMP_HEADER",
     "Terminal",
     "Transient",
     "Verdict",
     "__version__",
     "describe_fields",
     "discover",
+    "is_loopback",
     "offramp_command",
     "secret_field_names",
+    "signature_headers",
     "validate_settings",
+    "verify_signature",
 ]

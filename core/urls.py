@@ -1,7 +1,9 @@
-"""A URL setting type: http(s) with a host, kept exactly as written but without a trailing slash."""
+"""URLs: a setting type (http(s) with a host, kept exactly as written but without a trailing slash), and which
+hosts plain http may reach."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -17,4 +19,18 @@ def _check_http_url(value: str) -> str:
 
 HttpUrlText = Annotated[str, AfterValidator(_check_http_url)]
 
-__all__ = ["HttpUrlText"]
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``): the only hosts plain http may
+    reach, since nothing crosses a network there."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["HttpUrlText", "is_loopback"]

@@ -24,17 +24,13 @@ from __future__ import annotations
 
 import email.policy
 import errno
-import hashlib
-import hmac
 import html
-import ipaddress
 import logging
 import math
 import re
 import smtplib
 import socket
 import ssl
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -54,13 +50,19 @@ import offramp.core.runner.sending  # noqa: F401
 from offramp.core._version import __version__
 from offramp.core.alerts.notices import Notice
 from offramp.core.errors import ConfigError
+from offramp.core.signatures import (
+    MAX_SKEW_SECONDS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signature,
+    signature_headers,
+)
+from offramp.core.signatures import verify_signature as _verify
+from offramp.core.urls import is_loopback
 
 log = logging.getLogger("offramp.core.alerts")
 
-SIGNATURE_HEADER = "X-Offramp-Signature"
-TIMESTAMP_HEADER = "X-Offramp-Timestamp"
 NOTICE_ID_HEADER = "X-Offramp-Notice-Id"
-MAX_SKEW_SECONDS = 300
 
 ChannelKind = Literal["webhook", "slack", "email"]
 
@@ -75,37 +77,16 @@ def _key(secret: str | bytes | SecretStr) -> bytes:
 
 
 def sign(secret: str | bytes | SecretStr, body: bytes, timestamp: int) -> str:
-    """The ``X-Offramp-Signature`` value of ``body`` signed at ``timestamp``: ``sha256=`` and the hex HMAC."""
-    digest = hmac.new(_key(secret), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def signature_headers(secret: str | bytes | SecretStr, body: bytes, now: float | None = None) -> dict[str, str]:
-    """The timestamp and signature headers of one request carrying ``body``."""
-    timestamp = int(time.time() if now is None else now)
-    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, body, timestamp)}
+    """The ``X-Offramp-Signature`` value of ``body`` signed at ``timestamp`` (``offramp.core.signatures``)."""
+    return signature(_key(secret), body, timestamp)
 
 
 def verify_signature(
-    secret: str | bytes | SecretStr,
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    now: float | None = None,
+    secret: str | bytes | SecretStr, body: bytes, headers: Mapping[str, str], *, now: float | None = None,
     tolerance: float = MAX_SKEW_SECONDS,
-) -> bool:
-    """True when ``body`` with ``headers`` (any letter case) was signed with ``secret`` within ``tolerance`` seconds
-    of ``now``: what a receiver of offramp's alert webhooks checks before trusting a request."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    timestamp = lowered.get(TIMESTAMP_HEADER.lower())
-    signature = lowered.get(SIGNATURE_HEADER.lower())
-    if not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit()):
-        return False  # isdigit() alone takes digits such as "²", which int() refuses
-    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
-        return False
-    # Compared as bytes: compare_digest() raises on text that is not ASCII.
-    expected = sign(secret, body, int(timestamp))
-    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+) -> bool:  # fmt: skip
+    """:func:`offramp.core.signatures.verify_signature` with the secret as a channel holds it."""
+    return _verify(_key(secret), body, headers, now=now, tolerance=tolerance)
 
 
 # -- delivery -----------------------------------------------------------------------------------------------------
@@ -261,25 +242,13 @@ _SHORT_CODE = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")  # an error code a server 
 _DELAY_SECONDS = re.compile(r"\A[0-9]{1,6}\Z")
 
 
-def _is_loopback(host: str | None) -> bool:
-    """Whether ``host`` names this machine: the only host plain http may reach (nothing crosses a network)."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(url: str, channel: str, what: str, *, show: bool) -> None:
     """An https URL (or http to loopback); ``show``: whether the error may quote it (a Slack URL is a secret)."""
     parts = urlsplit(url)
     named = f" ({url})" if show else ""
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return
     raise ConfigError(
         f"alert channel {channel!r}: the {what}{named} must be an https:// URL (plain http only to 127.0.0.1, ::1 or "
@@ -398,7 +367,7 @@ class WebhookChannel:
                 "Content-Type": "application/json",
                 "User-Agent": f"offramp/{__version__}",
                 NOTICE_ID_HEADER: notice.id,
-                **signature_headers(self.secret, body),  # signed afresh at every attempt
+                **signature_headers(_key(self.secret), body),  # signed afresh at every attempt
             }
             with _client(self.policy) as client:
                 _post(client, self.url, body, headers, self.policy.wait_max)
@@ -513,7 +482,7 @@ class EmailChannel:
         problems += [f"recipient {to!r} is not an email address" for to in self.recipients if not _ADDRESS.match(to)]
         if (self.username is None) != (self.password is None):
             problems.append("username and password go together")
-        if self.password is not None and not self.starttls and not _is_loopback(self.host):
+        if self.password is not None and not self.starttls and not is_loopback(self.host):
             problems.append("a password is sent only over STARTTLS (starttls off sends it in clear text)")
         if problems:
             raise ConfigError(

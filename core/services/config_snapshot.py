@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from offramp.core.environment import DEFAULT_WORKSPACE
 from offramp.core.errors import ConfigError
 from offramp.core.services import audit
 from offramp.core.services.context import Context
@@ -70,8 +71,6 @@ _MODELS: dict[str, type[Destination] | type[Orchestration] | type[OrchestrationG
 
 def is_production(workspace: Workspace) -> bool:
     """Whether ``workspace`` is production (every other workspace is a sandbox)."""
-    from offramp.core.environment import DEFAULT_WORKSPACE
-
     return workspace.name == DEFAULT_WORKSPACE
 
 

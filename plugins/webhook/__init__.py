@@ -7,7 +7,6 @@ and the connection test live in :mod:`offramp.plugins.webhook.runtime`. Everythi
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,12 +14,17 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from offramp.core import DestinationCapabilities, DestinationType, PluginSettings, __version__
+from offramp.core import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    DestinationCapabilities,
+    DestinationType,
+    PluginSettings,
+    __version__,
+    is_loopback,
+)
 
 MAX_BATCH_SIZE = 1000
-
-SIGNATURE_HEADER = "X-Offramp-Signature"
-TIMESTAMP_HEADER = "X-Offramp-Timestamp"
 
 # Headers offramp writes itself, or that carry secrets (which belong in the credential, encrypted, not in settings
 # that `destinations show` prints): refused in `headers`.
@@ -45,19 +49,6 @@ _SECRET_LOOKING = ("signature", "token", "secret", "password", "api-key", "apike
 # injection), and nothing the HTTP client cannot encode when it sends.
 _HEADER_NAME = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 HEADER_VALUE = re.compile(r"\A[\t\x20-\x7e]*\Z")
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``): the only hosts plain http may
-    reach, since nothing crosses a network there."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _json_text(value: Any) -> Any:

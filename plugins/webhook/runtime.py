@@ -8,7 +8,6 @@ signature, how each answer is classified, and the connection test.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import math
 import re
@@ -41,8 +40,9 @@ from offramp.core import (
     Terminal,
     Transient,
     __version__,
+    signature_headers,
 )
-from offramp.plugins.webhook import HEADER_VALUE, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookDestinationSettings
+from offramp.plugins.webhook import HEADER_VALUE, WebhookDestinationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +328,7 @@ class _Credential:
     def headers(self, body: bytes, now: float) -> dict[str, str]:
         if self.type == "static-token":
             return {"Authorization": f"Bearer {self._secret.decode()}"}
-        timestamp = str(int(now))
-        digest = hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: f"sha256={digest}"}
+        return signature_headers(self._secret, body, now)
 
     def reveals(self, text: str) -> bool:
         """Whether ``text`` holds the secret, or is a piece of it long enough to help guess the rest."""

@@ -31,6 +31,7 @@ MODULES = (
     "offramp.core.connection_checks",
     "offramp.core.hints",
     "offramp.core.urls",
+    "offramp.core.signatures",
     "offramp.core.registry",
     "offramp.core.testing",
     "offramp.core.testing.harness",
