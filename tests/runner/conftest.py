@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -15,6 +16,9 @@ import httpx
 import pytest
 import stamina
 
+from offramp.core.environment import Environment
+from offramp.core.services.context import Context
+from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import (
     ADMIN_AUTH_CODE,
     DEFAULT_ADVERTISER_ID,
@@ -142,6 +146,41 @@ def no_backoff_waits() -> Iterator[None]:
     stamina.set_testing(True, attempts=10)
     yield
     stamina.set_testing(False)
+
+
+SANDBOX = "sb"
+
+
+@pytest.fixture
+def sandbox(cli: Any, orchestration: str) -> str:
+    """Sandbox `sb`, made from production (its base: `orders` -> `stores` -> `tt`, production's credential)."""
+    cli.ok("sandboxes", "create", SANDBOX)
+    return SANDBOX
+
+
+@pytest.fixture
+def ctx(store: str, orchestration: str) -> Iterator[Context]:
+    """A service context over the test's store (after the CLI set production up)."""
+    env = Environment()
+    state_store = open_store(env)
+    try:
+        yield Context(env=env, store=state_store, actor="test")
+    finally:
+        state_store.dispose()
+
+
+def run_json(cli: Any, *args: str, code: int = 0) -> dict[str, Any]:
+    """`offramp run ARGS --json` with exit status ``code``; its summary."""
+    result = cli("run", *args, "--json")
+    assert result.exit_code == code, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def runs_of(cli: Any, workspace: str) -> list[dict[str, Any]]:
+    """The runs `runs list -w WORKSPACE --json` lists."""
+    runs: list[dict[str, Any]] = json.loads(cli.ok("runs", "list", "-w", workspace, "--json").stdout)
+    return runs
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -10,40 +10,19 @@ orchestration `orders`); sandbox `sb` is made from it with `offramp sandboxes cr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import SANDBOX, run_json, runs_of
 from sqlalchemy import select
 
-from offramp.core.environment import Environment
 from offramp.core.services.context import Context
 from offramp.core.services.sandbox_checks import Finding, Validation, validate_sandbox
 from offramp.core.state.models import Workspace
-from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET
-
-SANDBOX = "sb"
-
-
-@pytest.fixture
-def ctx(store: str, orchestration: str) -> Iterator[Context]:
-    """A service context over the test's store (after the CLI set production up)."""
-    env = Environment()
-    state_store = open_store(env)
-    try:
-        yield Context(env=env, store=state_store, actor="test")
-    finally:
-        state_store.dispose()
-
-
-@pytest.fixture
-def sandbox(cli: Any, orchestration: str) -> str:
-    """Sandbox `sb`, made from production (its `stores` is bound to production's `tt`)."""
-    cli.ok("sandboxes", "create", SANDBOX)
-    return SANDBOX
 
 
 def credentials_in_sandbox(cli: Any) -> list[dict[str, Any]]:
@@ -82,18 +61,6 @@ def only(findings: list[Finding], subject: str, words: str) -> Finding:
 def assert_hints_work(hint_checker: Callable[..., list[str]], validation: Validation) -> None:
     text = "\n".join(f"hint: {finding.hint}" for finding in [*validation.errors, *validation.warnings] if finding.hint)
     assert hint_checker(["orchestrations", "list", "-w", SANDBOX], text) == []
-
-
-def run_json(cli: Any, *args: str, code: int = 0) -> dict[str, Any]:
-    result = cli("run", *args, "--json")
-    assert result.exit_code == code, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def runs_of(cli: Any, workspace: str) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = json.loads(cli.ok("runs", "list", "-w", workspace, "--json").stdout)
-    return runs
 
 
 # -- 1. a sandbox's own credential of production's name --------------------------------------------------------------

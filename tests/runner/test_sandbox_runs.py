@@ -8,11 +8,10 @@ to production's credential `tt`, which a sandbox shares by reference.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ORDERS_SQL, Emulator
+from conftest import ORDERS_SQL, Emulator, run_json, runs_of
 
 from offramp.core.environment import Environment
 from offramp.core.state.models import Run
@@ -37,18 +36,6 @@ def make_sandbox(cli: Any, orders_file: tuple[Path, int], name: str = SANDBOX) -
         f"duckdb:{orders_file[0]}", "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase",
     )  # fmt: skip
     return name
-
-
-def run_json(cli: Any, *args: str, code: int = 0) -> dict[str, Any]:
-    result = cli("run", *args, "--json")
-    assert result.exit_code == code, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def runs_of(cli: Any, workspace: str) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = json.loads(cli.ok("runs", "list", "-w", workspace, "--json").stdout)
-    return runs
 
 
 def stored_report(run_id: str) -> dict[str, Any]:

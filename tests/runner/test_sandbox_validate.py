@@ -8,14 +8,13 @@ sandbox `sb` from it with `offramp sandboxes create` (so it has a base) and chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ORDERS_SQL
+from conftest import ORDERS_SQL, SANDBOX
 
-from offramp.core.environment import Environment
 from offramp.core.errors import ConfigError, ObjectNotFoundError
 from offramp.core.services import destination_calls
 from offramp.core.services.context import Context
@@ -23,11 +22,9 @@ from offramp.core.services.destinations import get_destination
 from offramp.core.services.sandbox_checks import Finding, Validation, query_columns, validate_sandbox
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.state.models import Orchestration, OrchestrationGroup, OrchestrationGroupMember
-from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.destination import HOOKS as TIKTOK_HOOKS
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
-SANDBOX = "sb"
 TIKTOK = "tiktok-ads-offline-events"
 # ORDERS_SQL without its timestamp column: TikTok rejects every row of it (missing_timestamp).
 NO_TIMESTAMP_SQL = "SELECT order_id AS event_id, 'Order Completed' AS event, email FROM orders"
@@ -35,24 +32,6 @@ needs_required_columns = pytest.mark.skipif(
     getattr(TIKTOK_HOOKS, "required_columns", None) is None,
     reason="the TikTok destination does not declare its required columns yet (DestinationHooks.required_columns)",
 )
-
-
-@pytest.fixture
-def ctx(store: str, orchestration: str) -> Iterator[Context]:
-    """A service context over the test's store (after the CLI set production up)."""
-    env = Environment()
-    state_store = open_store(env)
-    try:
-        yield Context(env=env, store=state_store, actor="test")
-    finally:
-        state_store.dispose()
-
-
-@pytest.fixture
-def sandbox(cli: Any, orchestration: str) -> str:
-    """Sandbox `sb`, made from production (its base: `orders` -> `stores` -> `tt`)."""
-    cli.ok("sandboxes", "create", SANDBOX)
-    return SANDBOX
 
 
 def validate(ctx: Context, *, connection_tests: bool = False) -> Validation:
