@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import json
 import re
 import sys
 from pathlib import Path
@@ -208,7 +209,8 @@ def _document(name: str, obj: Any, module: Any) -> list[str]:
         doc = _markdown_docstring(obj.__doc__)
         return out + ([doc] if doc else [])
     if isinstance(obj, str):
-        return [f"### `{name}`", "", "```python", f"{name} = {obj!r}", "```", ""]
+        # Double quotes, as the code writes them (and as `ruff format` writes Python blocks in Markdown).
+        return [f"### `{name}`", "", "```python", f"{name} = {json.dumps(obj)}", "```", ""]
     return [f"### `{name}`", "", "```python", _alias_source(module, name), "```", ""]
 
 
