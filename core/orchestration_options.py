@@ -25,8 +25,85 @@ DUCKDB_MEMORY = "duckdb::memory:"
 DUCKDB_PREFIX = "duckdb:"
 
 
-class OrchestrationOptions(BaseModel):
-    """How an orchestration's rows are shaped and sent."""
+class AlertOptions(BaseModel):
+    """The alert rules of an orchestration or a group (the option ``alerts``): which channels get its notices, and
+    on what. The rules are offramp.core.alerts.rules.AlertRules (its docstring says when each one alerts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: list[str] = Field(
+        min_length=1,
+        description="Alert channels (offramp alerts channels list) that get the notices, by name: found in the "
+        "workspace, then in production.",
+    )
+    on_failure: bool = Field(default=True, description="A run fails.")
+    on_partial_failure: bool = Field(default=False, description="A run ends with some events failed.")
+    on_recovery: bool = Field(default=True, description="The first succeeded run after a failure notice.")
+    reject_rate_above: float | None = Field(
+        default=None, ge=0.0, lt=1.0, description="A run rejects more than this share of its rows (0.05 for 5%)."
+    )
+    runtime_above: float | None = Field(default=None, gt=0.0, description="A run takes longer than this (seconds).")
+    row_count_drop_above: float | None = Field(
+        default=None,
+        ge=0.0,
+        lt=100.0,
+        description="A succeeded run reads more than this percentage fewer rows than the previous succeeded run.",
+    )
+    on_needs_reauthorization: bool = Field(default=True, description="A credential it uses needs re-authorizing.")
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"channel(s) {', '.join(repeated)} listed more than once")
+        return value
+
+
+class GroupOptions(BaseModel):
+    """What an orchestration and a group both carry besides their cron and timezone: how their schedule catches up,
+    waits for data and is switched on, and their alerts. A group stores these in ``orchestration_groups.options``,
+    an orchestration among its options; the keys are the same."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule_enabled: bool = Field(
+        default=True, description="Whether the schedule fires (a disabled one still runs by hand)."
+    )
+    catch_up: Literal["latest", "skip"] = Field(
+        default="latest",
+        description="After the scheduler was down: latest (one run for the latest missed fire) or skip (none).",
+    )
+    max_lateness_minutes: int | None = Field(
+        default=None, ge=1, description="A missed fire older than this is skipped and recorded as such."
+    )
+    when_changed: str | None = Field(
+        default=None,
+        description="A freshness query (one SELECT returning one value, run on the source): a fire runs only when "
+        "its value differs from the one at the last successful run.",
+    )
+    alerts: AlertOptions | None = Field(default=None, description="Alert rules and the channels they notify.")
+
+    @field_validator("when_changed")
+    @classmethod
+    def _read_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Imported here: the sources package imports this module.
+        from offramp.core.sources._query import check_read_only_query
+
+        try:
+            check_read_only_query(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+
+GROUP_OPTIONS = frozenset(GroupOptions.model_fields)
+
+
+class OrchestrationOptions(GroupOptions):
+    """How an orchestration's rows are shaped and sent, and when it runs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,6 +113,9 @@ class OrchestrationOptions(BaseModel):
     )
     timezone: str = Field(default="UTC", description="IANA timezone of timestamps that carry none.")
     schedule: str | None = Field(default=None, description="Cron expression of scheduled runs.")
+    schedule_timezone: str = Field(
+        default="UTC", description="IANA timezone the schedule's cron expression is read in (Europe/Berlin)."
+    )
     allowed_paths: list[str] = Field(
         default_factory=list,
         description="Files and directories the SQL of a DuckDB source may read (read_parquet, read_csv, ...), besides "
@@ -63,7 +143,7 @@ class OrchestrationOptions(BaseModel):
         description="The longest one statement of a PostgreSQL source may run (its statement_timeout).",
     )
 
-    @field_validator("timezone")
+    @field_validator("timezone", "schedule_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return check_timezone(value)
@@ -204,6 +284,9 @@ def check_source(source: str) -> str:
 
 __all__ = [
     "DUCKDB_MEMORY",
+    "GROUP_OPTIONS",
+    "AlertOptions",
+    "GroupOptions",
     "SHARED_OPTIONS",
     "OrchestrationOptions",
     "check_cron",

@@ -405,7 +405,8 @@ def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
             state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
     else:
         stored = {"limit": request.limit, "replay_failed": replayed_id, "options": plan.overrides}
-        values = {"mode": mode, "dry_run": request.dry_run, "options": stored, "report": {"actor": state.actor}}
+        values = {"mode": mode, "dry_run": request.dry_run, "options": stored, "report": {"actor": state.actor},
+                  "group_run_id": request.group_run_id}  # fmt: skip
         run_id, _ = start_run(ctx, request.workspace, request.orchestration, values)
         state.lease = Lease(run_id, 1)
     state.summary.run_id = run_id

@@ -91,7 +91,7 @@ def get_run(session: Session, run_id: str, workspace: Workspace | None = None) -
 
 
 class RunInProgressError(StateError):
-    """Another live run of the orchestration holds its lease."""
+    """Another live run of the orchestration holds its lease (``run_id``: that run, when known)."""
 
 
 def start_run(ctx: Context, workspace_name: str, orchestration: str, values: dict[str, Any]) -> tuple[str, int]:
@@ -121,6 +121,7 @@ def start_run(ctx: Context, workspace_name: str, orchestration: str, values: dic
                     f"(process {alive[0].lease_owner})",
                     hint="wait for it to finish, or stop it; a run whose process died is released after "
                     f"{lease_seconds():.0f} s without a heartbeat",
+                    run_id=alive[0].id,
                 )
             run = Run(
                 id=values.pop("id", None) or uuid.uuid4().hex,

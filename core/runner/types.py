@@ -37,6 +37,7 @@ class RunRequest:
             sample was read (it stops there), and at its end whatever its size. None: the orchestration's stored
             ``max_reject_rate`` option, if any.
         actor: Who started the run, for the audit trail (the OS user, ``--actor``, a scheduler).
+        group_run_id: The group run this run is a member of (``offramp groups run``), recorded on the run.
         concurrency: Requests in flight at once (None: the default, 4). Bounded by the destination type's
             ``capabilities.max_in_flight``: a larger value is lowered to it, with a warning in the log, and the run
             goes on (the vendor's limit is a fact, not an error of the user's).
@@ -58,6 +59,7 @@ class RunRequest:
     batch_rows: int = 50_000
     resend_unknown: bool = False
     actor: str | None = None
+    group_run_id: str | None = None
 
 
 # What the summary counts in events: those prepared (every ledger entry but the rows never prepared), then by outcome.

@@ -93,6 +93,10 @@ class Workspace(Base):
     # A deleted sandbox keeps its row, renamed NAME~deleted-ID, so that its runs stay as history and the name is
     # free again (``~`` is in no valid workspace name, so the two never clash).
     deleted_at: Mapped[datetime | None] = mapped_column()
+    # A sandbox's schedules fire only when this is set (`offramp sandboxes update NAME --enable-schedules`), and then
+    # as test traffic; production's always fire. A sandbox copies production's schedules: firing them by default
+    # would double every scheduled send.
+    schedules_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Credential(Base):
@@ -172,6 +176,9 @@ class OrchestrationGroup(Base):
     name: Mapped[str] = mapped_column(String(127))
     schedule: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The group's schedule and alert options, the keys an orchestration's options use for the same things
+    # (offramp.core.orchestration_options.ScheduleOptions and AlertOptions): only the values the user set.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     # In a sandbox: the id of the production object this one was copied from (or promoted to), so that promotion
     # changes that object in place (its runs and delivery history follow) and a rename is a rename. Not a foreign
     # key: production's object may be deleted while the sandbox keeps its copy.
@@ -269,6 +276,154 @@ class Run(Base):
     # read with the rest of the report (never filtered or summed across runs in SQL), so no migration of every
     # stored run is needed, and a run from before them simply has none (``runs show`` reads them from its ledger).
     report: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # The group run this run is a member run of (offramp groups run, or a group's scheduled fire), or None.
+    group_run_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class GroupRun(Base):
+    """One run of an orchestration group: its members run in order, as one unit (``offramp groups run``).
+
+    ``members`` is the plan and its progress, one item per member in order: ``{"orchestration": name,
+    "orchestration_id": id, "run_id": id or null, "status": "pending" | a run status | "skipped", "reason": text or
+    null}``. A live group run holds a lease like a run (``heartbeat_at``, ``lease_owner``, ``lease_generation``).
+    """
+
+    __tablename__ = "group_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orchestration_groups.id", ondelete="SET NULL"), index=True
+    )
+    group_name: Mapped[str] = mapped_column(String(127))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    actor: Mapped[str | None] = mapped_column(String(255))
+    # The scheduled instant this group run is the fire of (None: started by hand).
+    fire_at: Mapped[datetime | None] = mapped_column()
+    members: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduleFire(Base):
+    """One fire of a schedule: claimed, then run or skipped (``offramp schedules list`` shows the last).
+
+    The unique key (target, fire time) is the claim: of several schedulers that find the same fire due, the one
+    whose insert commits runs it; the others' inserts fail and they move on. So each fire runs at most once, and a
+    skipped fire is recorded once. ``run_id`` is the run or group run it started.
+    """
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (UniqueConstraint("target_kind", "target_id", "fire_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(16))  # orchestration | group
+    target_id: Mapped[int] = mapped_column(Integer)  # not a foreign key: the history outlives the object
+    target_name: Mapped[str] = mapped_column(String(127))
+    fire_at: Mapped[datetime] = mapped_column()
+    # claimed | running | a final run status | skipped
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ScheduleState(Base):
+    """Where one schedule stands: the fires handled up to ``last_fire``, for the definition ``fingerprint`` (a
+    changed cron, timezone or enabling starts afresh: nothing is caught up for it), and the freshness query's value
+    at the last successful run (``--when-changed``)."""
+
+    __tablename__ = "schedule_states"
+
+    target_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    last_fire: Mapped[datetime | None] = mapped_column()
+    freshness_value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SchedulerInstance(Base):
+    """A scheduler process (``offramp scheduler``), alive while its heartbeat is fresh: ``offramp status`` lists
+    them, and on SQLite a second one is refused while the first is alive (naming its host and pid)."""
+
+    __tablename__ = "scheduler_instances"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # host:pid:random
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column()
+
+
+class AlertChannel(Base):
+    """Where alert notices go: a signed webhook, a Slack incoming webhook or email (``offramp alerts channels``).
+
+    Like credentials, channels are shared by reference with sandboxes (never copied, never promoted): an alert rule
+    names a channel, found in the rule's workspace first and then in production. ``settings`` hold what is not
+    secret (URL of a webhook, SMTP host, port, sender, recipients); ``secrets`` the Fernet ciphertext of what is (a
+    Slack URL); ``credential_id`` the credential holding a webhook's signing secret or an SMTP login.
+    """
+
+    __tablename__ = "alert_channels"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"), _NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(127))
+    type: Mapped[str] = mapped_column(String(16))  # webhook | slack | email
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id", ondelete="RESTRICT"), index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    workspace: Mapped[Workspace] = relationship()
+    credential: Mapped[Credential | None] = relationship()
+
+
+class AlertStateRow(Base):
+    """The alert state of one orchestration or group (offramp.core.alerts.rules.AlertState, as JSON)."""
+
+    __tablename__ = "alert_states"
+
+    target_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AlertDelivery(Base):
+    """One notice to one channel: recorded ``pending`` before it is sent, then ``delivered`` or ``failed`` (with
+    the attempts and the error, never a secret). ``offramp status`` shows the last day's."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    workspace: Mapped[str] = mapped_column(String(63), index=True)  # names: the trail outlives the objects
+    channel: Mapped[str] = mapped_column(String(127))
+    channel_type: Mapped[str] = mapped_column(String(16))
+    target_kind: Mapped[str | None] = mapped_column(String(16))
+    target_name: Mapped[str | None] = mapped_column(String(127))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # the notice's kind: failure, recovery, test ...
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    notice: Mapped[dict[str, Any]] = mapped_column(default=dict)  # Notice.as_json(): no secret, no raw value
+    delivered_at: Mapped[datetime | None] = mapped_column()
 
 
 class RowOutcome(Base):
@@ -313,11 +468,15 @@ class InFlightRequest(Base):
 
 
 __all__ = [
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertStateRow",
     "AuditEvent",
     "Base",
     "Credential",
     "Destination",
     "EventWarning",
+    "GroupRun",
     "InFlightRequest",
     "Orchestration",
     "OrchestrationGroup",
@@ -325,6 +484,9 @@ __all__ = [
     "Promotion",
     "RowOutcome",
     "Run",
+    "ScheduleFire",
+    "ScheduleState",
+    "SchedulerInstance",
     "Workspace",
     "utcnow",
 ]
