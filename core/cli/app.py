@@ -65,6 +65,11 @@ CORE: dict[str, _Core] = {
         "cmd_orchestrations", "app", "SQL queries bound to a destination, with their run options."
     ),
     "sources": _Core("cmd_sources", "app", "Check orchestrations' data sources."),
+    "groups": _Core("cmd_groups", "app", "Orchestration groups: orchestrations that run in order, as one unit."),
+    "schedules": _Core("cmd_schedules", "app", "Schedules of orchestrations and groups: next fires, last outcomes."),
+    "scheduler": _Core("cmd_scheduler", "scheduler", "Run due schedules: a long-running process, or once (--once)."),
+    "alerts": _Core("cmd_alerts", "app", "Alert channels (webhook, Slack, email) and the rules that notify them."),
+    "status": _Core("cmd_status", "status", "The health of a workspace at a glance: schedules, last runs, alerts."),
     "runs": _Core("cmd_runs", "app", "Past runs, their counts and their per-row ledger."),
     "secrets": _Core("cmd_secrets", "app", "Encryption keys of stored secrets."),
 }  # fmt: skip

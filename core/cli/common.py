@@ -43,8 +43,8 @@ SetOption = Annotated[
 
 # The commands of the CLI itself; a command a plugin contributes (offramp.core.commands) cannot take one of these names.
 CORE_COMMANDS = (
-    "apply", "audit", "credentials", "destinations", "export", "init", "orchestrations", "plugins", "promotions", "run",
-    "runs", "sandboxes", "secrets", "sources", "workspaces",
+    "alerts", "apply", "audit", "credentials", "destinations", "export", "groups", "init", "orchestrations", "plugins",
+    "promotions", "run", "runs", "sandboxes", "scheduler", "schedules", "secrets", "sources", "status", "workspaces",
 )  # fmt: skip
 
 
