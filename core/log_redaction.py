@@ -1,7 +1,8 @@
 """A logging filter that masks secrets in log records, whatever library wrote them.
 
 httpx logs every request URL at INFO, and TikTok's account endpoints take the app secret as a query parameter;
-token endpoints carry tokens in bodies that some libraries log at DEBUG. This filter is installed on the CLI's
+token endpoints carry tokens in bodies that some libraries log at DEBUG; a Slack incoming webhook's URL is itself
+its secret. This filter is installed on the CLI's
 handler so that even `--debug` output never holds a secret.
 """
 
@@ -18,6 +19,8 @@ _PATTERNS = (
     re.compile(rf"(?i)([\"']{_SECRET_KEYS}[\"']\s*:\s*[\"'])([^\"']+)"),
     # Access-Token: value in headers
     re.compile(r"(?i)(access-token['\"]?\s*[:=]\s*['\"]?)([A-Za-z0-9._~+/=-]+)"),
+    # A Slack incoming webhook's URL: its path (/services/T.../B.../TOKEN) is the secret that lets anyone post
+    re.compile(r"(?i)(hooks\.slack(?:-gov)?\.com/services/)([^\s\"'<>]+)"),
 )
 MASK = "***"
 
@@ -26,7 +29,8 @@ def redact(text: str) -> str:
     """``text`` with every secret-looking value replaced by ``***``."""
     text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}={MASK}", text)
     text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{MASK}", text)
-    return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{MASK}", text)
+    return _PATTERNS[3].sub(lambda m: f"{m.group(1)}{MASK}", text)
 
 
 class RedactingFilter(logging.Filter):

@@ -44,12 +44,10 @@ import orjson
 import stamina
 from pydantic import SecretStr
 
-# Imported for its one side effect: it installs offramp's stamina retry hooks (stamina's defaults log a bare
-# "stamina.retry_scheduled" at every retry); this module logs its own retry lines, which those hooks leave alone.
-import offramp.core.runner.sending  # noqa: F401
 from offramp.core._version import __version__
 from offramp.core.alerts.notices import Notice
 from offramp.core.errors import ConfigError
+from offramp.core.retry_hooks import quiet_stamina
 from offramp.core.signatures import (
     MAX_SKEW_SECONDS,
     SIGNATURE_HEADER,
@@ -63,6 +61,9 @@ from offramp.core.urls import is_loopback
 log = logging.getLogger("offramp.core.alerts")
 
 NOTICE_ID_HEADER = "X-Offramp-Notice-Id"
+
+# stamina's default hooks would log a bare "stamina.retry_scheduled" at every retry; this module logs its own lines.
+quiet_stamina()
 
 ChannelKind = Literal["webhook", "slack", "email"]
 

@@ -1,9 +1,11 @@
 """`offramp orchestrations add|update|rename|list|show|delete`.
 
-An orchestration's options are those every destination shares (``--mode``, ``--timezone``, ``--schedule``,
-``--allow-path``) and the run options of its destination type (``--option KEY=VALUE``; ``offramp plugins show TYPE``
-lists them). ``--phone-region``, ``--map``, ``--test-event-code`` and ``--attribution-window-days`` are shorthands
-for run options a destination type may read, kept from before destination types owned their run options.
+An orchestration's options are those every destination shares (``--mode``, ``--timezone``, ``--allow-path``; its
+schedule: ``--schedule`` with ``--schedule-timezone``, ``--catch-up``, ``--max-lateness``, ``--when-changed`` and
+``--schedule-enabled/--schedule-disabled``, fired by ``offramp scheduler``) and the run options of its destination
+type (``--option KEY=VALUE``; ``offramp plugins show TYPE`` lists them). ``--phone-region``, ``--map``,
+``--test-event-code`` and ``--attribution-window-days`` are shorthands for run options a destination type may read,
+kept from before destination types owned their run options.
 """
 
 from __future__ import annotations
@@ -138,7 +140,37 @@ OptionOption = Annotated[
         "array for structured values. Repeatable.",
     ),
 ]
-ScheduleOption = Annotated[str | None, typer.Option(help="Cron expression for scheduled runs.")]
+ScheduleOption = Annotated[
+    str | None, typer.Option(help="Cron expression of scheduled runs ('0 6 * * *'; `offramp scheduler` runs them).")
+]
+ScheduleTimezoneOption = Annotated[
+    str | None,
+    typer.Option("--schedule-timezone", help="IANA timezone the cron expression is read in (default UTC)."),
+]
+CatchUpOption = Annotated[
+    str | None,
+    typer.Option(
+        "--catch-up",
+        help="After the scheduler was down: latest (one run for the latest missed fire; default) or skip (none).",
+    ),
+]
+MaxLatenessOption = Annotated[
+    int | None,
+    typer.Option("--max-lateness", metavar="MINUTES", help="A missed fire older than this is skipped, recorded."),
+]
+WhenChangedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--when-changed",
+        metavar="SQL",
+        help="A freshness query run on the source ('SELECT max(updated_at) FROM orders'): a fire runs only when its "
+        "value changed since the last successful run.",
+    ),
+]
+ScheduleEnabledOption = Annotated[
+    bool | None,
+    typer.Option("--schedule-enabled/--schedule-disabled", help="Whether the schedule fires (default enabled)."),
+]
 AllowPathOption = Annotated[
     list[str] | None,
     typer.Option("--allow-path", help="A file or directory a DuckDB source's SQL may read. Repeatable."),
@@ -170,6 +202,11 @@ def given_options(
     max_reject_rate: float | None,
     fail_on_empty: bool | None,
     option: list[str] | None,
+    schedule_timezone: str | None = None,
+    catch_up: str | None = None,
+    max_lateness: int | None = None,
+    when_changed: str | None = None,
+    schedule_enabled: bool | None = None,
 ) -> dict[str, Any]:
     """The options the command line sets, as stored: its shorthands, then each --option."""
     # In the order options were stored (and exported) before destination types owned theirs.
@@ -184,6 +221,11 @@ def given_options(
         "allowed_paths": allow_path or None,
         "max_reject_rate": max_reject_rate,
         "fail_on_empty": fail_on_empty,
+        "schedule_timezone": schedule_timezone,
+        "catch_up": catch_up,
+        "max_lateness_minutes": max_lateness,
+        "when_changed": when_changed,
+        "schedule_enabled": schedule_enabled,
     }
     return parse_options(option, {key: value for key, value in given.items() if value is not None})
 
@@ -203,6 +245,11 @@ def add(
     attribution_window_days: AttributionOption = None,
     option: OptionOption = None,
     schedule: ScheduleOption = None,
+    schedule_timezone: ScheduleTimezoneOption = None,
+    catch_up: CatchUpOption = None,
+    max_lateness: MaxLatenessOption = None,
+    when_changed: WhenChangedOption = None,
+    schedule_enabled: ScheduleEnabledOption = None,
     allow_path: AllowPathOption = None,
     max_reject_rate: MaxRejectRateOption = None,
     fail_on_empty: FailOnEmptyOption = None,
@@ -214,6 +261,8 @@ def add(
         mode=mode, timezone=timezone, phone_region=phone_region, event_map=event_map,
         attribution_window_days=attribution_window_days, test_event_code=test_event_code, schedule=schedule,
         allow_path=allow_path, max_reject_rate=max_reject_rate, fail_on_empty=fail_on_empty, option=option,
+        schedule_timezone=schedule_timezone, catch_up=catch_up, max_lateness=max_lateness, when_changed=when_changed,
+        schedule_enabled=schedule_enabled,
     )  # fmt: skip
     text = _read_sql(sql, sql_file)
     ctx = build_context(actor)
@@ -245,6 +294,11 @@ def update(
         typer.Option("--unset", "-u", metavar="KEY", help="Remove a stored option (back to its default). Repeatable."),
     ] = None,
     schedule: ScheduleOption = None,
+    schedule_timezone: ScheduleTimezoneOption = None,
+    catch_up: CatchUpOption = None,
+    max_lateness: MaxLatenessOption = None,
+    when_changed: WhenChangedOption = None,
+    schedule_enabled: ScheduleEnabledOption = None,
     allow_path: AllowPathOption = None,
     max_reject_rate: MaxRejectRateOption = None,
     fail_on_empty: FailOnEmptyOption = None,
@@ -259,6 +313,8 @@ def update(
         mode=mode, timezone=timezone, phone_region=phone_region, event_map=event_map,
         attribution_window_days=attribution_window_days, test_event_code=test_event_code, schedule=schedule,
         allow_path=allow_path, max_reject_rate=max_reject_rate, fail_on_empty=fail_on_empty, option=option,
+        schedule_timezone=schedule_timezone, catch_up=catch_up, max_lateness=max_lateness, when_changed=when_changed,
+        schedule_enabled=schedule_enabled,
     )  # fmt: skip
     text = None if sql is None and sql_file is None else _read_sql(sql, sql_file)
     ctx = build_context(actor)

@@ -20,6 +20,7 @@ from offramp.core.runner import ledger
 from offramp.core.runner.suggestions import columns_not_used
 from offramp.core.services import runs as service
 from offramp.core.services.workspaces import get_workspace
+from offramp.core.state.models import Run
 
 app = typer.Typer(help="Past runs, their counts and their per-row ledger.", no_args_is_help=True)
 
@@ -62,6 +63,10 @@ def list_(
         str | None,
         typer.Option(help="Only runs of this orchestration (its runs from before a rename included)."),
     ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="List the group runs of this group instead (its members in order, statuses)."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 50,
     workspace: WorkspaceOption = None,
     json_output: JsonOption = False,
@@ -69,9 +74,15 @@ def list_(
     """List runs, newest first, with status, rows read, events, the outcomes in events (rows), start and duration.
 
     A run whose process stopped without finishing (its heartbeat lapsed) is marked interrupted here. --json prints
-    each run in the shape of `offramp run --json`.
+    each run in the shape of `offramp run --json` (a member run of a group run names it: group_run_id). With
+    --group, the group's group runs: status, start, duration, and its members' outcomes.
     """
+    if group is not None and orchestration is not None:
+        raise ConfigError("give --orchestration or --group, not both", hint="a group run's members are runs of both")
     ctx = build_context()
+    if group is not None:
+        _list_group_runs(ctx, group, limit, workspace, json_output)
+        return
     with reading(ctx) as session:
         runs = service.list_runs(session, get_workspace(session, workspace_name(ctx, workspace)), orchestration, limit)
         data = [service.summary_json(session, run) for run in runs]
@@ -87,6 +98,58 @@ def list_(
             + [_cell(d["events"][outcome], d["rows"][outcome]) for outcome in service.OUTCOMES]
             for d in data
         ],
+    )
+
+
+def _list_group_runs(ctx: Any, group: str, limit: int, workspace: str | None, json_output: bool) -> None:
+    with reading(ctx) as session:
+        scope = get_workspace(session, workspace_name(ctx, workspace))
+        data = [service.group_run_json(session, row) for row in service.list_group_runs(session, scope, group, limit)]
+    if json_output:
+        print_json(data)
+        return
+    print_table(
+        f"Group runs of {group}",
+        ["id", "status", "started", "duration", "members", "error"],
+        [
+            [d["id"][:12], _status(d), _time(d["started_at"]), _duration(d["duration_seconds"]),
+             service.members_line(d), d["error"] or ""]
+            for d in data
+        ],
+    )  # fmt: skip
+
+
+def _show_group_run(data: dict[str, Any]) -> None:
+    """A group run as people read it: its members in order, each with its run, status, reason and timings."""
+    members: dict[str, Any] = {}
+    for position, member in enumerate(data["members"], start=1):
+        run = f"run {member['run_id']}" if member["run_id"] else "no run"
+        timing = ""
+        if member["started_at"]:
+            timing = f", started {_time(member['started_at'])}, {_duration(member['duration_seconds'])}"
+        reason = f": {member['reason']}" if member["reason"] else ""
+        members[f"{position}. {member['orchestration']}"] = (
+            f"{str(member['status']).replace('_', ' ')} ({run}{timing}){reason}"
+        )
+    lines: dict[str, Any] = {
+        "group": data["group"],
+        "workspace": data["workspace"],
+        "status": _status(data),
+        "actor": data["actor"],
+        "scheduled fire": _time(data["fire_at"]),
+        "started": _time(data["started_at"]),
+        "finished": _time(data["finished_at"]),
+        "duration": _duration(data["duration_seconds"]),
+        "members": members,
+        "error": data["error"],
+        "next": data["hint"],
+    }
+    if data["members"]:
+        first = next((member["run_id"] for member in data["members"] if member["run_id"]), None)
+        if first:
+            lines["a member run"] = offramp_command("runs", "show", first, workspace=data["workspace"])
+    print_mapping(
+        f"group run {data['id']}", {key: value for key, value in lines.items() if value not in (None, "", {})}
     )
 
 
@@ -125,7 +188,8 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """Show a run: counts in rows and events and whether they add up, reasons, vendor codes, timings, the vendor's
-    request ids, error.
+    request ids, error. A group run id shows the group run: its members in order, with their runs, statuses, reasons
+    and timings.
 
     With --rejects, --failed and/or --unknown, also the ledger's events of those outcomes by event_id (no raw values
     are kept), as a table, or exported as CSV (with a header) or JSON to stdout or --output FILE; with --warnings,
@@ -152,7 +216,20 @@ def show(
     with reading(ctx) as session:
         # A run id is unique across workspaces, so the id alone finds it; --workspace narrows the search when given.
         scope = get_workspace(session, workspace) if workspace is not None else None
-        run = service.get_run(session, run_id, scope)
+        found = service.find_run(session, run_id, scope)
+        if not isinstance(found, Run):
+            if outcomes or warnings or exporting:
+                raise ConfigError(
+                    f"{found.id} is a group run: its events are in its member runs",
+                    hint="see its members with: " + offramp_command("runs", "show", found.id, workspace=workspace),
+                )
+            group_data = service.group_run_json(session, found)
+            if json_output:
+                print_json(group_data)
+            else:
+                _show_group_run(group_data)
+            return
+        run = found
         data = service.summary_json(session, run)
         listed = {outcome: service.ledger_rows(session, run, outcome) for outcome in outcomes}
         warned = service.warning_rows(session, run) if warnings else None

@@ -108,9 +108,17 @@ def update(
     unset_test_event_code: Annotated[
         bool, typer.Option("--unset-test-event-code", help="Remove the sandbox's test code.")
     ] = False,
+    schedules: Annotated[
+        bool | None,
+        typer.Option(
+            "--enable-schedules/--disable-schedules",
+            help="Whether the sandbox's schedules fire (`offramp scheduler`); off by default, and then as test "
+            "traffic: its runs need a test event code.",
+        ),
+    ] = None,
     actor: ActorOption = None,
 ) -> None:
-    """Change a sandbox's description or test event code."""
+    """Change a sandbox's description, test event code, or whether its schedules fire."""
     from offramp.core.services import sandboxes as service
 
     if test_event_code is not None and unset_test_event_code:
@@ -119,7 +127,7 @@ def update(
     with transaction(ctx) as session:
         changed = service.update_sandbox(
             session, ctx, name, description=description, test_event_code=test_event_code,
-            unset_test_event_code=unset_test_event_code,
+            unset_test_event_code=unset_test_event_code, schedules_enabled=schedules,
         )  # fmt: skip
     say(f"Updated sandbox {name}: {', '.join(changed)}." if changed else f"Sandbox {name}: nothing to change.")
 

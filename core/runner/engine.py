@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from offramp.core.alerts.dispatch import after_run
 from offramp.core.config import PluginSettings
 from offramp.core.destination_api import PreparedBatch, PreparedEvent, Preparer, Sender
-from offramp.core.errors import ConfigError, OfframpError, StateError
+from offramp.core.errors import ConfigError, ObjectNotFoundError, OfframpError, StateError
 from offramp.core.hints import offramp_command
 from offramp.core.orchestration_options import OrchestrationOptions, split_options
 from offramp.core.plugin_api import DestinationContext, DestinationHooks
@@ -56,7 +58,7 @@ from offramp.core.services.orchestrations import get_orchestration
 from offramp.core.services.plugin_context import context_of, shared_options
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.sources import SourceQueryError, check_read_only_query, open_source
-from offramp.core.state.models import Run
+from offramp.core.state.models import Orchestration, OrchestrationGroup, Run, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,7 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
                 + "; run in a new sandbox made with "
                 + offramp_command("sandboxes", "create", name),
             )
-        row = get_orchestration(session, workspace, request.orchestration)
+        row = _orchestration_or_group_hint(session, workspace, request.orchestration)
         destination = row.destination
         kind = ctx.registry.destination_type(destination.type)
         subject = f"orchestration {row.name!r} ({destination.type})"
@@ -217,6 +219,25 @@ def _plan(ctx: Context, request: RunRequest) -> RunPlan:
             test_code=test_code,
             credential_workspace=credential.workspace.name,
         )
+
+
+def _orchestration_or_group_hint(session: Session, workspace: Workspace, name: str) -> Orchestration:
+    """The orchestration ``name``; when there is none but a group of that name, the error says how to run the group
+    (``offramp run nightly`` for a group ``nightly``)."""
+    try:
+        return get_orchestration(session, workspace, name)
+    except ObjectNotFoundError:
+        group = session.scalar(
+            select(OrchestrationGroup.id).where(
+                OrchestrationGroup.workspace_id == workspace.id, OrchestrationGroup.name == name
+            )
+        )
+        if group is None:
+            raise
+        raise ObjectNotFoundError(
+            f"{name!r} is an orchestration group in workspace {workspace.name!r}, not an orchestration",
+            hint="run the group with " + offramp_command("groups", "run", name, workspace=workspace.name),
+        ) from None
 
 
 def _code(value: Any) -> str | None:
@@ -371,7 +392,12 @@ def run_orchestration(
         state.stop_reason = ("failed", error, hint)
         _finish(ctx, state, request)
         raise
-    return _finish(ctx, state, request)
+    summary = _finish(ctx, state, request)
+    if not (state.lease is not None and state.lease.lost.is_set()):
+        # The run's own end, however it was started (CLI, group, scheduler); a process that lost its lease leaves
+        # the alerts to the one that took the run over. Never raises, never changes the run's status.
+        after_run(ctx, summary)
+    return summary
 
 
 def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:

@@ -21,6 +21,7 @@ import stamina.instrumentation
 
 from offramp.core.destination_api import FailedEvent, PreparedEvent, Sender
 from offramp.core.errors import DestinationError, Terminal, Transient
+from offramp.core.retry_hooks import on_retry
 
 
 class TokenBucket:
@@ -100,8 +101,8 @@ def _on_retry(details: stamina.instrumentation.RetryDetails) -> None:
     log.warning("%s; retrying in %s s, attempt %d of %d", cause.said, shown, details.retry_num + 1, cause.attempts)
 
 
-# Replaces stamina's default hooks (logging, structlog, prometheus) for this process: offramp says it itself.
-stamina.instrumentation.set_on_retry_hooks([_on_retry])
+# Instead of stamina's default hooks (logging, structlog, prometheus): offramp says it itself.
+on_retry(_on_retry)
 
 
 def _backoff(exc: Exception) -> bool | float:

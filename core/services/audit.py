@@ -11,13 +11,14 @@ from offramp.core.state.models import AuditEvent, Workspace
 
 # Every object type the audit trail records (``offramp audit --type`` takes one of these).
 OBJECT_TYPES = (
-    "credential", "destination", "group", "orchestration", "promotion", "run", "sandbox", "secrets", "store",
-    "workspace",
+    "alert_channel", "credential", "destination", "group", "orchestration", "promotion", "run", "sandbox", "secrets",
+    "store", "workspace",
 )  # fmt: skip
 
 # The changes that make a workspace's configuration what it is: each advances the workspace's revision as it is
 # recorded, so that every change, however made (a command, apply, a promotion), does, and nothing else does (a
-# token refresh, a run, a re-authorization). Sandboxes compare production's revision with their base.
+# token refresh, a run, a re-authorization). Sandboxes compare production's revision with their base. Alert
+# channels are not among them: a sandbox never copies them (it names production's), so there is nothing to pull.
 CONFIGURATION_TYPES = frozenset({"credential", "destination", "group", "orchestration"})
 CONFIGURATION_ACTIONS = frozenset({"create", "update", "delete", "rename"})
 

@@ -23,6 +23,16 @@ from offramp.core.config import is_env_reference, secret_field_names
 from offramp.core.errors import ConfigError, OfframpError
 from offramp.core.orchestration_options import DUCKDB_MEMORY, check_cron, check_timezone
 from offramp.core.services import audit
+from offramp.core.services.alert_channels import (
+    DEFAULT_SMTP_PORT,
+    ChannelFields,
+    add_channel,
+    available_channels,
+    channels_of_options,
+    delete_channel,
+    list_channels,
+    update_channel,
+)
 from offramp.core.services.context import Context
 from offramp.core.services.credentials import (
     add_credential,
@@ -37,22 +47,21 @@ from offramp.core.services.destinations import (
     list_destinations,
     update_destination,
 )
-from offramp.core.services.naming import check_object_name
+from offramp.core.services.groups import add_group, delete_group, replace_group
 from offramp.core.services.orchestrations import (
     add_orchestration,
     delete_orchestration,
-    get_orchestration,
     list_orchestrations,
     shown_options,
     update_orchestration,
 )
 from offramp.core.services.workspaces import add_workspace, changing_workspace, get_workspace
 from offramp.core.state.models import (
+    AlertChannel,
     Credential,
     Destination,
     Orchestration,
     OrchestrationGroup,
-    OrchestrationGroupMember,
     Workspace,
 )
 
@@ -89,6 +98,8 @@ class GroupDoc(_Doc):
     schedule: str | None = None
     timezone: str | None = None
     orchestrations: list[str] = Field(default_factory=list)
+    # The group's schedule and alert options (offramp.core.orchestration_options.GroupOptions): only those set.
+    options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schedule")
     @classmethod
@@ -101,6 +112,21 @@ class GroupDoc(_Doc):
         return None if value is None else check_timezone(value)
 
 
+class AlertChannelDoc(_Doc):
+    """An alert channel (`offramp alerts channels`): a webhook's URL and signing credential, a Slack channel's URL
+    (a secret, so an env: reference), or an email channel's SMTP server, sender, recipients and login credential."""
+
+    name: str
+    type: str
+    url: str | None = None
+    credential: str | None = None
+    host: str | None = None
+    port: int | None = None
+    starttls: bool | None = None
+    sender: str | None = None
+    recipients: list[str] | None = None
+
+
 class ConfigDocument(_Doc):
     """The YAML file `offramp export` writes and `offramp apply` reads."""
 
@@ -110,6 +136,7 @@ class ConfigDocument(_Doc):
     destinations: list[DestinationDoc] = Field(default_factory=list)
     orchestrations: list[OrchestrationDoc] = Field(default_factory=list)
     groups: list[GroupDoc] = Field(default_factory=list)
+    alert_channels: list[AlertChannelDoc] = Field(default_factory=list)
     # Variables that feed more than one secret on purpose; any other variable feeds one secret only, so that a
     # name collision can never silently make several secrets one.
     shared_secret_variables: list[str] = Field(default_factory=list)
@@ -217,6 +244,10 @@ def build_document(session: Session, ctx: Context, workspace_name: str) -> Confi
         for typed in rows:
             for field_name, record in typed.secrets.items():
                 wanted[(kind, typed.name, field_name)] = record.get("source")
+    channel_rows = list_channels(session, workspace)
+    for channel in channel_rows:
+        for field_name, record in channel.secrets.items():
+            wanted[("alert_channel", channel.name, field_name)] = record.get("source")
     variables = _SecretVariables(wanted)
     credentials = []
     for row in credential_rows:
@@ -248,6 +279,7 @@ def build_document(session: Session, ctx: Context, workspace_name: str) -> Confi
             schedule=group.schedule,
             timezone=group.timezone,
             orchestrations=[member.orchestration.name for member in group.members],
+            options=dict(group.options or {}),
         )
         for group in _groups(session, workspace)
     ]
@@ -257,6 +289,7 @@ def build_document(session: Session, ctx: Context, workspace_name: str) -> Confi
         destinations=destinations,
         orchestrations=orchestrations,
         groups=groups,
+        alert_channels=[_channel_doc(row, variables) for row in channel_rows],
         shared_secret_variables=variables.shared,
     )
 
@@ -283,6 +316,14 @@ def export_yaml(session: Session, ctx: Context, workspace_name: str) -> str:
     data = document.model_dump(mode="json", exclude_defaults=False)
     if not data["shared_secret_variables"]:
         del data["shared_secret_variables"]  # written only when some variable does feed several secrets
+    if data["alert_channels"]:
+        # Only the fields of each channel's type (a webhook has no SMTP host).
+        data["alert_channels"] = [{k: v for k, v in item.items() if v is not None} for item in data["alert_channels"]]
+    else:
+        del data["alert_channels"]  # written only when the workspace has some
+    for group in data["groups"]:
+        if not group["options"]:
+            del group["options"]  # written only when the group has some: most groups have none
     for orchestration in data["orchestrations"]:
         if not orchestration["sql"].endswith("\n") and "\n" in orchestration["sql"]:
             orchestration["sql"] += "\n"
@@ -339,6 +380,7 @@ def _check_unique(document: ConfigDocument) -> None:
         ("destination", document.destinations),
         ("orchestration", document.orchestrations),
         ("group", document.groups),
+        ("alert channel", document.alert_channels),
     ):
         names = [item.name for item in items]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -388,6 +430,10 @@ def _check_secret_variables(document: ConfigDocument, ctx: Context) -> None:
             value = doc.settings[field_name]
             if is_env_reference(value):
                 readers.setdefault(value.split(":", 1)[1], []).append(f"{kind} {doc.name!r} {field_name}")
+    for channel_doc in document.alert_channels:
+        if channel_doc.type == "slack" and is_env_reference(channel_doc.url):
+            variable = str(channel_doc.url).split(":", 1)[1]
+            readers.setdefault(variable, []).append(f"alert channel {channel_doc.name!r} url")
     shared = set(document.shared_secret_variables)
     clashes = {variable: who for variable, who in sorted(readers.items()) if len(who) > 1 and variable not in shared}
     if clashes:
@@ -455,6 +501,13 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
                 moved = moved_endpoints(ctx, item.type, before, existing_row.settings)
                 plan.items.append(PlanItem("change", "credential", item.name, tuple(changed), tuple(moved)))
 
+    # After the credentials (a channel names one), before the orchestrations and groups (their rules name channels).
+    channels = {row.name: row for row in list_channels(session, workspace)}
+    for c in document.alert_channels:
+        channel_item = attempt(_apply_channel, session, ctx, workspace, channels.get(c.name), c)
+        if channel_item is not None:
+            plan.items.append(channel_item)
+
     destinations = {row.name: row for row in list_destinations(session, workspace)}
     for d in document.destinations:
         if d.type not in ctx.registry.destinations:
@@ -497,19 +550,22 @@ def apply_document(session: Session, ctx: Context, document: ConfigDocument, *, 
         "group": {g.name for g in document.groups},
         "orchestration": {o.name for o in document.orchestrations},
         "destination": {d.name for d in document.destinations},
+        "alert channel": {c.name for c in document.alert_channels},
         "credential": {c.name for c in document.credentials},
     }
     current: dict[str, dict[str, Any]] = {
         "group": groups,
         "orchestration": orchestrations,
         "destination": destinations,
+        "alert channel": channels,
         "credential": credentials,
     }
-    for kind in ("group", "orchestration", "destination", "credential"):
+    for kind in ("group", "orchestration", "destination", "alert channel", "credential"):
         for name in sorted(set(current[kind]) - wanted[kind]):
             attempt(_remove, session, ctx, workspace, kind, name)
             plan.items.append(PlanItem("remove", kind, name))
 
+    errors.extend(_unknown_rule_channels(session, workspace, document))
     if errors:
         raise ConfigError(
             f"cannot apply to workspace {document.workspace!r}: " + "; ".join(dict.fromkeys(errors)),
@@ -540,41 +596,85 @@ def _has_literal_secrets(
 def _apply_group(
     session: Session, ctx: Context, workspace: Workspace, group: OrchestrationGroup | None, doc: GroupDoc
 ) -> PlanItem | None:
-    check_object_name("group", doc.name)
-    repeated = sorted({name for name in doc.orchestrations if doc.orchestrations.count(name) > 1})
-    if repeated:
-        raise ConfigError(
-            f"group {doc.name!r} lists orchestration(s) {', '.join(repeated)} more than once",
-            hint="list each orchestration once; a group runs its orchestrations in the order listed",
-        )
-    members = [get_orchestration(session, workspace, name) for name in doc.orchestrations]
+    # The groups service validates (name, members, cron, zone, options) and audits, as `offramp groups` does.
     if group is None:
-        group = OrchestrationGroup(workspace=workspace, name=doc.name, schedule=doc.schedule, timezone=doc.timezone)
-        session.add(group)
-        action: Literal["add", "change"] = "add"
-        changed: list[str] = []
-    else:
-        action = "change"
-        changed = [
-            name
-            for name, old, new in (
-                ("schedule", group.schedule, doc.schedule),
-                ("timezone", group.timezone, doc.timezone),
-                ("orchestrations", [m.orchestration.name for m in group.members], doc.orchestrations),
+        add_group(session, ctx, workspace.name, doc.name, doc.orchestrations, doc.schedule, doc.timezone, doc.options)
+        return PlanItem("add", "group", doc.name)
+    changed = replace_group(session, ctx, group, doc.orchestrations, doc.schedule, doc.timezone, doc.options)
+    return PlanItem("change", "group", doc.name, tuple(changed)) if changed else None
+
+
+def _channel_doc(row: AlertChannel, variables: _SecretVariables) -> AlertChannelDoc:
+    """A channel as a file holds it: only its type's fields; a Slack URL as an env: reference."""
+    settings = row.settings
+    credential = row.credential.name if row.credential is not None else None
+    if row.type == "slack":
+        variable = variables.variables[("alert_channel", row.name, "url")]
+        return AlertChannelDoc(name=row.name, type=row.type, url=f"env:{variable}")
+    if row.type == "webhook":
+        return AlertChannelDoc(name=row.name, type=row.type, url=settings.get("url"), credential=credential)
+    return AlertChannelDoc(
+        name=row.name, type=row.type, host=settings.get("host"), port=settings.get("port"),
+        starttls=settings.get("starttls"), sender=settings.get("sender"),
+        recipients=list(settings.get("recipients") or []), credential=credential,
+    )  # fmt: skip
+
+
+def _apply_channel(
+    session: Session, ctx: Context, workspace: Workspace, row: AlertChannel | None, doc: AlertChannelDoc
+) -> PlanItem | None:
+    """Add or change one channel as the file says; the file is the whole truth (a field left out is its default)."""
+    if row is not None and row.type != doc.type:
+        raise ConfigError(f"alert channel {doc.name!r}: its type cannot change ({row.type} -> {doc.type})")
+    url, source = doc.url, None
+    if doc.type == "slack":
+        if url is None or not is_env_reference(url):
+            raise ConfigError(
+                f"alert channel {doc.name!r}: url is a secret; write it as env:VARIABLE, never as a value",
+                hint="nothing was changed; write url: env:VARIABLE and export VARIABLE before applying",
             )
-            if old != new
-        ]
-        if not changed:
-            return None
-        group.schedule, group.timezone = doc.schedule, doc.timezone
-    group.members.clear()
-    session.flush()
-    group.members.extend(
-        OrchestrationGroupMember(orchestration=row, position=position) for position, row in enumerate(members)
-    )
-    session.flush()
-    audit.record(session, ctx.actor, "create" if action == "add" else "update", "group", doc.name, workspace.name)
-    return PlanItem(action, "group", doc.name, tuple(changed))
+        source = url.split(":", 1)[1]
+        url = os.environ.get(source)
+        if url is None:
+            if row is None:
+                raise ConfigError(
+                    f"alert channel {doc.name!r}: url reads env:{source}, which is not set",
+                    hint=f"export {source} with the Slack webhook URL and apply again",
+                )
+            source = None  # the stored URL is kept
+    elif doc.type == "webhook" and url is None:
+        raise ConfigError(f"alert channel {doc.name!r}: a webhook channel needs its url", hint="add url: https://...")
+    email = doc.type == "email"
+    fields = ChannelFields(
+        url=url, url_source=source, host=doc.host,
+        port=doc.port if doc.port is not None else (DEFAULT_SMTP_PORT if email else None),
+        starttls=doc.starttls if doc.starttls is not None else (True if email else None), sender=doc.sender,
+        recipients=tuple(doc.recipients or ()) if email else None, credential=doc.credential,
+        no_credential=email and doc.credential is None and row is not None,
+    )  # fmt: skip
+    if row is None:
+        add_channel(session, ctx, workspace.name, doc.name, doc.type, fields)
+        return PlanItem("add", "alert channel", doc.name)
+    changed = update_channel(session, ctx, row, fields)
+    return PlanItem("change", "alert channel", doc.name, tuple(changed)) if changed else None
+
+
+def _unknown_rule_channels(session: Session, workspace: Workspace, document: ConfigDocument) -> list[str]:
+    """An error for each orchestration or group of the file whose alert rules name a channel that does not exist."""
+    available = set(available_channels(session, workspace))
+    existing = ", ".join(sorted(available)) or "none"
+    problems = []
+    items: list[tuple[str, OrchestrationDoc | GroupDoc]] = [
+        *(("orchestration", o) for o in document.orchestrations), *(("group", g) for g in document.groups)
+    ]  # fmt: skip
+    for kind, item in items:
+        missing = [name for name in channels_of_options(item.options) if name not in available]
+        if missing:
+            problems.append(
+                f"{kind} {item.name!r}: its alert rules name no existing alert channel ({', '.join(missing)}; "
+                f"existing: {existing})"
+            )
+    return problems
 
 
 def _remove(session: Session, ctx: Context, workspace: Workspace, kind: str, name: str) -> None:
@@ -583,20 +683,17 @@ def _remove(session: Session, ctx: Context, workspace: Workspace, kind: str, nam
         delete_credential(session, ctx, workspace.name, name)
     elif kind == "destination":
         delete_destination(session, ctx, workspace.name, name)
+    elif kind == "alert channel":
+        delete_channel(session, ctx, workspace.name, name)
     elif kind == "orchestration":
         delete_orchestration(session, ctx, workspace.name, name)
     else:
-        group = session.scalar(
-            select(OrchestrationGroup).where(
-                OrchestrationGroup.workspace_id == workspace.id, OrchestrationGroup.name == name
-            )
-        )
-        session.delete(group)
-        audit.record(session, ctx.actor, "delete", "group", name, workspace.name)
+        delete_group(session, ctx, workspace.name, name)
     session.flush()
 
 
 __all__ = [
+    "AlertChannelDoc",
     "ConfigDocument",
     "LiteralDumper",
     "Plan",

@@ -102,7 +102,10 @@ def orchestration_entry(row: Orchestration, destination_key: str) -> Entry:
 
 
 def group_entry(row: OrchestrationGroup, member_keys: list[str]) -> Entry:
-    return {"name": row.name, "schedule": row.schedule, "timezone": row.timezone, "orchestrations": member_keys}
+    entry: Entry = {"name": row.name, "schedule": row.schedule, "timezone": row.timezone, "orchestrations": member_keys}
+    # Its schedule and alert options, one field each, as an orchestration's: a diff names the option that changed.
+    entry.update({f"{OPTIONS_PREFIX}{name}": value for name, value in (row.options or {}).items()})
+    return entry
 
 
 def _rows(session: Session, model: Any, workspace: Workspace) -> list[Any]:
@@ -258,6 +261,7 @@ class WorkspaceWriter:
             if existing is None:
                 existing = OrchestrationGroup(workspace=self.workspace, name=name)
             existing.name, existing.schedule, existing.timezone = name, entry.get("schedule"), entry.get("timezone")
+            existing.options = _prefixed(entry, OPTIONS_PREFIX)
         if is_new:
             self.session.add(existing)
             if not is_production(self.workspace) and not key.startswith(NEW_PREFIX):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from offramp.core.environment import Environment
 from offramp.core.registry import Registry, discover
 from offramp.core.secrets import SecretBox, load_secret_box
-from offramp.core.state.models import Credential, Destination
+from offramp.core.state.locks import SECRET_MODELS
 from offramp.core.state.store import StateStore
 
 
@@ -57,7 +57,7 @@ class Context:
 def first_stored_secret(store: StateStore) -> tuple[str, str] | None:
     """(what, ciphertext) of one stored secret, or None when the store holds none."""
     with store.session() as session:
-        for model in (Credential, Destination):
+        for model in SECRET_MODELS:
             for name, records in session.execute(select(model.name, model.secrets)):
                 for field_name, record in records.items():
                     return f"{model.__name__.lower()} {name!r} field {field_name}", str(record["ciphertext"])

@@ -20,8 +20,7 @@ from offramp.core.errors import ConfigError
 from offramp.core.secrets import SecretBox, load_secret_box, new_key, read_key_file, write_key_file
 from offramp.core.services import audit
 from offramp.core.services.context import Context
-from offramp.core.state.locks import take_secrets_lock
-from offramp.core.state.models import Credential, Destination
+from offramp.core.state.locks import SECRET_MODELS, SecretHolder, take_secrets_lock
 
 _DROP_ATTEMPTS = 10  # rounds of "re-encrypt what a writer without the lock left under an old key"
 
@@ -35,18 +34,18 @@ class RotationResult:
     key_file_rewritten: bool
 
 
-def _rows(session: Session) -> list[Credential | Destination]:
-    return [
-        *session.scalars(select(Credential).order_by(Credential.id).with_for_update()),
-        *session.scalars(select(Destination).order_by(Destination.id).with_for_update()),
-    ]
+def _rows(session: Session) -> list[SecretHolder]:
+    rows: list[SecretHolder] = []
+    for model in SECRET_MODELS:
+        rows.extend(session.scalars(select(model).order_by(model.id).with_for_update()))
+    return rows
 
 
-def _subject(row: Credential | Destination) -> str:
+def _subject(row: SecretHolder) -> str:
     return f"{type(row).__name__.lower()} {row.name!r}"
 
 
-def _reencrypt(rows: list[Credential | Destination], box: SecretBox) -> int:
+def _reencrypt(rows: list[SecretHolder], box: SecretBox) -> int:
     count = 0
     for row in rows:
         row.secrets = {
@@ -59,7 +58,7 @@ def _reencrypt(rows: list[Credential | Destination], box: SecretBox) -> int:
 
 def _check_opens_store(session: Session, box: SecretBox) -> None:
     """Decrypt one stored secret (SecretKeyError naming what to set if no key opens it) before anything changes."""
-    for model in (Credential, Destination):
+    for model in SECRET_MODELS:
         for name, records in session.execute(select(model.name, model.secrets)):
             for field_name, record in (records or {}).items():
                 box.decrypt(record["ciphertext"], f"{model.__name__.lower()} {name!r} field {field_name}")

@@ -305,6 +305,26 @@ def groups_of(session: Session, row: Orchestration) -> list[str]:
     return list(session.scalars(query))
 
 
+def _leave_commands(session: Session, row: Orchestration, workspace: str) -> list[str]:
+    """The commands that take ``row`` out of each of its groups: the group with its other members, or, for a group of
+    it alone, the group's delete."""
+    commands = []
+    query = (
+        select(OrchestrationGroup)
+        .join(OrchestrationGroupMember, OrchestrationGroupMember.group_id == OrchestrationGroup.id)
+        .where(OrchestrationGroupMember.orchestration_id == row.id)
+        .order_by(OrchestrationGroup.name)
+    )
+    for group in session.scalars(query):
+        others = [member.orchestration.name for member in group.members if member.orchestration_id != row.id]
+        if not others:
+            commands.append(offramp_command("groups", "delete", group.name, workspace=workspace))
+            continue
+        flags = [word for other in others for word in ("--orchestration", other)]
+        commands.append(offramp_command("groups", "update", group.name, *flags, workspace=workspace))
+    return commands
+
+
 def describe_orchestration(session: Session, ctx: Context, row: Orchestration) -> dict[str, Any]:
     """What `orchestrations show` prints; its options with every default: the shared ones, then the destination
     type's run options."""
@@ -331,11 +351,7 @@ def delete_orchestration(session: Session, ctx: Context, workspace_name: str, na
     if groups:
         raise ObjectInUseError(
             f"orchestration {name!r} belongs to group(s) {', '.join(groups)}",
-            hint="remove it from those groups first: write the workspace to a file with `"
-            + offramp_command("export", "--output", "workspace.yaml", workspace=workspace.name)
-            + "`, take it out of their orchestrations in the file, then `"
-            + offramp_command("apply", "--file", "workspace.yaml")
-            + "`",
+            hint="remove it from those groups first: " + "; ".join(_leave_commands(session, row, workspace.name)),
             users=groups,
         )
     session.delete(row)

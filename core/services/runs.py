@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from offramp.core.errors import ObjectNotFoundError
 from offramp.core.log_redaction import MASK, redact
+from offramp.core.runner.groups import GROUP_INTERRUPTED_ERROR, resume_command, shown_group_status
 from offramp.core.runner.ledger import shown_key, totals, warned_events
 from offramp.core.runner.lifecycle import get_run, shown_status
 from offramp.core.runner.types import EVENT_COUNTS, reasons_by_outcome
-from offramp.core.state.models import Orchestration, RowOutcome, Run, Workspace, utcnow
+from offramp.core.state.models import GroupRun, Orchestration, OrchestrationGroup, RowOutcome, Run, Workspace, utcnow
 
 COUNTS = ("queried", "sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
 OUTCOMES = COUNTS[1:]
@@ -85,7 +87,7 @@ def summary_json(session: Session, run: Run) -> dict[str, Any]:
     rows}, skipped: ..., unknown: ...}, ``vendor_codes`` {code: rows}, ``warnings`` {name: count}, ``unknown_columns``,
     ``column_suggestions`` {unused column: contract column}, ``labels`` {reason: [label]}, ``request_ids``,
     ``options`` (the run's stored options), ``error``, ``hint``, ``sample_requests`` (a dry run's request bodies,
-    as JSON objects).
+    as JSON objects), ``group_run_id`` (the group run it is a member run of, or null).
     """
     report: dict[str, Any] = dict(run.report or {})
     rows = {name: int(getattr(run, name)) for name in COUNTS}
@@ -133,6 +135,7 @@ def summary_json(session: Session, run: Run) -> dict[str, Any]:
         "error": clean(error),
         "hint": clean(report.get("hint")),
         "sample_requests": [_parsed(body) for body in report.get("sample_requests", [])] if run.dry_run else [],
+        "group_run_id": run.group_run_id,
     }
 
 
@@ -177,6 +180,113 @@ def accounting(rows: dict[str, int], events: dict[str, int]) -> str:
     )
 
 
+def list_group_runs(session: Session, workspace: Workspace, group: str, limit: int = 50) -> list[GroupRun]:
+    """Group runs of the group ``group``, newest first: by its id (those from before a rename included), or, when no
+    group has that name (it was deleted), those stored under that name."""
+    query = select(GroupRun).where(GroupRun.workspace_id == workspace.id)
+    row = session.scalar(
+        select(OrchestrationGroup).where(
+            OrchestrationGroup.workspace_id == workspace.id, OrchestrationGroup.name == group
+        )
+    )
+    query = query.where(GroupRun.group_id == row.id) if row is not None else query.where(GroupRun.group_name == group)
+    return list(session.scalars(query.order_by(GroupRun.started_at.desc(), GroupRun.id).limit(limit)))
+
+
+def find_run(session: Session, run_id: str, workspace: Workspace | None = None) -> Run | GroupRun:
+    """The run or group run ``run_id`` (a unique prefix of either), of ``workspace`` when given."""
+    prefix = run_id.strip().lower()
+    query = select(GroupRun).where(GroupRun.id.startswith(prefix, autoescape=True))
+    if workspace is not None:
+        query = query.where(GroupRun.workspace_id == workspace.id)
+    group_runs = list(session.scalars(query.limit(2))) if prefix else []
+    try:
+        run = get_run(session, run_id, workspace)
+    except ObjectNotFoundError:
+        if len(group_runs) == 1:
+            return group_runs[0]
+        if group_runs:
+            raise ObjectNotFoundError(
+                f"more than one group run with id {run_id!r}", hint="give more of the id"
+            ) from None
+        raise
+    if group_runs:
+        raise ObjectNotFoundError(f"a run and a group run have ids starting {run_id!r}", hint="give more of the id")
+    return run
+
+
+def _member_json(session: Session, group_run_id: str, member: dict[str, Any], group_status: str) -> dict[str, Any]:
+    status, reason = str(member["status"]), member.get("reason")
+    run = session.get(Run, member["run_id"]) if member.get("run_id") else None
+    if run is None and status == "running":
+        # Its run id is recorded at the run's first progress: a process killed before that left only the run row.
+        query = select(Run).where(Run.group_run_id == group_run_id, Run.orchestration_id == member["orchestration_id"])
+        run = session.scalar(query.order_by(Run.started_at.desc()).limit(1))
+    started = finished = None
+    if run is not None:
+        shown, error, finished = shown_status(run)
+        if status == "running":  # the group run's record is written at the member's end: its run says how it stands
+            status, reason = shown, error
+        started = run.started_at
+    if status == "running" and group_status == "interrupted":
+        # The member's own lease may lapse a moment after its group run's: the same process died.
+        status, reason = "interrupted", GROUP_INTERRUPTED_ERROR
+    return {
+        "orchestration": member["orchestration"],
+        "run_id": run.id if run is not None else member.get("run_id"),
+        "status": status,
+        "reason": clean(reason),
+        "started_at": started.isoformat() if started else None,
+        "finished_at": finished.isoformat() if finished else None,
+        "duration_seconds": _seconds_between(started, finished or utcnow()) if started else None,
+    }
+
+
+def group_run_json(session: Session, group_run: GroupRun) -> dict[str, Any]:
+    """A group run as ``runs show --json`` and ``runs list --group --json`` print it: ``kind`` (``group_run``),
+    ``id``, ``workspace``, ``group``, ``status`` (a lapsed one: interrupted), ``dry_run``, ``actor``, ``fire_at``,
+    ``started_at``, ``finished_at``, ``duration_seconds``, ``members`` (in order: ``orchestration``, ``run_id``,
+    ``status``, ``reason``, ``started_at``, ``finished_at``, ``duration_seconds``), ``counts`` (members by status),
+    ``error``, ``hint``."""
+    status, error, finished_at = shown_group_status(group_run)
+    workspace = session.get(Workspace, group_run.workspace_id)
+    current = session.get(OrchestrationGroup, group_run.group_id) if group_run.group_id is not None else None
+    name = current.name if current is not None else group_run.group_name
+    members = [_member_json(session, group_run.id, member, status) for member in group_run.members or []]
+    counts: dict[str, int] = {}
+    for member in members:
+        counts[member["status"]] = counts.get(member["status"], 0) + 1
+    ws = workspace.name if workspace is not None else None
+    hint = None
+    if status in ("cancelled", "interrupted", "failed") and not group_run.dry_run and current is not None and ws:
+        hint = "continue the group with: " + resume_command(name, ws)
+    return {
+        "version": SUMMARY_VERSION,
+        "kind": "group_run",
+        "id": group_run.id,
+        "workspace": ws,
+        "group": name,
+        "status": status,
+        "dry_run": group_run.dry_run,
+        "actor": group_run.actor,
+        "fire_at": group_run.fire_at.isoformat() if group_run.fire_at else None,
+        "started_at": group_run.started_at.isoformat(),
+        "finished_at": finished_at.isoformat() if finished_at else None,
+        "duration_seconds": _seconds_between(group_run.started_at, finished_at or utcnow()),
+        "members": members,
+        "counts": counts,
+        "error": clean(error),
+        "hint": hint,
+    }
+
+
+def members_line(data: dict[str, Any]) -> str:
+    """``3 members: 2 succeeded, 1 skipped`` for a table of group runs."""
+    total = len(data["members"])
+    parts = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in data["counts"].items())
+    return f"{total} member{'s' if total != 1 else ''}: {parts}" if total else "no members"
+
+
 def row_outcomes(session: Session, run: Run, outcome: str) -> list[RowOutcome]:
     """Ledger rows of one outcome (``rejected``, ``failed``, ...), by event_id."""
     query = select(RowOutcome).where(RowOutcome.run_id == run.id, RowOutcome.outcome == outcome)
@@ -208,6 +318,10 @@ def warning_rows(session: Session, run: Run) -> list[dict[str, Any]]:
 
 __all__ = [
     "COUNTS",
+    "find_run",
+    "group_run_json",
+    "list_group_runs",
+    "members_line",
     "LEDGER_FIELDS",
     "LEDGER_OUTCOMES",
     "SUMMARY_VERSION",

@@ -42,6 +42,7 @@ from offramp.core.orchestration_options import OrchestrationOptions
 from offramp.core.runner.suggestions import columns_not_used, suggest_columns
 from offramp.core.services.config_snapshot import (
     KINDS,
+    OPTIONS_PREFIX,
     Snapshot,
     changed_fields,
     entry_name,
@@ -56,6 +57,7 @@ from offramp.core.services.plugin_context import context_of, shared_options
 from offramp.core.services.workspaces import get_workspace
 from offramp.core.sources import SourceQueryError, check_read_only_query, open_source
 from offramp.core.state.models import (
+    AlertChannel,
     Credential,
     Destination,
     Orchestration,
@@ -237,6 +239,7 @@ def _plan(ctx: Context, session: Session, workspace: Workspace) -> _Plan:
     plan = _Plan()
     changed = {kind: _changed(snapshot, base, kind) for kind in KINDS}
     plan.findings += _references(session, snapshot, changed["destination"], sandbox)
+    plan.findings += _alert_channels(session, snapshot, changed, sandbox)
 
     def rows(model: Any) -> dict[str, Any]:
         found = session.scalars(select(model).where(model.workspace_id == workspace.id))
@@ -287,9 +290,7 @@ def _references(session: Session, snapshot: Snapshot, changed_destinations: set[
             for target, ref in referred_keys(kind, entry):
                 if target != "credential":
                     if ref not in snapshot[target]:
-                        # Groups have no `show` command: the export lists them with their members.
-                        words = ("export",) if kind == "group" else (f"{kind}s", "show", entry["name"])
-                        shown = offramp_command(*words, workspace=sandbox)
+                        shown = offramp_command(f"{kind}s", "show", entry["name"], workspace=sandbox)
                         findings.append(
                             Finding(
                                 "error", subject, f"refers to a {target} the sandbox does not hold", f"see `{shown}`"
@@ -310,6 +311,33 @@ def _references(session: Session, snapshot: Snapshot, changed_destinations: set[
                         f"is bound to credential {name!r} of {owner}, which will not exist in production "
                         "(credentials are never promoted)",
                         _rebind_hint(session, entry, ref, sandbox),
+                    )
+                )
+    return findings
+
+
+def _alert_channels(
+    session: Session, snapshot: Snapshot, changed: Mapping[str, set[str]], sandbox: str
+) -> list[Finding]:
+    """Errors for changed alert rules that notify a channel production does not have: channels, like credentials,
+    are shared by reference and never promoted, so such a rule's notices would fail in production."""
+    production = select(AlertChannel.name).join(Workspace).where(Workspace.name == DEFAULT_WORKSPACE)
+    existing = set(session.scalars(production))
+    findings: list[Finding] = []
+    for kind in ("orchestration", "group"):
+        for key in sorted(changed[kind]):
+            entry = snapshot[kind][key]
+            rules = entry.get(f"{OPTIONS_PREFIX}alerts") or {}
+            for channel in rules.get("channels", []):
+                if channel in existing:
+                    continue
+                findings.append(
+                    Finding(
+                        "error",
+                        f"{kind} {entry['name']}",
+                        f"its alert rules notify channel {channel!r}, which production does not have (alert "
+                        "channels are never promoted)",
+                        "add the channel to production: " + offramp_command("alerts", "channels", "add", "--help"),
                     )
                 )
     return findings

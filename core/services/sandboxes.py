@@ -23,6 +23,7 @@ from offramp.core.environment import DEFAULT_WORKSPACE
 from offramp.core.errors import ConfigError, ObjectExistsError, ObjectNotFoundError
 from offramp.core.hints import offramp_command
 from offramp.core.services import audit
+from offramp.core.services.alert_channels import drop_channels
 from offramp.core.services.config_snapshot import KINDS, Snapshot, WorkspaceWriter, take_snapshot
 from offramp.core.services.context import Context
 from offramp.core.services.merge import Merge, Side, pull_plan, three_way
@@ -134,8 +135,10 @@ def update_sandbox(
     description: str | None = None,
     test_event_code: str | None = None,
     unset_test_event_code: bool = False,
+    schedules_enabled: bool | None = None,
 ) -> list[str]:
-    """Change a sandbox's description or test event code; return the fields that changed."""
+    """Change a sandbox's description, test event code or whether its schedules fire (``schedules_enabled``: they
+    then fire as test traffic, like every run of a sandbox); return the fields that changed."""
     workspace = _any_sandbox(session, name)
     changed = []
     if description is not None and description != workspace.description:
@@ -145,6 +148,9 @@ def update_sandbox(
     if (test_event_code is not None or unset_test_event_code) and code != workspace.test_event_code:
         workspace.test_event_code = code
         changed.append("test_event_code")
+    if schedules_enabled is not None and schedules_enabled != bool(workspace.schedules_enabled):
+        workspace.schedules_enabled = schedules_enabled
+        changed.append("schedules_enabled")
     if changed:
         audit.record(session, ctx.actor, "update", "sandbox", name, name, {"fields": changed})
     return changed
@@ -196,6 +202,7 @@ def list_sandboxes(session: Session) -> list[dict[str, Any]]:
             "base_revision": sandbox.base_revision,
             "production_revision": production.revision,
             "test_event_code": sandbox.test_event_code,
+            "schedules_enabled": bool(sandbox.schedules_enabled),
             "changes": None,
             "updates": None,
             "conflicts": None,
@@ -227,6 +234,7 @@ def delete_sandbox(session: Session, ctx: Context, name: str) -> int:
     for kind in reversed(KINDS):
         for key in writer.keys(kind):
             writer.remove(kind, key)
+    drop_channels(session, ctx, sandbox, name)  # before its credentials: a channel may name one
     for credential in session.scalars(select(Credential).where(Credential.workspace_id == sandbox.id)):
         session.delete(credential)
         session.flush()

@@ -12,6 +12,7 @@ from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.naming import check_workspace_name
 from offramp.core.state.models import (
+    AlertChannel,
     Credential,
     Destination,
     Orchestration,
@@ -85,6 +86,7 @@ def delete_workspace(session: Session, ctx: Context, name: str) -> None:
         label: session.scalar(select(func.count()).select_from(model).where(model.workspace_id == workspace.id))
         for label, model in (
             ("credentials", Credential),
+            ("alert channels", AlertChannel),
             ("destinations", Destination),
             ("orchestrations", Orchestration),
             ("orchestration groups", OrchestrationGroup),

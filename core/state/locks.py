@@ -3,9 +3,10 @@
 A rotation writes a new key to the key file, re-encrypts every stored secret under it, commits, then drops the
 old keys. A writer that encrypted a secret under the key it loaded earlier must not commit it after the rotation
 read the rows, or the secret would be under a key that is about to go. So every transaction that writes a
-credential's or a destination's secrets takes the secrets lock when it flushes them (a session event, so no writer
-can forget it), reads the key file again while it holds the lock, and re-encrypts under the file's newest key what
-is not under it yet. The rotation holds the same lock from before it writes the key file until it commits.
+credential's, a destination's or an alert channel's secrets takes the secrets lock when it flushes them (a session
+event, so no writer can forget it), reads the key file again while it holds the lock, and re-encrypts under the
+file's newest key what is not under it yet. The rotation holds the same lock from before it writes the key file
+until it commits.
 
 - PostgreSQL: a transaction-level advisory lock (``pg_advisory_xact_lock``), released at commit or rollback. It
   is also taken before any ``SELECT ... FOR UPDATE`` of a credential or destination, so that the secrets lock is
@@ -25,7 +26,12 @@ from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
 from offramp.core.errors import SecretKeyError
 from offramp.core.secrets import file_keys_open, key_file_box
-from offramp.core.state.models import Credential, Destination
+from offramp.core.state.models import AlertChannel, Credential, Destination
+
+# Every table that holds secrets (a ``secrets`` column of Fernet records): the writers this lock guards, and what a
+# key rotation re-encrypts.
+SECRET_MODELS = (Credential, Destination, AlertChannel)
+SecretHolder = Credential | Destination | AlertChannel
 
 # Any constant every offramp agrees on ("offramp" and 1, as the 64-bit key of a PostgreSQL advisory lock).
 SECRETS_LOCK_KEY = int.from_bytes(b"offramp\x01", "big")
@@ -49,7 +55,7 @@ def take_secrets_lock(connection: Connection) -> None:
 
 
 def _writes_secrets(session: Session, row: object) -> bool:
-    if not isinstance(row, Credential | Destination):
+    if not isinstance(row, SECRET_MODELS):
         return False
     if row in session.new:
         return bool(row.secrets)
@@ -57,10 +63,10 @@ def _writes_secrets(session: Session, row: object) -> bool:
     return bool(state.attrs.secrets.history.has_changes())
 
 
-def _stored_ciphertext(connection: Connection, rows: list[Credential | Destination]) -> str | None:
+def _stored_ciphertext(connection: Connection, rows: list[SecretHolder]) -> str | None:
     """One ciphertext already stored on a row other than ``rows``, to check the key file against."""
     skip = {(type(row), row.id) for row in rows if row.id is not None}
-    for model in (Credential, Destination):
+    for model in SECRET_MODELS:
         for row_id, records in connection.execute(select(model.id, model.secrets)):
             if (model, row_id) in skip:
                 continue
@@ -109,7 +115,7 @@ def _before_locking_read(state: ORMExecuteState) -> None:
     # issued). Taking the secrets lock before any such row lock keeps one order, secrets lock first, everywhere.
     if not state.is_select or getattr(state.statement, "_for_update_arg", None) is None:
         return
-    if not any(mapper.class_ in (Credential, Destination) for mapper in state.all_mappers):
+    if not any(mapper.class_ in SECRET_MODELS for mapper in state.all_mappers):
         return
     connection = state.session.connection()
     if connection.dialect.name == "postgresql":
@@ -124,6 +130,8 @@ __all__ = [
     "IMMEDIATE_MARK",
     "KEY_FILE_OPTION",
     "SECRETS_LOCK_KEY",
+    "SECRET_MODELS",
+    "SecretHolder",
     "holds_sqlite_write_lock",
     "take_secrets_lock",
 ]

@@ -13,10 +13,11 @@ from offramp.core.errors import ObjectNotFoundError, OfframpError, StoreNotIniti
 
 COMMANDS = [
     "demo", "init", "plugins", "credentials", "destinations", "orchestrations", "run", "runs", "emulator", "bench",
-    "export", "apply", "secrets", "audit", "workspaces", "sources", "sandboxes", "promotions",
+    "export", "apply", "secrets", "audit", "workspaces", "sources", "sandboxes", "promotions", "groups", "schedules",
+    "scheduler", "alerts", "status",
 ]  # fmt: skip
 GROUPS = ["plugins", "credentials", "destinations", "orchestrations", "runs", "emulator", "secrets", "workspaces",
-          "sources", "sandboxes", "promotions"]  # fmt: skip
+          "sources", "sandboxes", "promotions", "groups", "schedules", "alerts"]  # fmt: skip
 
 
 def listed_commands(help_text: str) -> list[str]:

@@ -24,6 +24,12 @@ SHARED_DEFAULTS = {
     "max_reject_rate": None,
     "fail_on_empty": False,
     "statement_timeout_seconds": 3600,
+    "schedule_enabled": True,
+    "catch_up": "latest",
+    "max_lateness_minutes": None,
+    "when_changed": None,
+    "alerts": None,
+    "schedule_timezone": "UTC",
 }
 TIKTOK_OPTIONS = ("default_phone_region", "event_name_map", "attribution_window_days", "test_event_code")
 
@@ -79,6 +85,12 @@ def test_add_with_every_option_then_show(cli, cli_json, stores):
         "max_reject_rate": 0.2,
         "fail_on_empty": True,
         "statement_timeout_seconds": 3600,
+        "schedule_enabled": True,
+        "catch_up": "latest",
+        "max_lateness_minutes": None,
+        "when_changed": None,
+        "alerts": None,
+        "schedule_timezone": "UTC",
     }
     assert "Order Completed: CompletePayment" in cli.ok("orchestrations", "show", "orders").stdout
 
@@ -102,6 +114,12 @@ def test_defaults_source_is_embedded_duckdb_and_options_are_shown(cli, cli_json,
         "max_reject_rate": None,
         "fail_on_empty": False,
         "statement_timeout_seconds": 3600,
+        "schedule_enabled": True,
+        "catch_up": "latest",
+        "max_lateness_minutes": None,
+        "when_changed": None,
+        "alerts": None,
+        "schedule_timezone": "UTC",
     }
 
 

@@ -422,8 +422,10 @@ def test_an_orchestration_in_a_group_is_not_deleted_and_the_hint_says_how_to_tak
 
     line = cli("orchestrations", "delete", "orders").one_line_error("belongs to group(s) nightly")
 
-    assert "offramp export --output workspace.yaml" in line
-    assert "offramp apply --file workspace.yaml" in line
+    # The hint is the command to paste: its only member, so the group goes (its other members would stay).
+    assert "offramp groups delete nightly" in line
+    cli.ok("groups", "delete", "nightly")
+    cli.ok("orchestrations", "delete", "orders")
 
 
 # --- apply's plan names the fields -----------------------------------------------------------------------------

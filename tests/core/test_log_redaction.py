@@ -22,6 +22,10 @@ from offramp.core.log_redaction import RedactingFilter, redact
         ("Obtained token {'access_token': 'tok-abc.def', 'refresh_token': 'rt-999'}", "rt-999"),
         ("headers {'Access-Token': 'tok-abc.def'}", "tok-abc.def"),
         ("refresh_token=rt-999&grant_type=refresh_token", "rt-999"),
+        (
+            'HTTP Request: POST https://hooks.slack.com/services/T0001/B0002/xoxSlackTok "HTTP/1.1 200 OK"',
+            "T0001/B0002/xoxSlackTok",
+        ),
     ],
 )
 def test_secret_values_are_masked(line, secret):

@@ -42,6 +42,7 @@ BUILT_INS = {
     ("credential", "hmac-secret"),
     ("credential", "static-token"),
     ("credential", "tiktok-offline-events"),
+    ("credential", "username-password"),
     ("destination", "dummy"),
     ("destination", "tiktok-ads-offline-events"),
     ("destination", "webhook"),

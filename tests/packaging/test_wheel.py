@@ -32,6 +32,7 @@ BUILT_IN_TYPES = {
     ("credential", "tiktok-offline-events"),
     ("credential", "static-token"),
     ("credential", "hmac-secret"),
+    ("credential", "username-password"),
     ("destination", "tiktok-ads-offline-events"),
     ("destination", "dummy"),
     ("destination", "webhook"),

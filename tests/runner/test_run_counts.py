@@ -24,6 +24,7 @@ SUMMARY_KEYS = [
     "version", "id", "workspace", "orchestration", "status", "mode", "dry_run", "actor", "started_at", "finished_at",
     "duration_seconds", "rows", "events", "counts_add_up", "counted_from", "reasons", "vendor_codes", "warnings",
     "unknown_columns", "column_suggestions", "labels", "request_ids", "options", "error", "hint", "sample_requests",
+    "group_run_id",
 ]  # fmt: skip
 OUTCOMES = ("sent", "rejected", "failed", "skipped", "unknown")
 
