@@ -60,6 +60,9 @@ class AlertOptions(BaseModel):
         return value
 
 
+FRESHNESS_QUERY = "the freshness query (--when-changed)"  # how its refusals name it
+
+
 class GroupOptions(BaseModel):
     """What an orchestration and a group both carry besides their cron and timezone: how their schedule catches up,
     waits for data and is switched on, and their alerts. A group stores these in ``orchestration_groups.options``,
@@ -95,7 +98,8 @@ class GroupOptions(BaseModel):
         try:
             check_read_only_query(value)
         except ConfigError as exc:
-            raise ValueError(exc.message) from None
+            # The check words its refusal for the orchestration's SQL; this is the freshness query.
+            raise ValueError(exc.message.replace("the orchestration's SQL", FRESHNESS_QUERY)) from None
         return value
 
 

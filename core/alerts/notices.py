@@ -82,6 +82,10 @@ class Notice:
         reasons: The top reasons, as (reason code, rows), most rows first.
         hint: What to do next, as offramp wrote it for the run.
         command: The command that shows the run (``offramp runs show ID -w WORKSPACE``).
+        error: Why the run failed, as the run stored it (offramp's own words, never a row's value).
+        vendor_codes: The vendor's codes of the failed rows, as (code, rows), most rows first.
+        sandbox: The sandbox's name when the workspace is a sandbox: its notices are about test traffic, and say
+            so in the title (a sandbox's rules may page production's channels).
         id: Unique per notice and kept across delivery attempts, so a receiver can drop a retried duplicate.
         created_at: When the notice was made (UTC).
     """
@@ -98,15 +102,19 @@ class Notice:
     reasons: tuple[tuple[str, int], ...] = ()
     hint: str | None = None
     command: str | None = None
+    error: str | None = None
+    vendor_codes: tuple[tuple[str, int], ...] = ()
+    sandbox: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def title(self) -> str:
-        """The headline, or a default one built from the kind."""
-        if self.headline:
-            return _one_line(self.headline)
-        return f"{self.target_type} {self.target!r}: {_KIND_WORDS[self.kind]}"
+        """The headline (or a default one built from the kind), marked as test traffic in a sandbox."""
+        said = self.headline or f"{self.target_type} {self.target!r}: {_KIND_WORDS[self.kind]}"
+        if self.sandbox is not None:
+            said = f"{sandbox_mark(self.sandbox)}: {said}"
+        return _one_line(said)
 
     def subject(self) -> str:
         """An email subject: ``[offramp] production: orchestration 'orders' failed``."""
@@ -128,12 +136,17 @@ class Notice:
             "reasons": [{"code": code, "rows": rows} for code, rows in self.reasons],
             "hint": self.hint,
             "command": self.command,
+            "error": self.error,
+            "vendor_codes": [{"code": code, "rows": rows} for code, rows in self.vendor_codes],
+            "sandbox": self.sandbox,
             "created_at": self.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         }
 
     def facts(self) -> list[tuple[str, str]]:
         """The notice's details as (label, value) lines, in reading order; what :meth:`text` and Slack show."""
         lines: list[tuple[str, str]] = [("Workspace", self.workspace), (self.target_type.capitalize(), self.target)]
+        if self.sandbox is not None:
+            lines.append(("Traffic", sandbox_mark(self.sandbox)))
         if self.run_id is not None:
             lines.append(("Run", f"{self.run_id} ({self.status})" if self.status else self.run_id))
         if self.rows:
@@ -142,6 +155,10 @@ class Notice:
             lines.append(("Events", _counts(self.events)))
         if self.reasons:
             lines.append(("Top reasons", ", ".join(f"{code} ({rows:,} rows)" for code, rows in self.reasons)))
+        if self.vendor_codes:
+            lines.append(("Vendor codes", ", ".join(f"{code} ({rows:,} rows)" for code, rows in self.vendor_codes)))
+        if self.error:
+            lines.append(("Error", _one_line(self.error)))
         if self.hint:
             lines.append(("Hint", _one_line(self.hint)))
         if self.command:
@@ -153,6 +170,49 @@ class Notice:
         width = max(len(label) for label, _ in self.facts()) + 1
         body = "\n".join(f"{label + ':':<{width}} {value}" for label, value in self.facts())
         return f"{self.title}\n\n{body}\n"
+
+
+def sandbox_mark(sandbox: str) -> str:
+    """How a sandbox's notice says it is about test traffic."""
+    return f"sandbox {sandbox} (test traffic)"
+
+
+def notice_from_json(data: Mapping[str, Any]) -> Notice:
+    """The notice :meth:`Notice.as_json` wrote (a delivery's stored notice, sent again by the retry of a delivery
+    left pending); the same id, so a receiver can drop it if the first attempt did arrive."""
+    kind = str(data["kind"])
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"not a notice kind: {kind!r}")
+    target = dict(data.get("target") or {})
+    target_type = str(target.get("type") or "orchestration")
+    if target_type not in ("orchestration", "group", "channel"):
+        raise ValueError(f"not a notice target type: {target_type!r}")
+    run = data.get("run") or {}
+    created = str(data.get("created_at") or "")
+    sandbox = str(data["sandbox"]) if data.get("sandbox") else None
+    headline = str(data.get("headline") or "")
+    if sandbox is not None:
+        # The stored headline is the title, marked already: unmarked here, as the title marks it again.
+        headline = headline.removeprefix(f"{sandbox_mark(sandbox)}: ")
+    return Notice(
+        kind=kind,  # checked against NOTICE_KINDS above
+        workspace=str(data["workspace"]),
+        target=str(target.get("name") or ""),
+        target_type=target_type,  # type: ignore[arg-type]  # checked above
+        headline=headline,
+        run_id=run.get("id"),
+        status=run.get("status"),
+        rows={str(k): int(v) for k, v in dict(data.get("rows") or {}).items()},
+        events={str(k): int(v) for k, v in dict(data.get("events") or {}).items()},
+        reasons=tuple((str(r["code"]), int(r["rows"])) for r in data.get("reasons") or []),
+        hint=data.get("hint"),
+        command=data.get("command"),
+        error=data.get("error"),
+        vendor_codes=tuple((str(r["code"]), int(r["rows"])) for r in data.get("vendor_codes") or []),
+        sandbox=sandbox,
+        id=str(data["id"]),
+        created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else datetime.now(UTC),
+    )
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -191,6 +251,8 @@ __all__ = [
     "NoticeKind",
     "TargetType",
     "make_test_notice",
+    "notice_from_json",
     "run_command",
+    "sandbox_mark",
     "top_reasons",
 ]

@@ -165,7 +165,10 @@ class RunOutcome:
     """What a finished run of an orchestration (or of a group, counts summed over its members) tells the alerts.
 
     ``credentials_needing_reauthorization`` is None when the run does not know (the rule then keeps its state), and
-    a tuple of credential names (empty: none) when it does.
+    a tuple of credential names (empty: none) when it does; ``credential_workspaces`` gives the workspace of each
+    that is not ``workspace`` (a sandbox uses production's credential: it is authorized there). ``error`` is the
+    run's stored error (offramp's words, never a row's value), ``vendor_codes`` the vendor's codes of its failed
+    rows (code: rows), ``sandbox`` the sandbox's name when the workspace is one (its notices say test traffic).
     """
 
     workspace: str
@@ -185,6 +188,10 @@ class RunOutcome:
     hint: str | None = None
     credentials_needing_reauthorization: tuple[str, ...] | None = None
     dry_run: bool = False
+    error: str | None = None
+    vendor_codes: Mapping[str, int] = field(default_factory=dict)
+    sandbox: str | None = None
+    credential_workspaces: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_summary(
@@ -193,8 +200,13 @@ class RunOutcome:
         *,
         workspace: str | None = None,
         credentials_needing_reauthorization: tuple[str, ...] | None = None,
+        error: str | None = None,
+        vendor_codes: Mapping[str, int] | None = None,
+        sandbox: str | None = None,
+        credential_workspaces: Mapping[str, str] | None = None,
     ) -> RunOutcome:
-        """The outcome of one orchestration's run, from the runner's summary."""
+        """The outcome of one orchestration's run, from the runner's summary (``error``: the run's stored error,
+        which the summary's may not be: that one is said to the user whole)."""
         return cls(
             workspace=workspace if workspace is not None else summary.workspace,
             target=summary.orchestration,
@@ -212,6 +224,10 @@ class RunOutcome:
             hint=summary.hint,
             credentials_needing_reauthorization=credentials_needing_reauthorization,
             dry_run=summary.dry_run,
+            error=error,
+            vendor_codes=dict(vendor_codes or {}),
+            sandbox=sandbox,
+            credential_workspaces=dict(credential_workspaces or {}),
         )
 
     @property
@@ -329,7 +345,13 @@ def _notice(kind: NoticeKind, headline: str, outcome: RunOutcome) -> Notice:
     hint = outcome.hint
     if kind == "needs_reauthorization":
         names = outcome.credentials_needing_reauthorization or ()
-        commands = [offramp_command("credentials", "authorize", name, workspace=outcome.workspace) for name in names]
+        # Each in its own workspace: production's credential, shared with a sandbox, is authorized in production.
+        commands = [
+            offramp_command(
+                "credentials", "authorize", name, workspace=outcome.credential_workspaces.get(name, outcome.workspace)
+            )
+            for name in names
+        ]
         hint = "re-authorize: " + "; ".join(commands) if commands else hint
     return Notice(
         kind=kind,
@@ -344,6 +366,9 @@ def _notice(kind: NoticeKind, headline: str, outcome: RunOutcome) -> Notice:
         reasons=top_reasons(outcome.reason_counts),
         hint=hint,
         command=run_command(outcome.run_id, outcome.workspace),
+        error=outcome.error if outcome.status != "succeeded" else None,
+        vendor_codes=top_reasons(outcome.vendor_codes),
+        sandbox=outcome.sandbox,
     )
 
 

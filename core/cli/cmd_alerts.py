@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -30,8 +31,12 @@ app = typer.Typer(
     "orchestration or a group: one notice per change of state (failure, recovery, ...).",
     no_args_is_help=True,
 )
-channels_app = typer.Typer(help="Where notices go: a signed webhook, a Slack incoming webhook, or email.",
-                           no_args_is_help=True)  # fmt: skip
+channels_app = typer.Typer(
+    help="Where notices go: a signed webhook, a Slack incoming webhook, or email.\n\n"
+    "A run waits at most OFFRAMP_ALERT_DEADLINE_SECONDS (default 20) for its notices; what is not delivered by then "
+    "stays pending and is sent again later.",
+    no_args_is_help=True,
+)
 rules_app = typer.Typer(help="When an orchestration or a group sends notices, and to which channels.",
                         no_args_is_help=True)  # fmt: skip
 app.add_typer(channels_app, name="channels")
@@ -68,6 +73,27 @@ SenderOption = Annotated[str | None, typer.Option("--sender", help="The From add
 ToOption = Annotated[
     list[str] | None, typer.Option("--to", help="A recipient of alert emails; repeat for more (replaces the list).")
 ]
+
+
+# The flags each type of channel takes (--credential: a webhook's and an email channel's).
+_TYPE_FLAGS: dict[str, tuple[str, ...]] = {
+    "webhook": ("--url", "--credential"),
+    "slack": ("--url", "--url-env"),
+    "email": ("--host", "--port", "--starttls", "--sender", "--to", "--credential", "--no-credential"),
+}
+
+
+def _refuse_other_flags(name: str, kind: str, given: Mapping[str, object]) -> None:
+    """Refuse a flag that is not of a ``kind`` channel (``--type email --url ...``): it would be ignored silently."""
+    takes = _TYPE_FLAGS.get(kind)
+    if takes is None:
+        return  # not a type: the service says so
+    for flag, value in given.items():
+        if value is not None and value is not False and flag not in takes:
+            raise ConfigError(
+                f"alert channel {name!r}: {flag} is not a setting of {kind} channels (they take {', '.join(takes)})",
+                hint=f"leave out {flag}",
+            )
 
 
 def _slack_url(name: str, url: str | None, url_env: str | None, required: bool) -> tuple[str | None, str | None]:
@@ -111,15 +137,25 @@ def channels_add(
     actor: ActorOption = None,
 ) -> None:
     """Add an alert channel: --type webhook --url URL --credential HMAC, --type slack [--url-env VARIABLE], or
-    --type email --host HOST --sender FROM --to ADDRESS [--credential LOGIN]."""
+    --type email --host HOST --sender FROM --to ADDRESS [--credential LOGIN].
+
+    An email channel's login (a username-password credential) is for one SMTP server, its host: --host must be it.
+    The end of a run waits at most OFFRAMP_ALERT_DEADLINE_SECONDS (20 by default) for its channels, sent to at once;
+    a notice not delivered by then stays pending and is sent again later (the scheduler, the next run).
+    """
     from offramp.core.services import alert_channels as service
 
+    flags = {"--url": url, "--url-env": url_env, "--credential": credential, "--host": host, "--port": port,
+             "--starttls": starttls, "--sender": sender, "--to": to}  # fmt: skip
+    if type_name != "slack":  # a Slack URL given with --url is refused below, with why
+        _refuse_other_flags(name, type_name, flags)
     ctx = build_context(actor)
     fields = service.ChannelFields(
         url=url, host=host, port=port, starttls=starttls, sender=sender,
         recipients=tuple(to) if to else None, credential=credential,
     )  # fmt: skip
     if type_name == "slack":
+        _refuse_other_flags(name, type_name, {**flags, "--url": None})
         value, source = _slack_url(name, url, url_env, required=True)
         fields = service.ChannelFields(url=value, url_source=source, credential=credential)
     elif url_env is not None:
@@ -154,6 +190,9 @@ def channels_update(
     ws = workspace_name(ctx, workspace)
     with reading(ctx) as session:
         kind = service.own_channel(session, get_workspace(session, ws), name, "update").type
+    flags = {"--url": url, "--url-env": url_env, "--credential": credential, "--no-credential": no_credential,
+             "--host": host, "--port": port, "--starttls": starttls, "--sender": sender, "--to": to}  # fmt: skip
+    _refuse_other_flags(name, kind, {**flags, "--url": None} if kind == "slack" else flags)
     fields = service.ChannelFields(
         url=url, host=host, port=port, starttls=starttls, sender=sender, recipients=tuple(to) if to else None,
         credential=credential, no_credential=no_credential,
@@ -171,7 +210,9 @@ def channels_update(
 def _summary(row: Any) -> str:
     settings = row.settings
     if row.type == "webhook":
-        return str(settings.get("url", ""))
+        from offramp.core.services.alert_channels import shown_url
+
+        return shown_url(str(settings.get("url", "")))
     if row.type == "slack":
         return "incoming webhook (URL kept secret)"
     return f"{settings.get('host')}:{settings.get('port')} -> {', '.join(settings.get('recipients', []))}"
@@ -391,6 +432,10 @@ def test(
         delivery = service.send_test(ctx, workspace_name(ctx, workspace), channel)
     finally:
         channel_log.removeFilter(said_once)
+    if not delivery.ok and json_output:
+        error = delivery.error or f"alert channel {channel!r} could not deliver the test notice"
+        print_json({"channel": channel, "ok": False, "attempts": delivery.attempts, "error": error})
+        raise typer.Exit(1)
     if not delivery.ok:
         raise DestinationError(
             delivery.error or f"alert channel {channel!r} could not deliver the test notice",

@@ -129,7 +129,15 @@ def update(
             session, ctx, name, description=description, test_event_code=test_event_code,
             unset_test_event_code=unset_test_event_code, schedules_enabled=schedules,
         )  # fmt: skip
+        sandbox = service.get_sandbox(session, name)
+        untested = bool(sandbox.schedules_enabled) and not sandbox.test_event_code
     say(f"Updated sandbox {name}: {', '.join(changed)}." if changed else f"Sandbox {name}: nothing to change.")
+    if untested:
+        # Its schedules fire, and the runner refuses every sandbox run without a test code: say it now.
+        warn(
+            f"sandbox {name} has no test event code: its scheduled runs will be refused (failed fires) until it has "
+            "one: " + offramp_command("sandboxes", "update", name, "--test-event-code", "TEST12345")
+        )
 
 
 @app.command("delete")

@@ -60,10 +60,10 @@ def scheduler(
             "for those runs, exit: for cron or a Kubernetes CronJob.",
         ),  # fmt: skip
     ] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Runs executing at once (default 2).")] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Runs executing at once.")] = 2,
     poll: Annotated[
         float,
-        typer.Option("--poll", min=0.1, help="Seconds between passes at most: new schedules, takeovers (default 15)."),
+        typer.Option("--poll", min=0.1, help="Seconds between passes at most: new schedules, takeovers."),
     ] = 15.0,
 ) -> None:
     """Run due schedules: a long-running process, or once (--once).
@@ -71,7 +71,11 @@ def scheduler(
     Fires the schedules of production and of sandboxes that enabled them, each fire exactly once across every
     scheduler sharing the store (PostgreSQL: run as many as you like; SQLite: one at a time). Logs one line per
     fire and outcome on stderr. SIGTERM or Ctrl-C stops cleanly: the runs in progress end cancelled, and the next
-    scheduler resumes them. Exit 0; with --once, exit 1 when a fire it ran failed.
+    scheduler resumes them. Exit 0; with --once, exit 1 when a fire it ran itself failed (not for the outcome of
+    another scheduler's run it only recorded).
+
+    Leases and heartbeats assume the machines' clocks agree: at start the scheduler compares this machine's clock
+    with the database's and logs a warning when they differ by more than 5 s (synchronize them with NTP).
     """
     from offramp.core.scheduling.scheduler import Scheduler
 
@@ -89,7 +93,7 @@ def scheduler(
         finally:
             loop.close()
         _say(f"scheduler {instance} stopped")
-    if once and any(result.status == "failed" for result in loop.results):
+    if once and any(result.status == "failed" and result.ran for result in loop.results):
         raise typer.Exit(1)
 
 

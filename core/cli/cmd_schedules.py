@@ -50,7 +50,11 @@ def list_(
     from offramp.core.state.models import utcnow
 
     if all_workspaces and workspace is not None:
-        raise ConfigError("give -w/--workspace or --all-workspaces, not both")
+        raise ConfigError(
+            "give -w/--workspace or --all-workspaces, not both",
+            hint=f"one workspace: {offramp_command('schedules', 'list', '-w', workspace)}; every workspace: "
+            + offramp_command("schedules", "list", "--all-workspaces"),
+        )
     ctx = build_context()
     with reading(ctx) as session:
         name = None if all_workspaces else workspace_name(ctx, workspace)

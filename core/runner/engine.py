@@ -390,7 +390,9 @@ def run_orchestration(
                 "--debug", "run", request.orchestration, workspace=ws
             )
         state.stop_reason = ("failed", error, hint)
-        _finish(ctx, state, request)
+        ended = _finish(ctx, state, request)
+        if not isinstance(exc, KeyboardInterrupt) and not (state.lease is not None and state.lease.lost.is_set()):
+            after_run(ctx, ended)  # a crash is a failure to alert on too (Ctrl-C is not); never raises
         raise
     summary = _finish(ctx, state, request)
     if not (state.lease is not None and state.lease.lost.is_set()):

@@ -431,7 +431,7 @@ def run_group(
     with ctx.store.session() as session:
         details = {"group": request.group, "status": status, "dry_run": request.dry_run}
         audit.record(session, actor, "finish", "run", group_run_id, request.workspace, details)
-    _alerts(ctx, group_run_id)
+    _alerts(ctx, group_run_id, hint)
     return GroupRunSummary(
         group_run_id, request.group, request.workspace, status, [_outcome(member) for member in members],
         time.monotonic() - started, error, hint, request.dry_run,
@@ -466,11 +466,11 @@ def _end(ctx: Context, lease: _GroupLease, status: str, error: str | None, membe
         return
 
 
-def _alerts(ctx: Context, group_run_id: str) -> None:
+def _alerts(ctx: Context, group_run_id: str, hint: str | None) -> None:
     from offramp.core.alerts.dispatch import after_group_run
 
     try:
-        after_group_run(ctx, group_run_id)
+        after_group_run(ctx, group_run_id, hint=hint)  # the group run's hint: its fix and the group's resume
     except Exception:  # noqa: BLE001 - it never raises by contract; a failed alert must not fail the group run
         return
 

@@ -123,7 +123,7 @@ def due(schedule: Schedule, last_fire: datetime | None, now: datetime, *, on_tim
     fresh = missed
     if schedule.max_lateness is not None:
         oldest_allowed = now - schedule.max_lateness
-        late = _late_reason(schedule.max_lateness)
+        late = late_reason(schedule.max_lateness)
         skipped = [SkippedFire(fire, late) for fire in missed if fire < oldest_allowed]
         fresh = missed[len(skipped) :]  # fires are increasing, so the late ones are a prefix
 
@@ -171,7 +171,8 @@ def may_fire(*, sandbox: bool, sandbox_schedules_enabled: bool) -> bool:
     return not sandbox or sandbox_schedules_enabled
 
 
-def _late_reason(max_lateness: timedelta) -> str:
+def late_reason(max_lateness: timedelta) -> str:
+    """The skip reason of a fire later than the schedule's maximum lateness."""
     seconds = int(max_lateness.total_seconds())
     amount = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
     return f"later than the maximum lateness ({amount})"

@@ -4,11 +4,16 @@ The query runs under the same read-only rules as the orchestration's own query: 
 (:func:`~offramp.core.sources.check_read_only_query`) and runs through :func:`~offramp.core.sources.open_source`
 with the orchestration's options (a DuckDB file opened read-only with its ``allowed_paths`` only, PostgreSQL in a
 read-only transaction, its privileged-role check and statement timeout, SQLite ``query_only``). A group's query
-runs on its first member's source. The value is compared as text (:func:`~offramp.core.scheduling.changed`).
+runs on its first member's source.
+
+The value is never stored as such: it may be personal data (``SELECT max(email) ...``). What the schedule state
+keeps (``schedule_states.freshness_value``), and what is compared (:func:`~offramp.core.scheduling.changed`, by
+equality only), is the SHA-256 hex digest of the value's text (:func:`digest`); NULL or no row stays None.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +30,11 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def digest(text: str | None) -> str | None:
+    """The SHA-256 hex digest of a freshness value's text, as stored and compared; None stays None."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _orchestration_of(ctx: Context, kind: str, target_id: int) -> Orchestration:
@@ -49,7 +59,8 @@ def _orchestration_of(ctx: Context, kind: str, target_id: int) -> Orchestration:
 
 
 def current_value(ctx: Context, kind: str, target_id: int, query: str) -> str | None:
-    """The freshness query's value now: the first column of its first row, as text (None for NULL or no row).
+    """The freshness query's value now, as stored and compared: the SHA-256 hex digest (:func:`digest`) of the
+    first column of its first row as text (None for NULL or no row).
 
     Raises:
         ConfigError: the query is not one read query, or the source cannot be opened.
@@ -62,8 +73,8 @@ def current_value(ctx: Context, kind: str, target_id: int, query: str) -> str | 
     with open_source(row.source, options) as source:
         for batch in source.batches(checked, 1, 1):
             if batch.num_rows and batch.num_columns:
-                return _text(batch.column(0)[0].as_py())
+                return digest(_text(batch.column(0)[0].as_py()))
     return None
 
 
-__all__ = ["current_value"]
+__all__ = ["current_value", "digest"]

@@ -36,7 +36,7 @@ from offramp.core.errors import OfframpError
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
 from offramp.core.runner.groups import GroupRunInProgressError, GroupRunRequest, group_lapsed, run_group
 from offramp.core.runner.lifecycle import RunInProgressError, lapsed, lease_seconds
-from offramp.core.scheduling.decisions import NO_NEW_DATA, changed, due, overlap
+from offramp.core.scheduling.decisions import NO_NEW_DATA, changed, due, late_reason, overlap
 from offramp.core.scheduling.freshness import current_value
 from offramp.core.scheduling.store import (
     GROUP,
@@ -48,6 +48,8 @@ from offramp.core.scheduling.store import (
     advance_state,
     beat_instance,
     claim,
+    clock_skew_warning,
+    database_now,
     instance_alive,
     instance_of,
     open_fire_before,
@@ -88,6 +90,7 @@ class FireResult:
     status: str
     reason: str | None
     run_id: str | None
+    ran: bool = True  # False: the outcome of another scheduler's run, recorded by this one (a takeover)
 
 
 @dataclass
@@ -99,7 +102,9 @@ class _Job:
     run_id: str | None = None  # the run (group run) to resume
     previous_value: str | None = None  # the freshness value of the last successful run
     check_freshness: bool = False
+    store_value: bool = False  # store the freshness value after a successful run (a resumed run: no check first)
     reported: bool = False  # the fire shows its run id already
+    takeover: ScheduleFire | None = None  # the fire as read, to take over when the job starts (compare-and-set)
 
 
 def _iso(instant: datetime) -> str:
@@ -109,6 +114,19 @@ def _iso(instant: datetime) -> str:
 def _lapsed(row: Run | GroupRun, now: datetime) -> bool:
     """Whether a run's or group run's lease lapsed (its process stopped beating)."""
     return group_lapsed(row, now) if isinstance(row, GroupRun) else lapsed(row, now)
+
+
+def _unexpected(exc: Exception) -> str:
+    """An unexpected error as a fire keeps it: one line, its type only (its text may quote SQL parameters or
+    warehouse values: the message is not stored, as for runs)."""
+    return f"unexpected {type(exc).__name__} (its message is not stored; `offramp --debug scheduler` logs it)"
+
+
+def _with_hint(message: str | None, hint: str | None) -> str | None:
+    """The runner's error with its hint (what to do next), as a failed fire keeps and logs it."""
+    if not hint:
+        return message
+    return f"{message}; {hint}" if message else hint
 
 
 def _freshness_error(error: OfframpError) -> str:
@@ -161,9 +179,30 @@ class Scheduler:
     def start(self) -> str:
         """Register this scheduler (refused on SQLite while another is alive) and start its heartbeat."""
         self.instance_id = register_instance(self.ctx)
+        self._check_clock()
         self._beat_thread = threading.Thread(target=self._beat, name="scheduler-heartbeat", daemon=True)
         self._beat_thread.start()
         return self.instance_id
+
+    def _check_clock(self) -> None:
+        """Warn when this machine's clock and the database's disagree (more than 5 s): leases and heartbeats are
+        written with each scheduler's clock and compared by the others."""
+        try:
+            warning = clock_skew_warning(utcnow(), database_now(self.ctx))
+        except Exception:  # noqa: BLE001 - a check only: the scheduler runs without it
+            log.debug("database clock check failed", exc_info=True)
+            return
+        if warning is not None:
+            self.say(warning)
+
+    def _retry_alerts(self) -> None:
+        """Send again alert deliveries left pending (a process died while sending): once per pass."""
+        try:
+            from offramp.core.alerts.dispatch import retry_pending
+
+            retry_pending(self.ctx)
+        except Exception:  # noqa: BLE001 - alerts never stop the schedules
+            log.warning("retrying pending alert deliveries failed", exc_info=True)
 
     def _beat(self) -> None:
         every = max(0.5, lease_seconds() / 5)
@@ -224,7 +263,7 @@ class Scheduler:
         with self.ctx.store.read_session() as session:
             targets = scheduled_targets(session)
         active = [t for t in targets if t.fires and t.schedule is not None]
-        self._take_over({t.key: t for t in active if t.schedule is not None and t.schedule.enabled})
+        self._take_over({t.key: t for t in active if t.schedule is not None and t.schedule.enabled}, now)
         wake: datetime | None = None
         for target in active:
             if self.stop.is_set():
@@ -237,12 +276,13 @@ class Scheduler:
                 continue
             if next_fire is not None and (wake is None or next_fire < wake):
                 wake = next_fire
+        self._retry_alerts()
         return wake
 
     def _consider(self, target: Target, now: datetime) -> datetime | None:
         assert target.schedule is not None
         with self.ctx.store.read_session() as session:
-            state = read_state(session, target)
+            state = read_state(session, target, now)
         decision = due(target.schedule, state.last_fire, now)
         new = record_skipped(self.ctx, target, decision.skipped, self.instance_id)
         if new:
@@ -256,7 +296,11 @@ class Scheduler:
         if decision.run is not None:
             fire_id = claim(self.ctx, target, decision.run, self.instance_id)
             if fire_id is not None:
-                self._fire(target, fire_id, decision.run, state.freshness_value)
+                try:
+                    self._fire(target, fire_id, decision.run, state.freshness_value)
+                except Exception as exc:  # noqa: BLE001 - a claimed fire must not stay claimed: it would block
+                    log.debug("fire of %s %s failed", target.kind, target.name, exc_info=True)
+                    self._end(target, fire_id, decision.run, "failed", _unexpected(exc), None)
         advance_state(self.ctx, target, decision.last_fire)
         return decision.next_fire
 
@@ -303,71 +347,100 @@ class Scheduler:
 
     # --- takeovers ----------------------------------------------------------------------------------------------
 
-    def _take_over(self, targets: dict[tuple[str, int], Target]) -> None:
-        """Resume the fires other schedulers left: their run lapsed, or they stopped (SIGTERM)."""
-        now = utcnow()
-        plans: list[tuple[ScheduleFire, Target, str, Any]] = []
+    def _take_over(self, targets: dict[tuple[str, int], Target], now: datetime) -> None:
+        """Resume the fires other schedulers left (their run lapsed, or they stopped on SIGTERM), and this one's own
+        fires that no worker holds (an error between the claim and the record left them open).
+
+        The compare-and-set on the fire's holder is done by the worker when the job starts, not here: a takeover
+        waiting in the queue longer than the lease must not let a second scheduler take the same fire (the first
+        one's claim would look as old as a dead scheduler's)."""
+        real_now = utcnow()
+        plans: list[tuple[ScheduleFire, Target, str, Any, str | None]] = []
         with self.ctx.store.read_session() as session:
             for fire in open_fires(session, OPEN):
                 target = targets.get((fire.target_kind, fire.target_id))
                 with self._lock:
                     busy = (fire.target_kind, fire.target_id) in self._busy
-                if target is None or busy or fire.claimed_by == self.instance_id:
+                if target is None or busy:
                     continue
-                plan = self._takeover_plan(session, fire, target, now)
+                plan = self._takeover_plan(session, fire, target, real_now, now)
                 if plan is not None:
+                    previous = read_state(session, target, now).freshness_value
                     session.expunge(fire)
-                    plans.append((fire, target, *plan))
-        for fire, target, action, run in plans:
-            if not take_over(self.ctx, fire, self.instance_id):
-                continue  # another scheduler took it a moment ago
+                    plans.append((fire, target, *plan, previous))
+        for fire, target, action, run, previous in plans:
             who = self._who(target, fire.fire_at)
             if action == "finish":
+                if not take_over(self.ctx, fire, self.instance_id):
+                    continue  # another scheduler took it a moment ago
                 status, reason, run_id = run
-                self._end(target, fire.id, fire.fire_at, status, reason, run_id)
+                self._end(target, fire.id, fire.fire_at, status, reason, run_id, ran=False)
                 continue
             run_id = run
-            self.say(f"{who}: taking over from {fire.claimed_by or 'a stopped scheduler'}"
-                     + (f", resuming run {run_id}" if run_id else ", starting its run"))  # fmt: skip
-            self._submit(_Job(target, fire.id, fire.fire_at, resume=run_id is not None, run_id=run_id))
+            if run_id is not None and target.schedule is not None and target.schedule.max_lateness is None:
+                age = now - fire.fire_at
+                if age > timedelta(hours=1):
+                    self.say(f"{who}: resuming a stopped fire {age.total_seconds() / 3600:.1f} h old (no data lost); "
+                             "set a maximum lateness (--max-lateness) to skip such fires instead")  # fmt: skip
+            fresh = target.when_changed is not None
+            self._submit(_Job(target, fire.id, fire.fire_at, resume=run_id is not None, run_id=run_id,
+                              previous_value=previous, check_freshness=fresh and run_id is None,
+                              store_value=fresh, takeover=fire))  # fmt: skip
 
-    def _takeover_plan(self, session: Any, fire: ScheduleFire, target: Target, now: datetime) -> tuple[str, Any] | None:
-        """What to do with another scheduler's open fire: ("resume", run id), ("resume", None) to start its run,
-        ("finish", (status, reason, run id)) when its run ended, or None to leave it."""
+    def _takeover_plan(
+        self, session: Any, fire: ScheduleFire, target: Target, now: datetime, decided: datetime
+    ) -> tuple[str, Any] | None:
+        """What to do with an open fire no worker of this scheduler holds: ("resume", run id), ("resume", None) to
+        start its run, ("finish", (status, reason, run id)) to close it, or None to leave it. ``now`` is the real
+        time (leases), ``decided`` the scheduler's clock (lateness)."""
+        own = fire.claimed_by == self.instance_id  # not busy here: left open by an error, nobody runs it
         holder = instance_of(session, fire.claimed_by)
-        holder_alive = holder is not None and instance_alive(holder, now)
+        holder_alive = not own and holder is not None and instance_alive(holder, now)
         stopped = fire.status in (STOPPED, "interrupted")
         # A stopped fire names its run if it had one; searching by time could find a run started by hand since.
         row = self._run_of(session, fire, search=not stopped)
         if row is None:
-            return None if holder_alive and not stopped else ("resume", None)
+            if holder_alive and not stopped:
+                return None
+            return self._late(target, fire, decided) or ("resume", None)
         if row.status == "running":
             if not _lapsed(row, now):
                 return None  # alive: its scheduler runs it (or a user resumed it by hand)
             if holder_alive and now - fire.claimed_at <= timedelta(seconds=lease_seconds()):
                 return None  # a live scheduler took it over a moment ago and is about to resume the run
-            return self._resumable(session, target, row)
+            return self._late(target, fire, decided, row) or self._resumable(session, target, row)
         if holder_alive and not stopped:
             return None  # its scheduler is about to record the end
         if row.status in ("cancelled", "interrupted"):
-            return self._resumable(session, target, row)
+            return self._late(target, fire, decided, row) or self._resumable(session, target, row)
         return ("finish", (row.status, row.error, row.id))
 
+    @staticmethod
+    def _late(
+        target: Target, fire: ScheduleFire, decided: datetime, row: Run | GroupRun | None = None
+    ) -> tuple[str, Any] | None:
+        """Close a stopped fire older than the schedule's maximum lateness (skipped, like a missed one), rather
+        than resume it ahead of the catch-up fire: None when it is not late (or there is no maximum)."""
+        limit = target.schedule.max_lateness if target.schedule is not None else None
+        if limit is None or fire.fire_at >= decided - limit:
+            return None
+        return ("finish", (SKIPPED, late_reason(limit), row.id if row is not None else None))
+
     def _resumable(self, session: Any, target: Target, row: Run | GroupRun) -> tuple[str, Any]:
-        """Resume ``row``, unless a later run of the target started since (resuming would continue that one)."""
+        """Resume ``row``, unless a later run of the target started since (resuming would continue that one): then
+        the fire is closed, skipped (a closed status: an open one would hold every later fire as overlapping)."""
         if target.kind == GROUP:
             later = session.scalar(
                 select(GroupRun.id).where(GroupRun.group_id == target.id, GroupRun.started_at > row.started_at,
-                                          GroupRun.dry_run.is_(False)).limit(1)
+                                          GroupRun.dry_run.is_(False)).order_by(GroupRun.started_at.desc()).limit(1)
             )  # fmt: skip
         else:
             later = session.scalar(
                 select(Run.id).where(Run.orchestration_id == target.id, Run.started_at > row.started_at,
-                                     Run.dry_run.is_(False)).limit(1)
+                                     Run.dry_run.is_(False)).order_by(Run.started_at.desc()).limit(1)
             )  # fmt: skip
         if later is not None:
-            status = "interrupted" if row.status == "running" else row.status
-            return ("finish", (status, f"not resumed: a later run ({later}) started since", row.id))
+            return ("finish", (SKIPPED, f"superseded by run {later}", row.id))
         return ("resume", row.id)
 
     @staticmethod
@@ -395,10 +468,18 @@ class Scheduler:
     def _execute(self, job: _Job) -> None:
         target = job.target
         try:
+            if job.takeover is not None:
+                # The compare-and-set now, as the job starts: of several schedulers, the one that gets it resumes.
+                if not take_over(self.ctx, job.takeover, self.instance_id, job.run_id):
+                    self.say(f"{self._who(target, job.fire_at)}: taken over by another scheduler a moment ago")
+                    return
+                self.say(f"{self._who(target, job.fire_at)}: taking over from "
+                         f"{job.takeover.claimed_by or 'a stopped scheduler'}"
+                         + (f", resuming run {job.run_id}" if job.run_id else ", starting its run"))  # fmt: skip
             if self.stop.is_set():
                 # Claimed but not started when the scheduler was asked to stop: the next scheduler starts it.
                 self._end(target, job.fire_id, job.fire_at, STOPPED, "the scheduler stopped before its run started",
-                          None)  # fmt: skip
+                          job.run_id)  # fmt: skip
                 return
             value: str | None = None
             if job.check_freshness:
@@ -411,15 +492,26 @@ class Scheduler:
                 if not changed(job.previous_value, value):
                     self._end(target, job.fire_id, job.fire_at, SKIPPED, NO_NEW_DATA, None)
                     return
+            elif job.store_value:
+                # A resumed run was checked when it first started; the value now is what it sends up to.
+                assert target.when_changed is not None
+                try:
+                    value = current_value(self.ctx, target.kind, target.id, target.when_changed)
+                except OfframpError:
+                    log.debug("freshness query of a resumed fire failed", exc_info=True)
+                    job.store_value = False
             status, reason, run_id = self._run(job)
-            if job.check_freshness and status in SUCCESSFUL:
+            if (job.check_freshness or job.store_value) and status in SUCCESSFUL:
                 store_freshness(self.ctx, target, value)
             self._end(target, job.fire_id, job.fire_at, status, reason, run_id)
         except Exception as exc:  # noqa: BLE001 - the fire records why; the loop goes on
-            # Its text may quote SQL parameters or warehouse values: the fire keeps only its type (as runs do).
             log.debug("fire of %s %s failed", target.kind, target.name, exc_info=True)
-            reason = f"unexpected {type(exc).__name__} (its message is not stored; `offramp --debug scheduler` logs it)"
-            self._end(target, job.fire_id, job.fire_at, "failed", reason, None)
+            try:
+                self._end(target, job.fire_id, job.fire_at, "failed", _unexpected(exc), job.run_id)
+            except Exception:  # noqa: BLE001 - the store is unreachable: the next pass takes the fire over
+                log.debug("recording the fire failed", exc_info=True)
+                self.say(f"{self._who(target, job.fire_at)}: its outcome could not be recorded "
+                         f"({type(exc).__name__}); the next pass records it")  # fmt: skip
         finally:
             with self._lock:
                 self._busy.pop(target.key, None)
@@ -451,8 +543,9 @@ class Scheduler:
         except RunInProgressError as exc:
             return SKIPPED, overlap(getattr(exc, "run_id", None) or "another process"), None
         except OfframpError as exc:
-            return "failed", exc.message, job.run_id
-        return summary.status, summary.error, summary.run_id
+            return "failed", _with_hint(exc.message, exc.hint), job.run_id
+        error = _with_hint(summary.error, summary.hint) if summary.status == "failed" else summary.error
+        return summary.status, error, summary.run_id
 
     def _run_group(self, job: _Job) -> tuple[str, str | None, str | None]:
         target = job.target
@@ -469,17 +562,21 @@ class Scheduler:
         except GroupRunInProgressError as exc:
             return SKIPPED, overlap(getattr(exc, "group_run_id", None) or "another process"), None
         except OfframpError as exc:
-            return "failed", exc.message, job.run_id
-        return summary.status, summary.error, summary.group_run_id
+            return "failed", _with_hint(exc.message, exc.hint), job.run_id
+        error = _with_hint(summary.error, summary.hint) if summary.status == "failed" else summary.error
+        return summary.status, error, summary.group_run_id
 
     # --- recording --------------------------------------------------------------------------------------------
 
     def _end(
-        self, target: Target, fire_id: int, fire_at: datetime, status: str, reason: str | None, run_id: str | None
-    ) -> None:
+        self, target: Target, fire_id: int, fire_at: datetime, status: str, reason: str | None, run_id: str | None,
+        *, ran: bool = True,
+    ) -> None:  # fmt: skip
         set_fire(self.ctx, fire_id, status, reason=reason, run_id=run_id, instance=self.instance_id)
         with self._lock:
-            self.results.append(FireResult(target.kind, target.name, target.workspace, fire_at, status, reason, run_id))
+            self.results.append(
+                FireResult(target.kind, target.name, target.workspace, fire_at, status, reason, run_id, ran)
+            )
         said = status + (f" ({reason})" if reason else "") + (f", run {run_id}" if run_id else "")
         self.say(f"{self._who(target, fire_at)}: {said}")
 

@@ -23,11 +23,11 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -76,6 +76,8 @@ class Target:
         schedule: The schedule (cron, zone, catch-up, lateness, enabled).
         when_changed: The freshness query, or None.
         problem: Why the stored schedule cannot be used (it is then left alone), or None.
+        changed_at: When the orchestration or group was last changed (its ``updated_at``): a new or edited
+            definition has its fires due from then on (see :func:`read_state`).
     """
 
     kind: TargetKind
@@ -88,6 +90,7 @@ class Target:
     schedule: Schedule | None
     when_changed: str | None = None
     problem: str | None = None
+    changed_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -127,7 +130,7 @@ def _problem(error: Exception) -> str:
 
 def _target(
     kind: TargetKind, row_id: int, name: str, workspace: Workspace, fires: bool,
-    build: Callable[[], tuple[Schedule, str | None]],
+    build: Callable[[], tuple[Schedule, str | None]], changed_at: datetime | None = None,
 ) -> Target:  # fmt: skip
     """The target, or (its stored schedule unusable) the target with the problem and no schedule."""
     sandbox = not is_production(workspace)
@@ -135,7 +138,8 @@ def _target(
         schedule, when_changed = build()
     except (ValidationError, ConfigError) as error:
         return Target(kind, row_id, name, workspace.name, workspace.id, sandbox, fires, None, problem=_problem(error))
-    return Target(kind, row_id, name, workspace.name, workspace.id, sandbox, fires, schedule, when_changed)
+    return Target(kind, row_id, name, workspace.name, workspace.id, sandbox, fires, schedule, when_changed,
+                  changed_at=changed_at)  # fmt: skip
 
 
 def _orchestration_target(row: Orchestration, workspace: Workspace, fires: bool) -> Target | None:
@@ -148,7 +152,7 @@ def _orchestration_target(row: Orchestration, workspace: Workspace, fires: bool)
         assert options.schedule is not None
         return _schedule(options.schedule, options.schedule_timezone, options), options.when_changed
 
-    return _target(ORCHESTRATION, row.id, row.name, workspace, fires, build)
+    return _target(ORCHESTRATION, row.id, row.name, workspace, fires, build, row.updated_at)
 
 
 def _group_target(row: OrchestrationGroup, workspace: Workspace, fires: bool) -> Target | None:
@@ -160,7 +164,7 @@ def _group_target(row: OrchestrationGroup, workspace: Workspace, fires: bool) ->
         options = GroupOptions.model_validate({k: v for k, v in dict(row.options or {}).items() if k in GROUP_OPTIONS})
         return _schedule(cron, row.timezone, options), options.when_changed
 
-    return _target(GROUP, row.id, row.name, workspace, fires, build)
+    return _target(GROUP, row.id, row.name, workspace, fires, build, row.updated_at)
 
 
 def scheduled_targets(session: Session, workspace: str | None = None) -> list[Target]:
@@ -306,9 +310,13 @@ def set_fire(
         return bool(getattr(result, "rowcount", 1))
 
 
-def take_over(ctx: Context, fire: ScheduleFire, instance: str) -> bool:
+def take_over(ctx: Context, fire: ScheduleFire, instance: str, run_id: str | None = None) -> bool:
     """Take a fire another scheduler held (dead, or stopped) for ``instance``: a compare-and-set on its holder and
-    status, so of several schedulers trying at once one gets it."""
+    status, so of several schedulers trying at once one gets it. ``run_id``: the run (group run) it resumes, recorded
+    on the fire at once (the fire may not have named it: its scheduler died before it said)."""
+    values: dict[str, Any] = {"claimed_by": instance, "status": RUNNING, "claimed_at": utcnow(), "finished_at": None}
+    if run_id is not None:
+        values["run_id"] = run_id
     with ctx.store.session() as session:
         result = session.execute(
             update(ScheduleFire)
@@ -319,7 +327,7 @@ def take_over(ctx: Context, fire: ScheduleFire, instance: str) -> bool:
                 if fire.claimed_by is not None
                 else ScheduleFire.claimed_by.is_(None),
             )
-            .values(claimed_by=instance, status=RUNNING, claimed_at=utcnow(), finished_at=None)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
@@ -361,14 +369,24 @@ class StateView:
     freshness_value: str | None
 
 
-def read_state(session: Session, target: Target) -> StateView:
-    """The target's state; a changed fingerprint (cron, zone, enabling, catch-up, lateness) reads as new."""
+def read_state(session: Session, target: Target, now: datetime) -> StateView:
+    """The target's state at ``now``.
+
+    A new definition (no state, or a changed fingerprint: cron, zone, enabling, catch-up, lateness) has its fires
+    due from the moment it was added or changed (the target's ``changed_at``, when earlier than ``now``), not from
+    the moment a scheduler first sees it: ``scheduler --once`` under cron sees an edit only at the next fire, which
+    must not be lost. Nothing before the change is caught up. A sandbox's target never seen before starts at ``now``
+    (enabling a sandbox's schedules catches nothing up, and the switch records no time of its own)."""
     row = session.get(ScheduleState, (target.kind, target.id))
-    if row is None:
-        return StateView(None, None)
-    if row.fingerprint != target.fingerprint:
-        return StateView(None, row.freshness_value)
-    return StateView(row.last_fire, row.freshness_value)
+    if row is not None and row.fingerprint == target.fingerprint:
+        return StateView(row.last_fire, row.freshness_value)
+    value = row.freshness_value if row is not None else None
+    if target.changed_at is None or (row is None and target.sandbox) or target.changed_at >= now:
+        return StateView(None, value)
+    since = target.changed_at
+    if row is not None and row.last_fire is not None and row.last_fire > since:
+        since = row.last_fire  # the old definition's fires are handled up to there: none of them again
+    return StateView(min(since, now), value)
 
 
 def advance_state(ctx: Context, target: Target, last_fire: datetime) -> None:
@@ -435,18 +453,62 @@ def register_instance(ctx: Context) -> str:
     instance_id = f"{host}:{pid}:{uuid.uuid4().hex[:8]}"
     with ctx.store.session() as session:  # on SQLite, BEGIN IMMEDIATE: two starting at once are serialized
         if ctx.store.engine.dialect.name == "sqlite":
-            alive = live_instances(session)
+            alive = [other for other in live_instances(session) if not _gone(session, other, host)]
             if alive:
                 other = alive[0]
+                lapses = other.heartbeat_at + timedelta(seconds=lease_seconds())
                 raise StateError(
                     f"another scheduler is running on {other.host} (pid {other.pid}) since "
                     f"{other.started_at:%Y-%m-%d %H:%M:%S} UTC; a SQLite store runs one scheduler at a time",
-                    hint=f"stop it first (kill -TERM {other.pid} on {other.host}); to run several schedulers, put "
+                    hint=f"stop it first (kill -TERM {other.pid} on {other.host}); if it is not running, its lease "
+                    f"lapses at {lapses:%H:%M:%S} UTC and a scheduler may start then; to run several schedulers, put "
                     "the state store on PostgreSQL (OFFRAMP_DATABASE_URL); see them with " + offramp_command("status"),
                 )
         now = utcnow()
         session.add(SchedulerInstance(id=instance_id, host=host, pid=pid, started_at=now, heartbeat_at=now))
     return instance_id
+
+
+def _gone(session: Session, other: SchedulerInstance, host: str) -> bool:
+    """Whether a scheduler that looks alive (its lease not lapsed) is a process of this machine that no longer
+    exists (killed with SIGKILL): then it is marked stopped, so the next scheduler need not wait for its lease."""
+    if other.host != host:
+        return False
+    try:
+        os.kill(other.pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        other.stopped_at = utcnow()
+        return True
+    except PermissionError:
+        return False  # it exists, as another user's process
+    return False
+
+
+#: How far the local clock and the database's may differ before the scheduler warns: leases and heartbeats are
+#: written with each machine's clock and read by the others.
+CLOCK_SKEW_WARNING = timedelta(seconds=5)
+
+
+def database_now(ctx: Context) -> datetime:
+    """The database server's clock now (UTC): PostgreSQL's ``now()``, SQLite's ``CURRENT_TIMESTAMP``."""
+    with ctx.store.read_session() as session:
+        value = session.execute(select(func.now())).scalar()
+    if isinstance(value, str):  # SQLite: 'YYYY-MM-DD HH:MM:SS', in UTC
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def clock_skew_warning(local: datetime, database: datetime) -> str | None:
+    """The warning to log when the local clock and the database's differ by more than :data:`CLOCK_SKEW_WARNING`,
+    else None."""
+    skew = (local - database).total_seconds()
+    if abs(skew) <= CLOCK_SKEW_WARNING.total_seconds():
+        return None
+    way = "ahead of" if skew > 0 else "behind"
+    return (f"warning: this machine's clock is {abs(skew):.0f} s {way} the database's; leases and heartbeats "
+            "assume the clocks agree (a scheduler may take over a live run or wait too long for a dead one): "
+            "synchronize the clocks (NTP)")  # fmt: skip
 
 
 def beat_instance(ctx: Context, instance_id: str) -> None:
@@ -472,6 +534,7 @@ def instance_of(session: Session, instance_id: str | None) -> SchedulerInstance 
 
 __all__ = [
     "CLAIMED",
+    "CLOCK_SKEW_WARNING",
     "GROUP",
     "OPEN",
     "ORCHESTRATION",
@@ -484,6 +547,8 @@ __all__ = [
     "advance_state",
     "beat_instance",
     "claim",
+    "clock_skew_warning",
+    "database_now",
     "fingerprint",
     "fire_json",
     "instance_alive",

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from offramp.core.alerts.channels import (
@@ -40,6 +41,7 @@ from offramp.core.services.workspaces import changing_workspace
 from offramp.core.state.models import (
     AlertChannel,
     AlertDelivery,
+    Credential,
     Orchestration,
     OrchestrationGroup,
     Workspace,
@@ -195,8 +197,8 @@ def _check_type(type_name: str) -> ChannelKind:
     )
 
 
-def _credential_of(session: Session, workspace: Workspace, name: str, channel: str, kind: str) -> int:
-    """The id of the credential ``name`` a ``kind`` channel takes, checked to be of the type it needs."""
+def _credential_of(session: Session, workspace: Workspace, name: str, channel: str, kind: str) -> Credential:
+    """The credential ``name`` a ``kind`` channel takes, checked to be of the type it needs."""
     wanted = CREDENTIAL_TYPES.get(kind)
     if wanted is None:
         raise ConfigError(
@@ -210,7 +212,31 @@ def _credential_of(session: Session, workspace: Workspace, name: str, channel: s
             f"{wanted} credential",
             hint="add one with `" + offramp_command("credentials", "add", "--help") + f"` (--type {wanted})",
         )
-    return row.id
+    return row
+
+
+def check_login_host(channel: str, settings: dict[str, Any], credential: Credential | None) -> None:
+    """Refuse an email channel whose SMTP server is not the one its login is for (the credential's ``host``, and
+    ``port`` when it has one): the password goes to that server only, whichever workspace the channel is in."""
+    if credential is None or credential.type != CREDENTIAL_TYPES["email"]:
+        return
+    host = str(credential.settings.get("host") or "")
+    port = credential.settings.get("port")
+    channel_host = str(settings.get("host") or "")
+    channel_port = int(settings.get("port") or DEFAULT_SMTP_PORT)
+    if host.lower() != channel_host.lower():
+        raise ConfigError(
+            f"alert channel {channel!r}: --host {channel_host} is not the SMTP server of credential "
+            f"{credential.name!r} (host {host or 'not set'}); its password is sent to that server only",
+            hint=f"give --host {host}" if host else "set the credential's host with `"
+            + offramp_command("credentials", "update", credential.name, "--help") + "`",
+        )  # fmt: skip
+    if port is not None and int(port) != channel_port:
+        raise ConfigError(
+            f"alert channel {channel!r}: --port {channel_port} is not the port of credential {credential.name!r} "
+            f"({port}); its password is sent to that server's port only",
+            hint=f"give --port {port}",
+        )
 
 
 def _settings_of(kind: ChannelKind, fields: ChannelFields, stored: dict[str, Any]) -> dict[str, Any]:
@@ -294,12 +320,14 @@ def add_channel(
             hint="give it with --credential (add one with `"
             + offramp_command("credentials", "add", "--help") + "`, --type hmac-secret)",
         )  # fmt: skip
-    credential_id = (
+    credential = (
         _credential_of(session, workspace, fields.credential, name, kind) if fields.credential is not None else None
     )
+    credential_id = credential.id if credential is not None else None
     settings = _settings_of(kind, fields, {})
     url = fields.url if kind == "slack" else None
     _check_settings(name, kind, settings, url, credential_id is not None)
+    check_login_host(name, settings, credential)
     secrets = {SLACK_URL: _secret_record(ctx, url, fields.url_source)} if url is not None else {}
     row = AlertChannel(
         workspace=workspace, name=name, type=kind, credential_id=credential_id, settings=settings, secrets=secrets
@@ -327,12 +355,13 @@ def update_channel(session: Session, ctx: Context, row: AlertChannel, fields: Ch
             )
         credential_id = None
     elif fields.credential is not None:
-        credential_id = _credential_of(session, row.workspace, fields.credential, row.name, kind)
+        credential_id = _credential_of(session, row.workspace, fields.credential, row.name, kind).id
     settings = _settings_of(kind, fields, row.settings)
     url: str | None = None
     if kind == "slack":
         url = fields.url if fields.url is not None else slack_url(ctx, row)
     _check_settings(row.name, kind, settings, url, credential_id is not None)
+    check_login_host(row.name, settings, session.get(Credential, credential_id) if credential_id else None)
     changed = sorted(key for key in {*settings, *row.settings} if settings.get(key) != row.settings.get(key))
     if credential_id != row.credential_id:
         changed.append("credential")
@@ -392,6 +421,60 @@ def rule_users(session: Session, row: AlertChannel) -> list[str]:
     return users
 
 
+def channel_users(session: Session, credential: Credential) -> list[tuple[str, str]]:
+    """The channels that use ``credential`` (a webhook's signing secret, an email channel's login), as (channel,
+    workspace): in its workspace, and (production's credential) in the sandboxes that share it."""
+    query = (
+        select(AlertChannel.name, Workspace.name)
+        .join(Workspace, AlertChannel.workspace_id == Workspace.id)
+        .where(AlertChannel.credential_id == credential.id)
+    )
+    home = credential.workspace.name
+    return sorted(((str(n), str(w)) for n, w in session.execute(query)), key=lambda u: (u[1] != home, u[1], u[0]))
+
+
+def channel_users_said(session: Session, credential: Credential) -> list[str]:
+    """:func:`channel_users` as `credentials show` lists them: ``alert channel NAME`` (``(sandbox SANDBOX)``)."""
+    home = credential.workspace.name
+    return [f"alert channel {name}" + ("" if ws == home else f" (sandbox {ws})")
+            for name, ws in channel_users(session, credential)]  # fmt: skip
+
+
+def refuse_credential_delete(session: Session, credential: Credential) -> None:
+    """Refuse deleting a credential an alert channel uses, naming the channels and their workspaces, with the
+    commands that free it (another credential of its type, else delete the channel)."""
+    users = channel_users(session, credential)
+    if not users:
+        return
+    named = ", ".join(f"{name} (workspace {ws})" for name, ws in users)
+    home = credential.workspace
+    commands: list[str] = []
+    for name, ws in users:
+        if ws != home.name:
+            continue  # a command for a sandbox's channel would act in another workspace than this one's
+        from offramp.core.services.credentials import list_credentials, shared_credentials
+
+        candidates = [*list_credentials(session, home), *shared_credentials(session, home)]
+        # Another login must be for the same SMTP server (check_login_host would refuse it otherwise).
+        others = sorted(c.name for c in candidates if c.type == credential.type and c.id != credential.id
+                        and c.settings.get("host") == credential.settings.get("host"))  # fmt: skip
+        if others:
+            commands.append(offramp_command("alerts", "channels", "update", name, "--credential", others[0],
+                                            workspace=ws))  # fmt: skip
+        else:
+            commands.append(offramp_command("alerts", "channels", "delete", name, workspace=ws))
+    hint = "free it first: " + "; ".join(f"`{command}`" for command in commands) if commands else "free it first"
+    if any(ws != home.name for _, ws in users):
+        hint += (", and change or delete the sandboxes' channels in their sandbox (see `"
+                 + offramp_command("alerts", "channels", "update", "--help") + "`)")  # fmt: skip
+    noun = "alert channel" if len(users) == 1 else "alert channels"
+    raise ObjectInUseError(
+        f"credential {credential.name!r} is used by {noun} {named}",
+        hint=hint,
+        users=[f"alert channel {name} ({ws})" for name, ws in users],
+    )
+
+
 def delete_channel(session: Session, ctx: Context, workspace_name: str, name: str) -> None:
     """Delete a channel no alert rule names (refused naming the rules' owners); its deliveries stay as history."""
     workspace = changing_workspace(session, workspace_name)
@@ -425,6 +508,18 @@ def drop_channels(session: Session, ctx: Context, workspace: Workspace, shown_na
 # -- showing -------------------------------------------------------------------------------------------------------
 
 
+def shown_url(url: str) -> str:
+    """A webhook URL as `channels list|show` print it: a user name, password or query string (where a token may
+    sit) masked."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
 def describe_channel(session: Session, row: AlertChannel) -> dict[str, Any]:
     """What `alerts channels show` prints: the settings, the credential's name, the Slack URL only as set / not
     set, the rules that use it. Never a secret."""
@@ -432,7 +527,7 @@ def describe_channel(session: Session, row: AlertChannel) -> dict[str, Any]:
         "name": row.name,
         "workspace": row.workspace.name,
         "type": row.type,
-        "settings": dict(row.settings),
+        "settings": {**row.settings, **({"url": shown_url(str(row.settings["url"]))} if "url" in row.settings else {})},
         "credential": row.credential.name if row.credential is not None else None,
     }
     if row.type == "slack":
@@ -461,6 +556,8 @@ def open_channel(ctx: Context, row: AlertChannel, policy: DeliveryPolicy | None 
     username: str | None = None
     password: SecretStr | None = None
     if row.credential is not None:
+        # Checked again here: the credential's host may have changed since the channel was added.
+        check_login_host(row.name, settings, row.credential)
         login = credential_settings(ctx, row.credential)
         username, password = getattr(login, "username"), getattr(login, "password")  # noqa: B009
     return EmailChannel(
@@ -489,15 +586,38 @@ def record_pending(
     return row
 
 
-def record_result(session: Session, delivery_id: int, delivery: Delivery) -> None:
-    """What became of a pending delivery: ``delivered`` or ``failed``, with the attempts and the error."""
+def record_result(session: Session, delivery_id: int, delivery: Delivery, *, keep_pending: bool = False) -> None:
+    """What became of a pending delivery: ``delivered`` or ``failed`` (``keep_pending``: not delivered, to be sent
+    again), with the attempts and the error. A delivery no longer pending (another process finished it) is left."""
     row = session.get(AlertDelivery, delivery_id)
-    if row is None:
+    if row is None or row.status != "pending":
         return
-    row.status = "delivered" if delivery.ok else "failed"
+    row.status = "delivered" if delivery.ok else ("pending" if keep_pending else "failed")
     row.attempts = delivery.attempts
     row.error = delivery.error
     row.delivered_at = utcnow() if delivery.ok else None
+
+
+def claim_pending(session: Session, delivery_id: int, attempts: int, *, max_attempts: int) -> AlertDelivery | None:
+    """Claim a pending delivery to send it again: its attempts raised by one and its time set to now (when it was
+    last tried), if it still has the ``attempts`` it was read with (a compare-and-set: of two processes, one claims
+    it). One that had ``max_attempts`` already is marked failed instead. None when not claimed."""
+    if attempts >= max_attempts:
+        session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id == delivery_id, AlertDelivery.status == "pending")
+            .values(status="failed", error=f"not delivered after {attempts} attempts (the last ones' processes "
+                    "stopped before it was sent)")
+        )  # fmt: skip
+        return None
+    claimed = session.execute(
+        update(AlertDelivery)
+        .where(AlertDelivery.id == delivery_id, AlertDelivery.status == "pending", AlertDelivery.attempts == attempts)
+        .values(attempts=attempts + 1, at=utcnow())
+    )  # fmt: skip
+    if getattr(claimed, "rowcount", 0) != 1:
+        return None
+    return session.get(AlertDelivery, delivery_id, populate_existing=True)
 
 
 def send_test(ctx: Context, workspace_name: str, name: str, policy: DeliveryPolicy | None = None) -> Delivery:
@@ -561,7 +681,11 @@ __all__ = [
     "add_channel",
     "available_channels",
     "channels_of_options",
+    "channel_users",
+    "channel_users_said",
     "check_channels",
+    "check_login_host",
+    "claim_pending",
     "delete_channel",
     "delivery_json",
     "drop_channels",
@@ -574,10 +698,12 @@ __all__ = [
     "own_channel",
     "record_pending",
     "record_result",
+    "refuse_credential_delete",
     "resolve_channel",
     "rule_users",
     "send_test",
     "shared_channels",
+    "shown_url",
     "slack_url",
     "update_channel",
 ]

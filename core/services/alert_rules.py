@@ -11,7 +11,7 @@ from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from offramp.core.errors import ConfigError, SettingsValidationError
@@ -80,6 +80,8 @@ def set_rules(
     check_channels(session, workspace, stored["channels"])
     changed = sorted(key for key in {*current, *stored} if current.get(key) != stored.get(key))
     if changed:
+        if not current:
+            _forget_state(session, kind, row.id)  # new rules start from a clean state, not one left from before
         _write(session, ctx, workspace, row, name, group, stored)
     return changed
 
@@ -91,7 +93,15 @@ def clear_rules(session: Session, ctx: Context, workspace_name: str, name: str, 
     if OPTION not in (row.options or {}):
         return False
     _write(session, ctx, workspace, row, name, group, None)
+    # Runs without rules decide nothing: a state kept from before would make rules set later send no failure
+    # notice (health already failed) or a recovery for a failure nobody was told about.
+    _forget_state(session, "group" if group else "orchestration", row.id)
     return True
+
+
+def _forget_state(session: Session, kind: str, target_id: int) -> None:
+    where = (AlertStateRow.target_kind == kind, AlertStateRow.target_id == target_id)
+    session.execute(delete(AlertStateRow).where(*where))
 
 
 def _write(session: Session, ctx: Context, workspace: Workspace, row: Orchestration | OrchestrationGroup,

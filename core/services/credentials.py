@@ -371,10 +371,16 @@ def describe_credential(session: Session, ctx: Context, row: Credential) -> dict
         "status_reason": row.status_reason,
         "last_refreshed_at": row.last_refreshed_at.isoformat() if row.last_refreshed_at else None,
         "access_token_expires_at": row.access_token_expires_at.isoformat() if row.access_token_expires_at else None,
-        "used_by": users_of(session, row),
+        "used_by": [*users_of(session, row), *_channel_users(session, row)],
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
+
+
+def _channel_users(session: Session, row: Credential) -> list[str]:
+    from offramp.core.services.alert_channels import channel_users_said  # it imports this module
+
+    return channel_users_said(session, row)
 
 
 def _rebind_hint(session: Session, row: Credential, users: list[str]) -> str:
@@ -409,6 +415,9 @@ def delete_credential(session: Session, ctx: Context, workspace_name: str, name:
             hint=_rebind_hint(session, row, users),
             users=users,
         )
+    from offramp.core.services.alert_channels import refuse_credential_delete
+
+    refuse_credential_delete(session, row)  # an alert channel's signing secret or SMTP login
     session.delete(row)
     audit.record(session, ctx.actor, "delete", "credential", name, workspace.name, {"type": row.type})
 

@@ -60,6 +60,18 @@ def _subject(name: str, destination: Destination) -> str:
     return f"orchestration {name!r} (destination {destination.name!r}, {destination.type})"
 
 
+#: The form of each schedule option's flag, the hint of an error about it (``plugins show`` lists only the
+#: destination type's options).
+SCHEDULE_OPTION_FORMS = {
+    "schedule": "--schedule with a cron expression such as '0 6 * * *'",
+    "schedule_timezone": "--schedule-timezone with an IANA timezone such as Europe/Berlin",
+    "max_lateness_minutes": "--max-lateness with whole minutes, 1 or more, such as 90",
+    "catch_up": "--catch-up latest or --catch-up skip",
+    "schedule_enabled": "--schedule-enabled or --schedule-disabled",
+    "when_changed": "--when-changed with one read query, such as 'SELECT max(updated_at) FROM orders'",
+}
+
+
 def validate_options(ctx: Context, destination: Destination, raw: dict[str, Any], subject: str) -> dict[str, Any]:
     """Validate flat run options against the shared options and the destination type's ``run_options``, every
     error at once; return what is stored: the values the user set (defaults stay implicit).
@@ -71,9 +83,14 @@ def validate_options(ctx: Context, destination: Destination, raw: dict[str, Any]
     try:
         return _in_order_of(raw, stored_options(*split_options(dict(raw), run_options, subject)))
     except SettingsValidationError as exc:
+        problems = exc.fields["errors"]
+        fields = [field.split(".", 1)[0] for field, _problem in problems]
+        if all(field in SCHEDULE_OPTION_FORMS for field in fields):
+            # Schedule options are core's, not the destination type's: their flag's form is what helps.
+            forms = dict.fromkeys(SCHEDULE_OPTION_FORMS[field] for field in fields)
+            raise SettingsValidationError(subject, problems, hint="give " + "; ".join(forms)) from None
         # The same problems, with the command that lists this destination type's options.
         listing = offramp_command("plugins", "show", destination.type)
-        problems = exc.fields["errors"]
         raise SettingsValidationError(subject, problems, hint=f"see `{listing}` for its run options") from None
 
 

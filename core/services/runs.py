@@ -182,7 +182,11 @@ def accounting(rows: dict[str, int], events: dict[str, int]) -> str:
 
 def list_group_runs(session: Session, workspace: Workspace, group: str, limit: int = 50) -> list[GroupRun]:
     """Group runs of the group ``group``, newest first: by its id (those from before a rename included), or, when no
-    group has that name (it was deleted), those stored under that name."""
+    group has that name (it was deleted), those stored under that name.
+
+    Raises:
+        ObjectNotFoundError: no group has that name and no group run was stored under it (listing the groups).
+    """
     query = select(GroupRun).where(GroupRun.workspace_id == workspace.id)
     row = session.scalar(
         select(OrchestrationGroup).where(
@@ -190,7 +194,12 @@ def list_group_runs(session: Session, workspace: Workspace, group: str, limit: i
         )
     )
     query = query.where(GroupRun.group_id == row.id) if row is not None else query.where(GroupRun.group_name == group)
-    return list(session.scalars(query.order_by(GroupRun.started_at.desc(), GroupRun.id).limit(limit)))
+    found = list(session.scalars(query.order_by(GroupRun.started_at.desc(), GroupRun.id).limit(limit)))
+    if row is None and not found:
+        from offramp.core.services.groups import get_group
+
+        get_group(session, workspace, group)  # no such group, nor any history of one: the error lists the groups
+    return found
 
 
 def find_run(session: Session, run_id: str, workspace: Workspace | None = None) -> Run | GroupRun:

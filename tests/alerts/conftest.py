@@ -45,7 +45,7 @@ def alerting(
     cli.ok("init")
     cli.ok("credentials", "add", "signer", "--type", "hmac-secret", "--set", "secret=env:HOOK_SECRET")
     cli.ok(
-        "credentials", "add", "smtp-login", "--type", "username-password",
+        "credentials", "add", "smtp-login", "--type", "username-password", "--set", "host=127.0.0.1",
         "--set", f"username={SMTP_USER}", "--set", "password=env:SMTP_PASSWORD",
     )  # fmt: skip
     cli.ok("alerts", "channels", "add", "hook", "--type", "webhook", "--url", stand_ins.hook.url,

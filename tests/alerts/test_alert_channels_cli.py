@@ -263,3 +263,101 @@ def test_a_sandbox_rule_notifying_a_channel_production_lacks_blocks_promotion(cl
     assert cli("sandboxes", "promote", "sb", "--message", "alerts to the sandbox's hook").exit_code == 1
     rules = json.loads(cli.ok("alerts", "rules", "show", "orders", "--json").stdout)["rules"]
     assert rules["channels"] == ["hook", "slack", "mail"]  # production unchanged
+
+
+def test_a_credential_an_alert_channel_uses_is_refused_deletion_naming_the_channels(
+    cli: Any, alerting: Channels, tmp_path: Path
+) -> None:
+    cli.ok("sandboxes", "create", "sb")
+    cli.ok("alerts", "channels", "add", "sb-hook", "--type", "webhook", "--url", alerting.hook.url,
+           "--credential", "signer", "-w", "sb")  # fmt: skip
+    used_by = json.loads(cli.ok("credentials", "show", "signer", "--json").stdout)["used_by"]
+    assert used_by == ["alert channel hook", "alert channel sb-hook (sandbox sb)"]
+    line = cli("credentials", "delete", "signer").one_line_error(
+        "credential 'signer' is used by alert channels hook (workspace production), sb-hook (workspace sb)",
+        "offramp alerts channels delete hook", "the sandboxes' channels in their sandbox",
+    )  # fmt: skip
+    assert "Traceback" not in line and "IntegrityError" not in line
+    cli("credentials", "delete", "smtp-login").one_line_error("used by alert channel mail (workspace production)")
+
+    # The same through apply: a file without the credential, whose channel still names it.
+    document = yaml.safe_load(cli.ok("export").stdout)
+    document["credentials"] = [c for c in document["credentials"] if c["name"] != "smtp-login"]
+    path = tmp_path / "workspace.yaml"
+    path.write_text(yaml.safe_dump(document))
+    applied = cli("apply", "--file", str(path))
+    assert applied.exit_code != 0 and "IntegrityError" not in applied.output
+    assert json.loads(cli.ok("credentials", "show", "smtp-login", "--json").stdout)["name"] == "smtp-login"
+
+
+def test_an_email_channel_must_send_to_its_logins_host(cli: Any, alerting: Channels) -> None:
+    mail = ("--type", "email", "--sender", "a@b.example", "--to", "c@d.example", "--credential", "smtp-login")
+    cli("alerts", "channels", "add", "x", "--host", "smtp.elsewhere.example", *mail).one_line_error(
+        "alert channel 'x': --host smtp.elsewhere.example is not the SMTP server of credential 'smtp-login' "
+        "(host 127.0.0.1)"
+    )
+    cli("alerts", "channels", "update", "mail", "--host", "smtp.elsewhere.example", "--starttls").one_line_error(
+        "is not the SMTP server of credential 'smtp-login'"
+    )
+    # A sandbox's channel using production's login is held to the same host.
+    cli.ok("sandboxes", "create", "sb")
+    cli("alerts", "channels", "add", "x", "--host", "smtp.elsewhere.example", *mail, "-w", "sb").one_line_error(
+        "is not the SMTP server of credential 'smtp-login'"
+    )
+    shown = json.loads(cli.ok("alerts", "channels", "show", "mail", "--json").stdout)
+    assert shown["settings"]["host"] == "127.0.0.1"
+    # The login's host moved (its password given again): the channel, still on the old one, no longer sends it.
+    cli.ok("credentials", "update", "smtp-login", "--set", "host=smtp.elsewhere.example",
+           "--set", "password=env:SMTP_PASSWORD")  # fmt: skip
+    cli("alerts", "test", "mail").one_line_error("is not the SMTP server of credential 'smtp-login'")
+    assert alerting.smtp.mailbox.messages == []
+
+
+def test_flags_of_another_type_of_channel_are_refused(cli: Any, alerting: Channels) -> None:
+    cli("alerts", "channels", "add", "x", "--type", "email", "--url", "https://example.com/h", "--host",
+        "127.0.0.1", "--sender", "a@b.example", "--to", "c@d.example").one_line_error(
+        "alert channel 'x': --url is not a setting of email channels"
+    )  # fmt: skip
+    cli("alerts", "channels", "add", "x", "--type", "webhook", "--url", alerting.hook.url, "--credential", "signer",
+        "--to", "c@d.example").one_line_error("--to is not a setting of webhook channels")  # fmt: skip
+    cli("alerts", "channels", "update", "hook", "--host", "127.0.0.1").one_line_error(
+        "--host is not a setting of webhook channels"
+    )
+    cli("alerts", "channels", "update", "slack", "--sender", "a@b.example").one_line_error(
+        "--sender is not a setting of slack channels"
+    )
+    cli("alerts", "channels", "update", "mail", "--url", "https://example.com/h").one_line_error(
+        "--url is not a setting of email channels"
+    )
+    assert [c["name"] for c in json.loads(cli.ok("alerts", "channels", "list", "--json").stdout)] == [
+        "hook", "mail", "slack",
+    ]  # fmt: skip
+
+
+def test_a_webhook_urls_login_and_query_are_masked_when_shown(cli: Any, alerting: Channels) -> None:
+    port = alerting.hook.url.split(":")[2].split("/")[0]
+    url = f"http://hookuser:hookpass-do-not-show@127.0.0.1:{port}/hooks/alerts?token=query-token-do-not-show"
+    cli.ok("alerts", "channels", "add", "tokened", "--type", "webhook", "--url", url, "--credential", "signer")
+    shown = "\n".join(
+        cli.ok(*command).output
+        for command in (
+            ("alerts", "channels", "list"), ("alerts", "channels", "list", "--json"),
+            ("alerts", "channels", "show", "tokened"), ("alerts", "channels", "show", "tokened", "--json"),
+        )
+    )  # fmt: skip
+    for secret in ("hookuser", "hookpass-do-not-show", "query-token-do-not-show"):
+        assert secret not in shown
+    assert f"http://***@127.0.0.1:{port}/hooks/alerts?***" in shown
+
+
+def test_alerts_test_json_prints_json_when_it_fails(cli: Any, alerting: Channels) -> None:
+    with receiving("/refuses") as refusing:
+        refusing.script.append((403, {}, b""))
+        cli.ok("alerts", "channels", "add", "refuses", "--type", "webhook", "--url", refusing.url,
+               "--credential", "signer")  # fmt: skip
+        result = cli("alerts", "test", "refuses", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "channel": "refuses", "ok": False, "attempts": 1,
+        "error": "alert channel 'refuses' (webhook) could not deliver the notice: the endpoint answered HTTP 403",
+    }  # fmt: skip

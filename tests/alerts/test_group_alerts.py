@@ -41,7 +41,9 @@ def test_a_group_alerts_once_on_failure_and_once_on_recovery(cli: Any, alerting:
         ("recovery", {"type": "group", "name": "nightly"}, {"id": third["id"], "status": "succeeded"}),
     ]
     assert bodies[0]["headline"] == "group 'nightly' failed"
-    assert bodies[0]["hint"].startswith("member orders failed")
+    # The group run's own hint (the member's fix, then the group's resume) and its error, not a member's line.
+    assert bodies[0]["hint"].endswith("then send what is left with: offramp groups run nightly --resume")
+    assert bodies[0]["error"].startswith(f"member orders failed (run {first['members'][0]['run_id']})")
     assert bodies[1]["rows"]["queried"] == 2 * ROWS and bodies[1]["rows"]["sent"] == 2 * ROWS
     assert bodies[1]["command"] == f"offramp runs show {third['id']}"
     assert all(verify_signature(WEBHOOK_SECRET, r.body, r.headers) for r in alerting.hook.requests)

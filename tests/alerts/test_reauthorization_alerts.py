@@ -86,3 +86,40 @@ def test_a_revoked_grant_alerts_failure_and_reauthorization_then_recovery(
     assert bodies[1]["headline"] == "credential 'tt' of orchestration 'orders' needs re-authorizing"
     assert bodies[1]["hint"] == "re-authorize: offramp credentials authorize tt"
     assert all(verify_signature(WEBHOOK_SECRET, r.body, r.headers) for r in hook.requests)
+
+
+def test_a_sandbox_run_says_test_traffic_and_reauthorizes_productions_credential_in_production(
+    cli: Any, initialized: Any, emulator: RunningEmulator, hook: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = emulator.base_url
+    monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)
+    monkeypatch.setenv("HOOK_SECRET", WEBHOOK_SECRET)
+    cli.ok(
+        "credentials", "add", "tt", "--type", "tiktok-offline-events",
+        "--set", f"app_id={DEFAULT_APP_ID}", "--set", "app_secret=env:EMULATOR_APP_SECRET",
+        "--set", f"api_base_url={base}", "--set", f"auth_url={base}/portal/auth",
+    )  # fmt: skip
+    cli.ok("credentials", "authorize", "tt", input=f"{ADMIN_AUTH_CODE}\n")
+    cli.ok(
+        "destinations", "add", "stores", "--type", "tiktok-ads-offline-events", "--credential", "tt",
+        "--set", f"advertiser_id={DEFAULT_ADVERTISER_ID}", "--set", f"event_set_id={DEFAULT_EVENT_SET_ID}",
+    )  # fmt: skip
+    cli.ok("orchestrations", "add", "orders", "--destination", "stores", "--sql", SQL)
+    cli.ok("credentials", "add", "signer", "--type", "hmac-secret", "--set", "secret=env:HOOK_SECRET")
+    cli.ok("alerts", "channels", "add", "hook", "--type", "webhook", "--url", hook.url, "--credential", "signer")
+    cli.ok("alerts", "rules", "set", "orders", "--channel", "hook")
+    cli.ok("sandboxes", "create", "sb")  # its `orders` uses production's credential tt and channel hook
+
+    httpx.post(f"{base}/_emulator/revoke", json={"user": "admin"}).raise_for_status()
+    code, failed, _ = run_process("orders", "-w", "sb", "--test-event-code", "TEST1")
+    assert (code, failed["status"]) == (1, "failed")
+
+    bodies = hook.bodies()
+    assert [(b["kind"], b["workspace"], b["sandbox"]) for b in bodies] == [
+        ("failure", "sb", "sb"),
+        ("needs_reauthorization", "sb", "sb"),
+    ]
+    assert bodies[0]["headline"] == "sandbox sb (test traffic): orchestration 'orders' failed"
+    # tt is production's: it is authorized there (a command with -w sb would look for a credential of the sandbox).
+    assert bodies[1]["hint"] == "re-authorize: offramp credentials authorize tt"
+    assert bodies[1]["command"] == f"offramp runs show {failed['id']} -w sb"

@@ -5,6 +5,8 @@ and a channel that cannot deliver records `failed` while the run exits as it wou
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 from alert_servers import SMTP_USER, receiving
@@ -103,10 +105,101 @@ def test_a_channel_that_cannot_deliver_records_failed_and_the_run_exits_as_it_wo
     assert "could not deliver the notice" in ok_err  # said as a warning, not as the run's error
 
 
-def test_a_dry_run_sends_no_notice(cli: Any, alerting: Channels) -> None:
+def test_a_dry_run_after_a_failure_sends_no_recovery(cli: Any, alerting: Channels) -> None:
     break_vendor(cli)
-    code, summary, _ = run_process("orders", "--dry-run")
-    assert summary["dry_run"] is True
-    assert alerting.hook.requests == []
-    assert deliveries(cli) == []
-    assert code in (0, 1)
+    code, failed, _ = run_process("orders")
+    assert (code, failed["status"]) == (1, "failed")
+    mend_vendor(cli)
+    code, dry, _ = run_process("orders", "--dry-run")
+    assert (code, dry["dry_run"], dry["status"]) == (0, True, "succeeded")
+    # Only the real run's failure: a succeeding dry run sent nothing, so it recovers nothing.
+    assert [(b["kind"], b["run"]["id"]) for b in alerting.hook.bodies()] == [("failure", failed["id"])]
+    assert [(d["kind"], d["run_id"]) for d in deliveries(cli)] == [("failure", failed["id"])] * 3
+    shown = json.loads(cli.ok("alerts", "rules", "show", "orders", "--json").stdout)
+    assert shown["state"]["health"] == "failed"
+
+
+def test_rules_cleared_then_set_again_start_afresh(cli: Any, alerting: Channels) -> None:
+    cli.ok("alerts", "rules", "set", "orders", "--channel", "hook")
+    break_vendor(cli)
+    _, first, _ = run_process("orders")
+    cli.ok("alerts", "rules", "clear", "orders")
+    assert json.loads(cli.ok("alerts", "rules", "show", "orders", "--json").stdout)["state"] is None
+    mend_vendor(cli)
+    assert run_process("orders")[0] == 0  # no rules: no notice
+    break_vendor(cli)
+    assert run_process("orders")[0] == 1
+    cli.ok("alerts", "rules", "set", "orders", "--channel", "hook")
+    _, again, _ = run_process("orders")
+    mend_vendor(cli)
+    _, recovered, _ = run_process("orders")
+    # The failure after the rules were set again alerts (its state is new), then its recovery.
+    assert [(b["kind"], b["run"]["id"]) for b in alerting.hook.bodies()] == [
+        ("failure", first["id"]),
+        ("failure", again["id"]),
+        ("recovery", recovered["id"]),
+    ]
+
+
+def test_failure_notices_carry_the_runs_error_and_the_vendor_codes(cli: Any, alerting: Channels) -> None:
+    cli.ok("alerts", "rules", "set", "orders", "--channel", "hook", "--channel", "mail", "--on-partial-failure")
+    cli.ok("destinations", "update", "shop", "--set", "fail_prob=1")
+    code, partial, _ = run_process("orders")
+    assert (code, partial["status"]) == (0, "partially_failed")
+    cli.ok("destinations", "update", "shop", "--unset", "fail_prob")
+    break_vendor(cli)
+    code, failed, _ = run_process("orders")
+    assert (code, failed["status"]) == (1, "failed")
+
+    partial_body, failed_body = alerting.hook.bodies()
+    assert (partial_body["kind"], failed_body["kind"]) == ("partial_failure", "failure")
+    assert partial_body["vendor_codes"] == [{"code": "dummy_refused", "rows": ROWS}]
+    stored = json.loads(cli.ok("runs", "show", failed["id"], "--json").stdout)["error"]
+    assert "terminal_after_batches" in stored and failed_body["error"] == stored
+    _, (_, mail) = alerting.smtp.mailbox.messages
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert f"Error: {' '.join(stored.split())}" in text
+    _, partial_mail = alerting.smtp.mailbox.messages[0]
+    assert f"dummy_refused ({ROWS} rows)" in partial_mail.get_body(("plain",)).get_content()
+
+
+def test_a_reject_rate_rule_alerts_once_over_real_runs(cli: Any, alerting: Channels) -> None:
+    cli.ok("alerts", "rules", "set", "orders", "--channel", "hook", "--reject-rate-above", "0.05",
+           "--no-on-failure", "--no-on-partial-failure")  # fmt: skip
+    cli.ok("destinations", "update", "shop", "--set", "reject_prob=0.5")
+    _, first, _ = run_process("orders", "--max-reject-rate", "1")
+    _, second, _ = run_process("orders", "--max-reject-rate", "1")
+    assert first["rows"]["rejected"] > 0 and second["rows"]["rejected"] > 0
+    cli.ok("destinations", "update", "shop", "--unset", "reject_prob")
+    _, clean, _ = run_process("orders")
+    assert clean["rows"]["rejected"] == 0
+    cli.ok("destinations", "update", "shop", "--set", "reject_prob=0.5")
+    _, again, _ = run_process("orders", "--max-reject-rate", "1")
+    # Once while the rate stays above, and once more after it went back under the threshold.
+    bodies = alerting.hook.bodies()
+    assert [(b["kind"], b["run"]["id"]) for b in bodies] == [("reject_rate", first["id"]), ("reject_rate", again["id"])]
+    assert "rejected" in bodies[0]["headline"] and "(alert above 5.0%)" in bodies[0]["headline"]
+
+
+def test_a_run_that_ends_on_an_unexpected_exception_alerts(cli: Any, alerting: Channels) -> None:
+    cli.ok("alerts", "rules", "set", "orders", "--channel", "hook")
+    # A run started by a program whose progress callback breaks: the engine records the run failed and re-raises.
+    script = (
+        "from offramp.core.cli.common import build_context\n"
+        "from offramp.core.runner.engine import run_orchestration\n"
+        "from offramp.core.runner.types import RunRequest\n"
+        "def progress(summary):\n"
+        "    if summary.run_id:\n"
+        "        raise RuntimeError('the caller broke')\n"
+        "try:\n"
+        "    run_orchestration(build_context(), RunRequest(workspace='production', orchestration='orders'),"
+        " progress=progress)\n"
+        "except RuntimeError:\n"
+        "    print('raised')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert done.stdout.strip() == "raised", done.stderr
+    (body,) = alerting.hook.bodies()
+    assert body["kind"] == "failure"
+    assert body["error"] == "the run stopped on an unexpected RuntimeError (its message is not stored)"
+    assert "the caller broke" not in json.dumps(body)

@@ -228,3 +228,20 @@ def test_a_state_from_elsewhere_is_read_leniently() -> None:
 def test_rules_out_of_range_name_the_field(settings: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         AlertRules(**settings)
+
+
+def test_a_sandbox_notice_says_test_traffic_and_reads_back_from_its_json() -> None:
+    from offramp.core.alerts.notices import notice_from_json
+
+    outcome = RunOutcome(
+        workspace="sb", target="orders", run_id="r1", status="failed", sandbox="sb", error="the vendor stopped",
+        vendor_codes={"40001": 3}, credentials_needing_reauthorization=("tt",),
+        credential_workspaces={"tt": "production"},
+    )  # fmt: skip
+    failure, reauth = decide(AlertRules(), AlertState(), outcome).notices
+    assert failure.subject() == "[offramp] sb: sandbox sb (test traffic): orchestration 'orders' failed"
+    assert "Traffic:" in failure.text() and "sandbox sb (test traffic)" in failure.text()
+    assert (failure.error, failure.vendor_codes) == ("the vendor stopped", (("40001", 3),))
+    assert reauth.hint == "re-authorize: offramp credentials authorize tt"
+    again = notice_from_json(failure.as_json())
+    assert again == failure and again.as_json() == failure.as_json()

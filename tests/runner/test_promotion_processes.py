@@ -428,8 +428,9 @@ def test_a_run_in_progress_finishes_on_the_configuration_it_started_with(
 ) -> None:
     cli.ok("sandboxes", "create", "rename")
     cli.ok("orchestrations", "update", "orders", "-w", "rename", "--map", "Order Completed=CompletePayment")
-    # One batch at a time, each answered slowly: the run is still sending when the promotion lands.
-    emulator.faults(latency_ms=800)  # 6 batches of 50: about 5 s of sending, a promotion takes about 1 s
+    # One batch at a time, each answered slowly: the run is still sending when the promotion lands. 6 batches of 50:
+    # about 9 s of sending; a promotion takes about 1 s (a few on a busy machine).
+    emulator.faults(latency_ms=1500)
     run = start_run("orders", "--concurrency", "1", "--json")
     try:
         wait_until(lambda: emulator.events() or run.poll() is not None, "the run sent its first batch", timeout=60)

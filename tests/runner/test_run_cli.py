@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Emulator
+from conftest import ORDERS_SQL, Emulator, set_up, write_orders
 
 ORDERS_WITH_IDENTIFIERS = 300 - 300 // 50  # every 50th order has no email: rejected
 
@@ -70,8 +70,6 @@ def test_a_second_run_resends_the_same_ids_and_tiktok_deduplicates_them(
 def test_mode_new_skips_what_the_orchestration_already_delivered(
     cli: Any, orchestration: str, emulator: Emulator, orders_file: tuple[Path, int]
 ) -> None:
-    from conftest import ORDERS_SQL
-
     cli.ok("orchestrations", "add", "fresh", "--destination", "stores", "--source", f"duckdb:{orders_file[0]}",
            "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase", "--mode", "new")  # fmt: skip
     first = run_json(cli, "fresh")
@@ -130,7 +128,6 @@ def test_a_revoked_grant_fails_the_run_and_resume_finishes_it(cli: Any, orchestr
 
 
 def test_max_reject_rate_stops_a_broken_query(cli: Any, orchestration: str, tmp_path: Path) -> None:
-    from conftest import ORDERS_SQL, write_orders
 
     broken = tmp_path / "broken.duckdb"
     write_orders(broken, 3000, bad_every=2)  # half the orders have no identifiers
@@ -167,7 +164,6 @@ def test_postgresql_source_and_store(
     """The warehouse and the state store both on PostgreSQL: the same rows, the same events."""
     import duckdb
     import sqlalchemy as sa
-    from conftest import set_up
 
     from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 import sqlalchemy as sa
-from conftest import ORDERS_SQL, Emulator
+from conftest import ORDERS_SQL, Emulator, set_up
 
 from offramp.core.environment import Environment
 from offramp.core.runner.types import RunSummary
@@ -199,7 +199,6 @@ def test_hints_of_a_run_outside_production_name_the_workspace(
     cli: Any, initialized: Any, emulator: Emulator, orders_file: tuple[Path, int], workspace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from conftest import set_up
 
     from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 

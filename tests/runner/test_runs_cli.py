@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Emulator
+from conftest import ORDERS_SQL, Emulator, set_up
 from sqlalchemy.orm import Session
 
 from offramp.core.environment import Environment
@@ -67,8 +67,6 @@ def ledger(run_id: str, outcome: str) -> dict[str, tuple[str | None, int | None,
 def test_list_shows_runs_newest_first_with_counts_that_add_up(
     cli: Any, orchestration: str, orders_file: tuple[Path, int]
 ) -> None:
-    from conftest import ORDERS_SQL
-
     cli.ok("orchestrations", "add", "other", "--destination", "stores", "--source", f"duckdb:{orders_file[0]}",
            "--sql", ORDERS_SQL, "--map", "Order Completed=Purchase")  # fmt: skip
     first = run(cli, orchestration)
@@ -299,7 +297,6 @@ def test_run_ids_and_options_are_checked(cli: Any, orchestration: str, tmp_path:
 def test_list_show_and_export_on_a_postgresql_state_store(
     cli: Any, emulator: Emulator, postgres_url: str, orders_file: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import set_up
 
     monkeypatch.setenv("OFFRAMP_DATABASE_URL", postgres_url)
     monkeypatch.setenv("EMULATOR_APP_SECRET", DEFAULT_APP_SECRET)

@@ -519,6 +519,5 @@ def test_a_failing_freshness_query_fails_the_fire_without_storing_the_engines_me
     loop.tick()
     (fire,) = fires(ctx, "fresh")
     assert fire.status == "failed" and (fire.reason or "").startswith("freshness query failed ("), fire.reason
-    print(fire.reason)
     assert "secret@example.com" not in (fire.reason or "") and "secret" not in " ".join(loop.lines)
     assert runs(ctx, "fresh") == []

@@ -246,3 +246,123 @@ def test_once_runs_what_is_due_and_exits_1_when_a_fire_failed(cli: Any, ctx: Con
                 if fire.status != "skipped"}  # fmt: skip
     assert statuses == {"good": "succeeded", "broken": "failed"}
     assert "orchestration broken fire" in result.stderr and "failed" in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_group_whose_scheduler_is_killed_mid_member_is_resumed_by_another_keeping_what_succeeded(
+    on_postgres: None, cli: Any, ctx: Context, processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OFFRAMP_RUN_LEASE_SECONDS", "2")
+    slow_orchestration(cli)
+    cli.ok("orchestrations", "update", "long", "--unset", "schedule")
+    cli.ok("orchestrations", "add", "quick", "-d", "d", "--sql", "SELECT 'e1' AS event_id, 'a@example.com' AS email")
+    cli.ok("groups", "add", "g", "--orchestration", "quick", "--orchestration", "long", "--schedule", "0 * * * *")
+    down_since(ctx, 61)  # the last hour's fire was missed: caught up at once
+    schedulers = [processes.start("--poll", "0.5") for _ in range(2)]
+
+    def member_sending() -> ScheduleFire | None:
+        with ctx.store.read_session() as session:
+            run = session.scalar(select(Run).where(Run.orchestration_name == "long", Run.status == "running"))
+        group_fires = [f for f in fires(ctx, "g") if f.status == "running"]
+        return group_fires[0] if run is not None and group_fires and sent_so_far(ctx, run.id) else None
+
+    wait_until(lambda: member_sending() is not None, "the group's second member sends")
+    fire = member_sending()
+    assert fire is not None and fire.claimed_by is not None
+    (victim,) = [p for p in schedulers if p.pid == int(fire.claimed_by.rsplit(":", 2)[1])]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    wait_until(lambda: next(f for f in fires(ctx, "g") if f.id == fire.id).status == "succeeded",
+               "the other scheduler resumed the group run", 180)  # fmt: skip
+    (survivor,) = [p for p in schedulers if p is not victim]
+    assert processes.stop(survivor) == 0, processes.log(survivor)
+
+    done = next(f for f in fires(ctx, "g") if f.id == fire.id)
+    assert done.claimed_by != fire.claimed_by and done.run_id == fire.run_id
+    with ctx.store.read_session() as session:
+        members = list(session.scalars(select(Run).where(Run.group_run_id == done.run_id).order_by(Run.started_at)))
+    assert [(run.orchestration_name, run.status) for run in members] == [("quick", "succeeded"), ("long", "succeeded")]
+    assert members[1].sent == 200 and members[1].lease_generation >= 2  # the killed member resumed, not rerun
+    assert f"resuming run {done.run_id}" in processes.log(survivor)
+
+
+def registered_pids(ctx: Context) -> set[int]:
+    with ctx.store.read_session() as session:
+        return {row.pid for row in live_instances(session)}
+
+
+def test_on_sqlite_a_scheduler_killed_with_sigkill_does_not_block_the_next_for_its_lease(
+    cli: Any, ctx: Context, processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OFFRAMP_RUN_LEASE_SECONDS", "3600")  # its lease would hold the store for an hour
+    first = processes.start("--poll", "0.5")
+    wait_until(lambda: first.pid in registered_pids(ctx), "the first scheduler registered")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    cli.ok("scheduler", "--once")  # its pid is gone on this machine: it is marked stopped, the next one runs
+    assert first.pid not in registered_pids(ctx)
+
+
+def test_on_sqlite_a_refused_scheduler_says_when_the_others_lease_lapses(
+    cli: Any, ctx: Context, processes: Processes
+) -> None:
+    first = processes.start("--poll", "0.5")
+    wait_until(lambda: first.pid in registered_pids(ctx), "the first scheduler registered")
+    cli("scheduler", "--once").one_line_error(f"(pid {first.pid})", "its lease lapses at")
+    assert processes.stop(first) == 0, processes.log(first)
+
+
+def test_on_sqlite_of_two_schedulers_started_at_once_one_runs_and_the_other_is_refused(
+    cli: Any, ctx: Context, processes: Processes
+) -> None:
+    pair = [processes.start("--poll", "0.5") for _ in range(2)]
+    wait_until(lambda: any(p.poll() is not None for p in pair), "one of the two schedulers gave up")
+    (refused,) = [p for p in pair if p.poll() is not None]
+    (running,) = [p for p in pair if p is not refused]
+    assert refused.returncode == 1 and "another scheduler is running on" in processes.log(refused)
+    assert f"(pid {running.pid})" in processes.log(refused)
+    wait_until(lambda: registered_pids(ctx) == {running.pid}, "the other one registered, alone")
+    assert processes.stop(running) == 0, processes.log(running)
+
+
+@pytest.mark.postgres
+def test_a_takeover_queued_longer_than_the_lease_is_not_taken_twice(
+    on_postgres: None, cli: Any, ctx: Context, processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OFFRAMP_RUN_LEASE_SECONDS", "2")
+    name = slow_orchestration(cli)
+    down_since(ctx, 2)
+    killed = processes.start("--once")
+    wait_until(lambda: running_fire(ctx, name) is not None, "the first scheduler's run sends")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    # A second orchestration keeps B's only worker busy for longer than the lease.
+    sql = "SELECT 'h' || i AS event_id, 'c' || i || '@example.com' AS email FROM range(300) t(i)"
+    cli.ok("orchestrations", "add", "hog", "-d", "slow", "--sql", sql, "--schedule", "* * * * *")
+    down_since(ctx, 2)
+    lines_b: list[str] = []
+    lines_c: list[str] = []
+    b = Scheduler(ctx, workers=1, say=lines_b.append)
+    c = Scheduler(ctx, workers=2, say=lines_c.append)
+    b.start()
+    try:
+        b.tick()  # hog fires and holds the worker
+        wait_until(lambda: bool(fires(ctx, "hog")) and fires(ctx, "hog")[-1].status == "running", "hog runs")
+        killed_fire = next(f for f in fires(ctx, name) if f.status == "running")
+        wait_until(lambda: (datetime.now(UTC) - killed_fire.claimed_at).total_seconds() > 3, "the lease lapsed")
+        b.tick()  # B plans to take the killed fire over: queued behind hog
+        planned = datetime.now(UTC)
+        wait_until(lambda: (datetime.now(UTC) - planned).total_seconds() > 3, "B's takeover waited longer than a lease")
+        c.start()
+        c.tick()
+        c.wait()
+        b.wait()
+    finally:
+        b.close()
+        c.close()
+    resumers = [lines for lines in (lines_b, lines_c) if any("resuming run" in line for line in lines)]
+    assert len(resumers) == 1, (lines_b, lines_c)
+    done = next(f for f in fires(ctx, name) if f.id == killed_fire.id)
+    run = run_row(ctx, done.run_id)
+    assert done.status == "succeeded" and run is not None and run.id == killed_fire.run_id
+    assert (run.status, run.sent, run.lease_generation) == ("succeeded", 200, 2)
