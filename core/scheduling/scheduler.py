@@ -4,8 +4,13 @@ Each pass (:meth:`Scheduler.tick`), for every workspace that may fire and every 
 schedule:
 
 1. Take over fires other schedulers left: a fire ``running`` whose run's lease lapsed (its scheduler was killed),
-   or ``cancelled`` (its scheduler stopped on SIGTERM), is claimed with a compare-and-set and its run resumed
-   (``--resume``: nothing the vendor acknowledged is sent again).
+   or ``cancelled`` (its scheduler stopped on SIGTERM), is claimed with a compare-and-set when a worker starts
+   the job (so a takeover waiting in the queue is never taken twice) and its run resumed (``--resume``: nothing
+   the vendor acknowledged is sent again). A stopped fire is closed ``skipped`` instead when a later run of the
+   target started since (``superseded by run ID``) or when it is older than the schedule's maximum lateness; this
+   scheduler's own fires that no worker holds (an error between the claim and its record) are taken over too.
+   Every error after a claim records the fire ``failed`` (one line, the error's type), so it never blocks the
+   target.
 2. Decide (:func:`~offramp.core.scheduling.due`) from the schedule's state: record each skipped fire; claim the
    fire to run (:func:`~offramp.core.scheduling.store.claim`: one scheduler gets it, the others move on); then a
    fire while the previous run still runs is skipped (``still running: RUN_ID``), a fire whose freshness query
@@ -14,7 +19,9 @@ schedule:
    not hold the other schedules up. The fire shows ``running`` with its run id as soon as the run has one, then
    the run's final status (a run refused before it starts, such as a sandbox run without a test event code, is
    ``failed`` with the runner's message).
-3. Advance the schedule's state (never backwards).
+3. Advance the schedule's state (never backwards); retry alert deliveries left pending.
+
+At start the scheduler warns when this machine's clock and the database's differ by more than 5 s.
 
 The clock is injectable (``clock``): the unit tests drive the decisions with a controllable one on a real store.
 """

@@ -57,7 +57,8 @@ SCHEDULER_ACTOR = "scheduler"  # the actor of scheduled runs (RunRequest.actor, 
 # Fire statuses besides the final run statuses: claimed (by a scheduler, its run not started yet), running, skipped.
 CLAIMED, RUNNING, SKIPPED = "claimed", "running", "skipped"
 # Fires not done with: claimed or running, or whose run was stopped (cancelled by a stopping scheduler) or
-# interrupted, which a scheduler resumes.
+# interrupted, which a scheduler resumes. A later fire overlaps an open one, so a stopped fire that will not be
+# resumed (superseded by a later run, later than the maximum lateness) is closed as skipped, never left open.
 OPEN = (CLAIMED, RUNNING, "cancelled", "interrupted")
 
 

@@ -292,9 +292,7 @@ class GroupRun(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
-    group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("orchestration_groups.id", ondelete="SET NULL"), index=True
-    )
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("orchestration_groups.id", ondelete="SET NULL"), index=True)
     group_name: Mapped[str] = mapped_column(String(127))
     status: Mapped[str] = mapped_column(String(32), index=True)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)

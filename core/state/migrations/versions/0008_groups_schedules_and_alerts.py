@@ -82,7 +82,9 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schedule_fires")),
-        sa.UniqueConstraint("target_kind", "target_id", "fire_at", name=op.f("uq_schedule_fires_target_kind_target_id_fire_at")),
+        sa.UniqueConstraint(
+            "target_kind", "target_id", "fire_at", name=op.f("uq_schedule_fires_target_kind_target_id_fire_at")
+        ),
     )
     op.create_index(op.f("ix_schedule_fires_workspace_id"), "schedule_fires", ["workspace_id"])
     op.create_index(op.f("ix_schedule_fires_status"), "schedule_fires", ["status"])
