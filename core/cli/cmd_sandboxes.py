@@ -120,6 +120,7 @@ def update(
 ) -> None:
     """Change a sandbox's description, test event code, or whether its schedules fire."""
     from offramp.core.services import sandboxes as service
+    from offramp.core.services.workspaces import get_workspace
 
     if test_event_code is not None and unset_test_event_code:
         raise ConfigError("give --test-event-code or --unset-test-event-code, not both")
@@ -129,7 +130,7 @@ def update(
             session, ctx, name, description=description, test_event_code=test_event_code,
             unset_test_event_code=unset_test_event_code, schedules_enabled=schedules,
         )  # fmt: skip
-        sandbox = service.get_sandbox(session, name)
+        sandbox = get_workspace(session, name)  # also a workspace added empty: update takes those too
         untested = bool(sandbox.schedules_enabled) and not sandbox.test_event_code
     say(f"Updated sandbox {name}: {', '.join(changed)}." if changed else f"Sandbox {name}: nothing to change.")
     if untested:

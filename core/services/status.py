@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from offramp.core.alerts.dispatch import NEEDS_AUTHORIZING
+from offramp.core.alerts.dispatch import NEEDS_AUTHORIZING, stale_pending
 from offramp.core.hints import offramp_command
 from offramp.core.runner.groups import shown_group_status
 from offramp.core.runner.lifecycle import shown_status
@@ -225,7 +225,15 @@ def alerts(session: Session, workspace: Workspace, now: datetime) -> dict[str, A
         for row in rows
         if row.status == "failed"
     ]
-    return {"since": since.isoformat(), **counts, "failures": failures}
+    # Pending past the time a process takes to send them: their process went away before it recorded the outcome
+    # (a scheduler's next pass, or the target's next run, sends them again).
+    stuck = [
+        {"at": row.at.isoformat(), "channel": row.channel, "target_kind": row.target_kind,
+         "target_name": row.target_name, "run_id": row.run_id, "kind": row.kind, "attempts": row.attempts}
+        for row in stale_pending(session, since)
+        if row.workspace == workspace.name
+    ]  # fmt: skip
+    return {"since": since.isoformat(), **counts, "failures": failures, "stuck": stuck}
 
 
 def schedulers(session: Session, now: datetime) -> list[dict[str, Any]]:
@@ -256,6 +264,11 @@ def _problems(document: dict[str, Any]) -> list[str]:
         problems.append(f"credential {entry['name']}: {entry['status']}")
     if document["alerts"]["failed"]:
         problems.append(f"{document['alerts']['failed']} alert delivery(ies) failed in the last 24 h")
+    for stuck in document["alerts"]["stuck"]:
+        problems.append(
+            f"alert to channel {stuck['channel']} ({stuck['kind']}, {stuck['target_kind']} {stuck['target_name']}) "
+            f"pending since {stuck['at']}: not delivered yet"
+        )
     if any(_firing(entry) for entry in document["schedules"]) and not document["schedulers"]:
         problems.append("schedules fire in this workspace but no scheduler is running")
     return problems
@@ -265,15 +278,17 @@ def workspace_status(session: Session, workspace: Workspace, now: datetime | Non
     """The status document of ``workspace`` (``offramp status --json``, version 1; keys in this order):
 
     ``version``; ``workspace``; ``at`` (when it was read); ``problems`` (one line each: a last run failed,
-    interrupted or partially failed; a credential needing authorization; failed alert deliveries; schedules that
-    fire with no scheduler alive; empty when all is well); ``schedules`` (the rows of ``schedules list --json``,
-    with one next fire: see offramp.core.scheduling.store.schedule_rows); ``last_runs`` [{``kind``, ``name``,
-    ``status`` (null: never run), ``run_id``, ``started_at``, ``finished_at``, ``duration_seconds``, ``actor``,
-    ``error``, ``command``}], failing first; ``credentials`` [{``name``, ``workspace``, ``type``, ``status``,
-    ``reason``, ``used_by``, ``command``, ``note``}]; ``alerts`` {``since``, ``delivered``, ``failed``,
+    interrupted or partially failed; a credential needing authorization; failed or stuck alert deliveries;
+    schedules that fire with no scheduler alive; empty when all is well); ``schedules`` (the rows of ``schedules
+    list --json``, with one next fire: see offramp.core.scheduling.store.schedule_rows); ``last_runs`` [{``kind``,
+    ``name``, ``status`` (null: never run), ``run_id``, ``started_at``, ``finished_at``, ``duration_seconds``,
+    ``actor``, ``error``, ``command``}], failing first; ``credentials`` [{``name``, ``workspace``, ``type``,
+    ``status``, ``reason``, ``used_by``, ``command``, ``note``}]; ``alerts`` {``since``, ``delivered``, ``failed``,
     ``pending``, ``failures`` [{``at``, ``channel``, ``channel_type``, ``target_kind``, ``target_name``,
-    ``run_id``, ``kind``, ``attempts``, ``error``}]}; ``schedulers`` [{``id``, ``host``, ``pid``, ``started_at``,
-    ``heartbeat_at``}] (the live ones). Timestamps are ISO 8601 with their UTC offset.
+    ``run_id``, ``kind``, ``attempts``, ``error``}], ``stuck`` [{``at``, ``channel``, ``target_kind``,
+    ``target_name``, ``run_id``, ``kind``, ``attempts``}] (pending past the time a send takes)}; ``schedulers``
+    [{``id``, ``host``, ``pid``, ``started_at``, ``heartbeat_at``}] (the live ones). Timestamps are ISO 8601 with
+    their UTC offset.
     """
     now = now or utcnow()
     document: dict[str, Any] = {

@@ -300,7 +300,7 @@ def test_alert_deliveries_of_the_last_day_with_each_failed_one(cli: Any, initial
 
     with stored() as session:
         session.add_all([
-            delivery("delivered", 1), delivery("delivered", 2), delivery("pending", 0.1),
+            delivery("delivered", 1), delivery("delivered", 2), delivery("pending", 0.1), delivery("pending", 0),
             delivery("failed", 3, attempts=5, error="Slack answered 404 no_service"),
             delivery("failed", 30, error="a day and more ago"),
             delivery("failed", 1, workspace="other", error="another workspace's"),
@@ -309,14 +309,18 @@ def test_alert_deliveries_of_the_last_day_with_each_failed_one(cli: Any, initial
     data = status(cli)
 
     alerts = data["alerts"]
-    assert (alerts["delivered"], alerts["failed"], alerts["pending"]) == (2, 1, 1)
+    assert (alerts["delivered"], alerts["failed"], alerts["pending"]) == (2, 1, 2)
+    # The one pending for six minutes lost its process; the one just recorded is being sent.
+    [stuck] = alerts["stuck"]
+    assert (stuck["channel"], stuck["kind"], stuck["target_name"]) == ("ops", "failure", "orders")
+    assert any("alert to channel ops (failure, orchestration orders) pending since" in p for p in data["problems"])
     [failure] = alerts["failures"]
     assert failure["channel"] == "ops" and failure["channel_type"] == "slack"
     assert failure["error"] == "Slack answered 404 no_service" and failure["attempts"] == 5
     assert (failure["target_kind"], failure["target_name"], failure["run_id"]) == ("orchestration", "orders", "r1")
     assert "1 alert delivery(ies) failed in the last 24 h" in data["problems"]
     text = cli.ok("status").stdout
-    assert "2 delivered, 1 failed, 1 pending" in text and "Slack answered 404 no_service" in text
+    assert "2 delivered, 1 failed, 2 pending" in text and "Slack answered 404 no_service" in text
 
 
 def test_an_unknown_workspace_is_one_line_naming_those_that_exist(cli: Any, cli_error: Any, initialized: Any) -> None:
