@@ -39,8 +39,8 @@ from sqlalchemy.orm import Session
 
 from offramp.core.errors import ConfigError, OfframpError, StateError
 from offramp.core.hints import offramp_command
-from offramp.core.runner.lifecycle import RESUMABLE, lease_seconds, shown_status
-from offramp.core.runner.types import RunSummary
+from offramp.core.runner.lifecycle import RESUMABLE, RunInProgressError, lease_seconds, shown_status
+from offramp.core.runner.types import RunRequest, RunSummary
 from offramp.core.services import audit
 from offramp.core.services.context import Context
 from offramp.core.services.groups import get_group
@@ -338,8 +338,6 @@ def run_group(
         GroupRunInProgressError: another group run of the group is alive.
         ConfigError, StateError: the group does not exist, or there is nothing to resume (nothing was recorded).
     """
-    from offramp.core.runner.engine import run_orchestration
-    from offramp.core.runner.types import RunRequest
 
     if request.resume and request.dry_run:
         raise ConfigError(
@@ -393,7 +391,7 @@ def run_group(
                     options=dict(request.options), resume=resume, actor=actor, group_run_id=group_run_id,
                 )  # fmt: skip
                 try:
-                    summary = run_orchestration(ctx, run_request, progress=seen, stop=stop)
+                    summary = _run_member(ctx, run_request, member, seen, stop)
                 except OfframpError as exc:
                     # Refused before it started (needs a test code, needs re-authorizing, already running).
                     member.update(status="failed", reason=exc.message)
@@ -436,6 +434,29 @@ def run_group(
         group_run_id, request.group, request.workspace, status, [_outcome(member) for member in members],
         time.monotonic() - started, error, hint, request.dry_run,
     )  # fmt: skip
+
+
+def _run_member(
+    ctx: Context,
+    run_request: RunRequest,
+    member: dict[str, Any],
+    seen: Callable[[RunSummary], None],
+    stop: threading.Event,
+) -> RunSummary:
+    """Run (or resume) one member. A resumed group's stopped member run beat in the process that died with the
+    group run, on a heartbeat of its own: its lease lapses up to a beat after the group's. Wait for that (at most
+    one lease) rather than fail the group as if another process ran the member."""
+    from offramp.core.runner.engine import run_orchestration  # the engine imports what this module imports
+
+    deadline = time.monotonic() + lease_seconds() + 1.0
+    while True:
+        try:
+            return run_orchestration(ctx, run_request, progress=seen, stop=stop)
+        except RunInProgressError as exc:
+            own = run_request.resume and getattr(exc, "run_id", None) == member.get("run_id")
+            if not own or stop.is_set() or time.monotonic() > deadline:
+                raise
+            stop.wait(0.25)
 
 
 def _with_resume(hint: str | None, request: GroupRunRequest, members: list[dict[str, Any]]) -> str:
