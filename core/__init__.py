@@ -24,8 +24,10 @@ if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time 
         PreparedBatch,
         PreparedEvent,
         Preparer,
+        RejectedColumns,
         RejectedEvent,
         Sender,
+        joined_bodies,
     )
     from offramp.core.errors import (
         ConfigError,
@@ -64,7 +66,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "offramp.core.connection_checks": ("CheckStep", "Verdict"),
     "offramp.core.destination_api": (
         "DeliveryResult", "EventColumns", "FailedEvent", "PreparedBatch", "PreparedEvent", "Preparer",
-        "RejectedEvent", "Sender",
+        "RejectedColumns", "RejectedEvent", "Sender", "joined_bodies",
     ),
     "offramp.core.hints": ("offramp_command",),
     "offramp.core.errors": (
@@ -122,6 +124,7 @@ __all__ = [
     "PreparedEvent",
     "Preparer",
     "Registry",
+    "RejectedColumns",
     "RejectedEvent",
     "SIGNATURE_HEADER",
     "SecretKeyError",
@@ -135,6 +138,7 @@ __all__ = [
     "describe_fields",
     "discover",
     "is_loopback",
+    "joined_bodies",
     "offramp_command",
     "secret_field_names",
     "signature_headers",

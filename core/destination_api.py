@@ -18,9 +18,9 @@ anything else stops the run, and the batch is recorded as not sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, overload
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
@@ -67,25 +67,80 @@ class RejectedEvent:
 
 
 @dataclass(frozen=True)
-class EventColumns:
+class EventColumns(Sequence[PreparedEvent]):
     """Prepared events as Arrow arrays of equal length: a columnar preparer's output, without one object per event.
+
+    The runner carries events this way from the preparer to the sender and the ledger, and hands a sender slices of
+    it (``events[i:j]`` is an ``EventColumns`` again, without copying). It is also a ``Sequence[PreparedEvent]``, so a
+    sender written for objects works unchanged; a sender that joins bodies takes them as they are with
+    :func:`joined_bodies` (TikTok's 40002 halving re-joins slices of the same arrays).
 
     Args:
         event_ids: ``string`` array, the events' ids.
         rows: ``int32`` or ``int64`` array, source rows per event.
         bodies: ``binary`` (or ``string``) array, each event's JSON exactly as it goes into the request.
+        warnings: Per warning name (``invalid_phone``), an integer array of the rows of each event it concerns
+            (0: none); a name absent means no event has it.
     """
 
     event_ids: pa.Array
     rows: pa.Array
     bodies: pa.Array
+    warnings: Mapping[str, pa.Array] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not len(self.event_ids) == len(self.rows) == len(self.bodies):
             raise ValueError("event_ids, rows and bodies must have the same length")
+        if any(len(counts) != len(self.event_ids) for counts in self.warnings.values()):
+            raise ValueError("every warnings array must have one value per event")
 
     def __len__(self) -> int:
         return len(self.event_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> PreparedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> EventColumns: ...
+
+    def __getitem__(self, index: int | slice) -> PreparedEvent | EventColumns:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("EventColumns slices are contiguous")
+            return self.slice(start, max(0, stop - start))
+        position = range(len(self))[index]  # IndexError as a list would raise it
+        body = self.bodies[position].as_py()
+        warned = tuple(
+            name for name, counts in self.warnings.items() for _ in range(int(counts[position].as_py() or 0))
+        )
+        return PreparedEvent(
+            self.event_ids[position].as_py(),
+            body if isinstance(body, bytes) else body.encode(),
+            int(self.rows[position].as_py()),
+            warned,
+        )
+
+    def __iter__(self) -> Iterator[PreparedEvent]:
+        return iter(self.to_events())
+
+    def slice(self, offset: int, length: int) -> EventColumns:
+        """``length`` events from ``offset``, sharing the arrays' buffers."""
+        return EventColumns(
+            self.event_ids.slice(offset, length),
+            self.rows.slice(offset, length),
+            self.bodies.slice(offset, length),
+            {name: counts.slice(offset, length) for name, counts in self.warnings.items()},
+        )
+
+    def filter(self, mask: pa.Array) -> EventColumns:
+        """The events where ``mask`` (a boolean array, one per event) is true."""
+        return EventColumns(
+            self.event_ids.filter(mask),
+            self.rows.filter(mask),
+            self.bodies.filter(mask),
+            {name: counts.filter(mask) for name, counts in self.warnings.items()},
+        )
 
     @property
     def total_rows(self) -> int:
@@ -95,33 +150,141 @@ class EventColumns:
     def to_events(self) -> list[PreparedEvent]:
         """One :class:`PreparedEvent` per event, in order."""
         bodies = self.bodies.to_pylist()
+        ids, rows = self.event_ids.to_pylist(), self.rows.to_pylist()
+        warned: list[tuple[str, ...]] = [()] * len(ids)
+        for name, counts in self.warnings.items():
+            for position, count in enumerate(counts.to_pylist()):
+                if count:
+                    warned[position] = (*warned[position], *([name] * int(count)))
         return [
-            PreparedEvent(event_id, body if isinstance(body, bytes) else body.encode(), rows)
-            for event_id, rows, body in zip(self.event_ids.to_pylist(), self.rows.to_pylist(), bodies, strict=True)
+            PreparedEvent(event_id, body if isinstance(body, bytes) else body.encode(), count, warnings)
+            for event_id, count, body, warnings in zip(ids, rows, bodies, warned, strict=True)
         ]
+
+    @classmethod
+    def from_events(cls, events: Sequence[PreparedEvent]) -> EventColumns:
+        """The columns of prepared event objects (a preparer that makes objects; the runner carries columns)."""
+        if isinstance(events, EventColumns):
+            return events
+        names = dict.fromkeys(name for event in events for name in event.warnings)
+        warnings = {name: pa.array([event.warnings.count(name) for event in events], pa.int32()) for name in names}
+        return cls(
+            pa.array([event.event_id for event in events], pa.string()),
+            pa.array([event.rows for event in events], pa.int64()),
+            pa.array([event.body for event in events], pa.binary()),
+            warnings,
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[EventColumns]) -> EventColumns:
+        """The events of ``parts``, in order, as one (types unified: ``string`` ids, ``int64`` rows, ``binary``
+        bodies, ``int32`` warnings)."""
+        if len(parts) == 1:
+            return parts[0]
+        names = dict.fromkeys(name for part in parts for name in part.warnings)
+
+        def joined(arrays: list[pa.Array], kind: pa.DataType) -> pa.Array:
+            if not arrays:
+                return pa.array([], kind)
+            return pa.concat_arrays([array.cast(kind) for array in arrays])
+
+        return cls(
+            joined([part.event_ids for part in parts], pa.string()),
+            joined([part.rows for part in parts], pa.int64()),
+            joined([part.bodies for part in parts], pa.binary()),
+            {
+                name: joined(
+                    [part.warnings.get(name, pa.nulls(len(part), pa.int32()).fill_null(0)) for part in parts],
+                    pa.int32(),
+                )
+                for name in names
+            },
+        )
+
+
+def joined_bodies(events: Sequence[PreparedEvent], separator: bytes = b",") -> bytes:
+    """The events' bodies joined by ``separator``, byte for byte as prepared; from the arrays when ``events`` is an
+    :class:`EventColumns` (no event object is made)."""
+    if isinstance(events, EventColumns):
+        bodies = events.bodies
+        if not pa.types.is_binary(bodies.type):
+            bodies = bodies.cast(pa.binary())
+        return separator.join(bodies.to_pylist())
+    return separator.join(event.body for event in events)
+
+
+@dataclass(frozen=True)
+class RejectedColumns:
+    """Rejected events as Arrow arrays of equal length (the fields of :class:`RejectedEvent`): a columnar
+    preparer's rejections, as data.
+
+    Args:
+        event_ids: ``string``; reasons: ``string`` reason codes; details: ``string``; rows: integers;
+        labels: ``string``, NULL where the rejection has no label.
+    """
+
+    event_ids: pa.Array
+    reasons: pa.Array
+    details: pa.Array
+    rows: pa.Array
+    labels: pa.Array
+
+    def __post_init__(self) -> None:
+        size = len(self.event_ids)
+        if not all(len(array) == size for array in (self.reasons, self.details, self.rows, self.labels)):
+            raise ValueError("event_ids, reasons, details, rows and labels must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def to_list(self) -> list[RejectedEvent]:
+        """One :class:`RejectedEvent` per rejection, in order."""
+        return [
+            RejectedEvent(event_id, reason, detail, int(rows), label)
+            for event_id, reason, detail, rows, label in zip(
+                self.event_ids.to_pylist(), self.reasons.to_pylist(), self.details.to_pylist(),
+                self.rows.to_pylist(), self.labels.to_pylist(), strict=True,
+            )
+        ]  # fmt: skip
 
 
 @dataclass
 class PreparedBatch:
     """What one call to :meth:`Preparer.prepare` made of its rows.
 
-    Events come as objects (``events``), as Arrow arrays (``columns``), or both; :meth:`all_events` gives them all,
-    columns after objects. Warnings travel on event objects only.
+    Events come as objects (``events``), as Arrow arrays (``columns``), or both; rejections as objects
+    (``rejected``), as arrays (``rejected_columns``), or both. :meth:`all_columns` and :meth:`all_rejected` give
+    them all, objects first. A preparer that makes many events should give columns: the runner then makes no
+    object per event on its way to the sender and the ledger.
     """
 
     events: list[PreparedEvent] = field(default_factory=list)
     rejected: list[RejectedEvent] = field(default_factory=list)
     columns: EventColumns | None = None
+    rejected_columns: RejectedColumns | None = None
 
     @property
     def rows(self) -> int:
         """Source rows accounted for: those in events plus those rejected."""
         columnar = self.columns.total_rows if self.columns is not None else 0
-        return sum(event.rows for event in self.events) + columnar + sum(item.rows for item in self.rejected)
+        refused = int(pa.compute.sum(self.rejected_columns.rows).as_py() or 0) if self.rejected_columns else 0
+        return sum(event.rows for event in self.events) + columnar + sum(item.rows for item in self.rejected) + refused
 
     def all_events(self) -> list[PreparedEvent]:
-        """Every prepared event, objects first, then the columns'."""
+        """Every prepared event as an object, objects first, then the columns'."""
         return self.events + self.columns.to_events() if self.columns is not None else self.events
+
+    def all_columns(self) -> EventColumns:
+        """Every prepared event as columns, objects first, then the columns'."""
+        parts = [EventColumns.from_events(self.events)] if self.events or self.columns is None else []
+        if self.columns is not None:
+            parts.append(self.columns)
+        return EventColumns.concat(parts)
+
+    def all_rejected(self) -> list[RejectedEvent]:
+        """Every rejection as an object, objects first."""
+        extra = self.rejected_columns.to_list() if self.rejected_columns is not None else []
+        return self.rejected + extra
 
 
 class Preparer(Protocol):
@@ -178,7 +341,7 @@ class DeliveryResult:
 
     sent: list[str] = field(default_factory=list)
     failed: list[FailedEvent] = field(default_factory=list)
-    unsent: list[PreparedEvent] = field(default_factory=list)
+    unsent: Sequence[PreparedEvent] = field(default_factory=list)  # a slice of the events handed in, or a list
     error: DestinationError | None = None
     request_ids: list[str] = field(default_factory=list)
     retry_after_seconds: float | None = None  # the vendor's advised wait, when it gives one
@@ -194,6 +357,10 @@ class Sender(Protocol):
 
     def send(self, events: Sequence[PreparedEvent]) -> DeliveryResult:
         """Send one batch; see :class:`DeliveryResult` for the contract.
+
+        The runner hands in an :class:`EventColumns` (a sequence of events whose slices are columns again): join
+        its bodies with :func:`joined_bodies` to build a request without making an object per event, and return
+        slices of it as ``unsent``.
 
         Raises:
             ValueError: More than ``max_batch_size`` events (a caller's bug), before any request is made.
@@ -218,6 +385,8 @@ __all__ = [
     "PreparedBatch",
     "PreparedEvent",
     "Preparer",
+    "RejectedColumns",
     "RejectedEvent",
     "Sender",
+    "joined_bodies",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -440,6 +441,30 @@ class RowOutcome(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))  # the vendor's id of the settling request
 
 
+class LedgerBatch(Base):
+    """A settled batch of a run's events that share one outcome: one row, its events' ledger keys as one blob.
+
+    Events the vendor accepted (or a dry run would send), and events skipped whole (mode ``new``, a replay), are
+    recorded this way: one row per batch instead of one per event (offramp.core.runner.ledger, "Two shapes"). Rejected,
+    failed and unknown events, each with its own reason and message, stay one ``row_outcomes`` row each.
+    """
+
+    __tablename__ = "ledger_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | skipped
+    reason_code: Mapped[str | None] = mapped_column(String(64))  # skipped: already_delivered ...
+    message: Mapped[str | None] = mapped_column(Text)  # a dry run's "dry run: not sent"
+    events: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)  # source rows (line items) of those events
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    batch: Mapped[int | None] = mapped_column(Integer)  # the run's batch number
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the vendor's id of the settling request
+    keys: Mapped[bytes] = mapped_column(LargeBinary)  # ledger.pack_keys of the events' ledger keys
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class EventWarning(Base):
     """The warnings of one event of a run (``runs show --warnings``): the ledger key of its id and the warning
     names (``invalid_phone``), never a value. Written with the event's ledger entry, in the same transaction."""
@@ -476,6 +501,7 @@ __all__ = [
     "EventWarning",
     "GroupRun",
     "InFlightRequest",
+    "LedgerBatch",
     "Orchestration",
     "OrchestrationGroup",
     "OrchestrationGroupMember",

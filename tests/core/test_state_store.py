@@ -23,7 +23,7 @@ from offramp.core.secrets import create_key_file, load_secret_box
 from offramp.core.state.models import Base, Credential
 from offramp.core.state.store import StateStore, _alembic_config, head_revision
 
-SHIPPED_REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+SHIPPED_REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
 HEAD = SHIPPED_REVISIONS[-1]
 
 
