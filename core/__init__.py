@@ -27,6 +27,8 @@ if _typing.TYPE_CHECKING:  # what the names are, for type checkers; at run time 
         RejectedColumns,
         RejectedEvent,
         Sender,
+        concat_events,
+        event_ids_of,
         joined_bodies,
     )
     from offramp.core.errors import (
@@ -66,7 +68,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "offramp.core.connection_checks": ("CheckStep", "Verdict"),
     "offramp.core.destination_api": (
         "DeliveryResult", "EventColumns", "FailedEvent", "PreparedBatch", "PreparedEvent", "Preparer",
-        "RejectedColumns", "RejectedEvent", "Sender", "joined_bodies",
+        "RejectedColumns", "RejectedEvent", "Sender", "concat_events",
+        "event_ids_of", "joined_bodies",
     ),
     "offramp.core.hints": ("offramp_command",),
     "offramp.core.errors": (
@@ -137,6 +140,8 @@ __all__ = [
     "__version__",
     "describe_fields",
     "discover",
+    "concat_events",
+    "event_ids_of",
     "is_loopback",
     "joined_bodies",
     "offramp_command",

@@ -213,6 +213,22 @@ def joined_bodies(events: Sequence[PreparedEvent], separator: bytes = b",") -> b
     return separator.join(event.body for event in events)
 
 
+def event_ids_of(events: Sequence[PreparedEvent]) -> list[str]:
+    """The events' ids, in order; from the array when ``events`` is an :class:`EventColumns`."""
+    if isinstance(events, EventColumns):
+        return list(events.event_ids.to_pylist())
+    return [event.event_id for event in events]
+
+
+def concat_events(parts: Sequence[Sequence[PreparedEvent]]) -> Sequence[PreparedEvent]:
+    """The events of ``parts`` in order: an :class:`EventColumns` when every part is one (a sender giving back
+    the slices it did not send), else a list."""
+    if all(isinstance(part, EventColumns) for part in parts):
+        columns = [part for part in parts if isinstance(part, EventColumns) and len(part)]
+        return EventColumns.concat(columns) if columns else []
+    return [event for part in parts for event in part]
+
+
 @dataclass(frozen=True)
 class RejectedColumns:
     """Rejected events as Arrow arrays of equal length (the fields of :class:`RejectedEvent`): a columnar
@@ -388,5 +404,7 @@ __all__ = [
     "RejectedColumns",
     "RejectedEvent",
     "Sender",
+    "concat_events",
+    "event_ids_of",
     "joined_bodies",
 ]

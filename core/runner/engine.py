@@ -17,12 +17,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offramp.core.alerts.dispatch import after_run
 from offramp.core.config import PluginSettings
-from offramp.core.destination_api import PreparedBatch, PreparedEvent, Preparer, Sender
+from offramp.core.destination_api import EventColumns, PreparedBatch, PreparedEvent, Preparer, RejectedEvent, Sender
 from offramp.core.errors import ConfigError, ObjectNotFoundError, OfframpError, StateError
 from offramp.core.hints import offramp_command
 from offramp.core.orchestration_options import OrchestrationOptions, split_options
@@ -30,7 +32,7 @@ from offramp.core.plugin_api import DestinationContext, DestinationHooks
 from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner import inflight, ledger, repeats
 from offramp.core.runner.fencing import Lease
-from offramp.core.runner.ledger import Entry, Warned
+from offramp.core.runner.ledger import Entry, SettledBatch, Warned
 from offramp.core.runner.lifecycle import (
     RESUMABLE,
     Heartbeat,
@@ -72,6 +74,7 @@ SAMPLE_EVENTS = 5  # events in the dry run's sample request body
 NOT_SENT = "not_sent"
 
 Progress = Callable[[RunSummary], None]
+_NO_KEYS: pa.Array = pa.array([], pa.string())
 
 
 @dataclass
@@ -83,14 +86,15 @@ class _State:
     batch_number: int = 0
     stop_reason: tuple[RunStatus, str, str | None] | None = None  # (status, error, hint)
     guarded: bool = False  # a guardrail stopped the run: the query needs fixing, so no resume hint
-    # Event ids read from the ledger are its keys (ledger.key): prepared events are compared by ledger.key(event_id).
-    settled_before: set[str] = field(default_factory=set)  # resume: events the run already settled
-    skip: set[str] = field(default_factory=set)  # mode new / replay
+    # Event ids read from the ledger are its keys (ledger.key), as string arrays: prepared events are compared by
+    # ledger.keys(event_ids), a column at a time (pyarrow.compute.is_in), never one event at a time.
+    settled_before: pa.Array = field(default_factory=lambda: _NO_KEYS)  # resume: events the run already settled
+    skip: pa.Array = field(default_factory=lambda: _NO_KEYS)  # mode new / replay
     skip_reason: str | None = None
-    only: set[str] | None = None  # replay: the only events to send
+    only: pa.Array | None = None  # replay: the only events to send
     stored_error: str | None = None  # what the store keeps when the error may quote warehouse values
     writer: ledger.Writer | None = None  # set while the run executes: the ledger is written on a thread of its own
-    unknown: set[str] = field(default_factory=set)  # keys not sent again: their outcome is unknown (inflight.plan)
+    unknown: pa.Array = field(default_factory=lambda: _NO_KEYS)  # not sent again: outcome unknown (inflight.plan)
     lease: Lease | None = None  # this process's hold on the run: fencing (offramp.core.runner.fencing)
     max_reject_rate: float | None = None  # the request's, else the orchestration's stored guardrail
     reject_rate_named: str = "--max-reject-rate"  # how the error names it: the option given, or the stored one
@@ -301,7 +305,7 @@ def _resumable(
     )
 
 
-def _replayed(ctx: Context, request: RunRequest, orchestration_id: int) -> tuple[str, set[str]]:
+def _replayed(ctx: Context, request: RunRequest, orchestration_id: int) -> tuple[str, pa.Array]:
     """The run ``--replay-failed`` names (its full id) and the ledger keys of its failed events.
 
     Checked before this run is started, so that a refused replay writes nothing (no run left running, holding the
@@ -327,7 +331,7 @@ def _replayed(ctx: Context, request: RunRequest, orchestration_id: int) -> tuple
                 f"run {replayed.id} was a dry run: nothing in it was sent, so nothing failed at the vendor",
                 hint="send the events with: " + offramp_command("run", name, workspace=ws),
             )
-        return replayed.id, ledger.event_ids(session, [replayed.id], ("failed",))
+        return replayed.id, ledger.event_keys(session, [replayed.id], ("failed",))
 
 
 def run_orchestration(
@@ -430,7 +434,7 @@ def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
             ledger.forget(session, run_id, "failed")  # not_sent and not_prepared rows included: sent again now
             if request.resend_unknown:
                 ledger.forget(session, run_id, "unknown")
-            state.settled_before = ledger.event_ids(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
+            state.settled_before = ledger.event_keys(session, [run_id], ("sent", "rejected", "skipped", "unknown"))
     else:
         stored = {"limit": request.limit, "replay_failed": replayed_id, "options": plan.overrides}
         values = {"mode": mode, "dry_run": request.dry_run, "options": stored, "report": {"actor": state.actor},
@@ -447,7 +451,7 @@ def _start(ctx: Context, request: RunRequest, plan: RunPlan) -> _State:
         audit.record(session, state.actor, "start", "run", run_id, request.workspace, details)
     if state.only is None and mode == "new":
         with ctx.store.read_session() as session:
-            state.skip = ledger.event_ids(
+            state.skip = ledger.event_keys(
                 session, ledger.earlier_runs(session, plan.orchestration_id, run_id), ("sent",)
             )
             state.skip_reason = ALREADY_DELIVERED
@@ -526,9 +530,12 @@ class RunExecution:
         lease = state.lease
         self.either = _Either(stop, self.halt, *([lease.lost] if lease else []))  # a lost lease stops the run, too
         # Check the lease, record the request, send: what a killed run had in flight is known (inflight).
-        self.gate = inflight.RequestLog(ctx.store, lease, ledger.key).open if lease and not request.dry_run else None
-        self.in_flight: dict[Future[BatchResult], list[PreparedEvent]] = {}
-        self.outgoing: list[PreparedEvent] = []
+        self.gate = (
+            inflight.RequestLog(ctx.store, lease, ledger.keys_of).open if lease and not request.dry_run else None
+        )
+        self.in_flight: dict[Future[BatchResult], EventColumns] = {}
+        self.outgoing: list[EventColumns] = []  # prepared, kept, not yet a full batch
+        self.outgoing_events = 0
         self.prepared_rows = 0  # rows the preparer gave back, as events or rejections
 
     def run(self) -> None:
@@ -589,8 +596,9 @@ class RunExecution:
             if not self.halt.is_set():
                 self._take(lambda _: preparer.finish(), None, seen, sender, pool)
         if self.outgoing and not self.either.is_set():
-            self._submit(self.outgoing[:], sender, pool)
+            self._submit(EventColumns.concat(self.outgoing), sender, pool)
             self.outgoing.clear()
+            self.outgoing_events = 0
         while self.in_flight:
             self._collect(block=True)
 
@@ -613,20 +621,27 @@ class RunExecution:
             self.halt.set()
             return False
         self.prepared_rows += prepared.rows
-        if prepared.columns is not None:
-            prepared = PreparedBatch(prepared.all_events(), prepared.rejected)
-        prepared = repeats.screen(seen, prepared)  # before anything is recorded or sent
-        _record_rejections(state, prepared)
-        for event in prepared.events:
-            if not _keep(state, event):
-                continue
-            self.outgoing.append(event)
-            if len(self.outgoing) >= sender.max_batch_size:
-                self._submit(self.outgoing[:], sender, pool)
-                self.outgoing.clear()
+        # Columns from here on: objects (a preparer that makes them) once, and no object per event after that.
+        objects, invalid = repeats.split_unstorable(prepared.events)
+        columns = PreparedBatch(objects, columns=prepared.columns).all_columns()
+        columns, rejected = repeats.screen(seen, columns, invalid + prepared.all_rejected())  # before anything else
+        _record_rejections(state, rejected, columns)
+        columns = _kept(state, columns)
+        if len(columns):
+            self.outgoing.append(columns)
+            self.outgoing_events += len(columns)
+        size = sender.max_batch_size
+        if self.outgoing_events >= size:
+            pending = EventColumns.concat(self.outgoing)
+            full = len(pending) // size
+            for number in range(full):
+                self._submit(pending.slice(number * size, size), sender, pool)
+            rest = pending.slice(full * size, len(pending) - full * size)
+            self.outgoing = [rest] if len(rest) else []
+            self.outgoing_events = len(rest)
         return True
 
-    def _submit(self, events: list[PreparedEvent], sender: Sender, pool: ThreadPoolExecutor) -> None:
+    def _submit(self, events: EventColumns, sender: Sender, pool: ThreadPoolExecutor) -> None:
         state = self.state
         state.batch_number += 1
         if self.request.dry_run:
@@ -652,24 +667,30 @@ class RunExecution:
         if self.progress is not None:
             self.progress(state.summary)
 
-    def _settle(self, events: list[PreparedEvent], result: BatchResult) -> None:
+    def _settle(self, events: EventColumns, result: BatchResult) -> None:
         state = self.state
-        # The sender answers with the events' own ids, so full ids map here; ledger.record writes their keys.
-        rows = {event.event_id: event.rows for event in events}
+        # The sender answers with the events' own ids, so full ids map here; the ledger keeps their keys.
         request_id = result.request_ids[-1] if result.request_ids else None
-        entries = [
-            Entry(event_id, "sent", rows[event_id], attempts=result.attempts, batch=result.number,
-                  request_id=request_id)
-            for event_id in result.sent
-        ]  # fmt: skip
-        entries += [
-            Entry(item.event_id, "failed", rows[item.event_id], vendor_code=(number := _numeric(item.code)),
-                  reason_code=None if number is not None else item.code, message=item.message,
-                  attempts=result.attempts, batch=result.number, request_id=request_id)
-            for item in result.failed
-        ]  # fmt: skip
+        batches: list[SettledBatch] = []
+        if result.sent:
+            whole = len(result.sent) == len(events) and not result.failed and not result.unsent
+            sent = events if whole else events.filter(_among(events.event_ids, result.sent))
+            keys = ledger.keys(sent.event_ids)
+            batch = SettledBatch("sent", keys, sent.rows, attempts=result.attempts, batch=result.number,
+                                 request_id=request_id)  # fmt: skip
+            batches.append(batch)
+        entries: list[Entry] = []
+        if result.failed:
+            refused = events.filter(_among(events.event_ids, [item.event_id for item in result.failed]))
+            rows = dict(zip(refused.event_ids.to_pylist(), refused.rows.to_pylist(), strict=True))
+            entries += [
+                Entry(item.event_id, "failed", rows[item.event_id], vendor_code=(number := _numeric(item.code)),
+                      reason_code=None if number is not None else item.code, message=item.message,
+                      attempts=result.attempts, batch=result.number, request_id=request_id)
+                for item in result.failed
+            ]  # fmt: skip
         entries += [_not_sent(event) for event in result.unsent]
-        _record(state, entries, result.request_nos, _warned(events))
+        _record(state, entries, result.request_nos, _warned(events), batches)
         sample = state.summary.request_ids
         sample.extend(result.request_ids[: max(0, 20 - len(sample))])
         if result.terminal is not None and state.stop_reason is None:
@@ -709,8 +730,10 @@ class RunExecution:
             else:
                 _record(state, [_not_sent(event) for event in events], warned=_warned(events))
         if self.outgoing:
-            _record(state, [_not_sent(event) for event in self.outgoing], warned=_warned(self.outgoing))
+            left = EventColumns.concat(self.outgoing)
+            _record(state, [_not_sent(event) for event in left], warned=_warned(left))
             self.outgoing.clear()
+            self.outgoing_events = 0
         held = state.summary.queried - self.prepared_rows
         if held > 0:
             message = "the run stopped before these rows were prepared; resume the run to prepare and send them"
@@ -753,64 +776,108 @@ class _Either(threading.Event):
             self._events[0].wait(min(0.05, left) if left is not None else 0.05)
 
 
-def _keep(state: _State, event: PreparedEvent) -> bool:
-    """Whether to send ``event``: not already settled by the run being resumed, not skipped by mode or replay."""
-    if state.only is None and not state.settled_before and not state.skip and not state.unknown:
-        return True  # a plain run: no id to compare, no key to compute
-    key = ledger.key(event.event_id)
-    if key in state.settled_before:
-        return False
-    if key in state.unknown:
-        reason, message = UNKNOWN_PAST_DEDUP_WINDOW, inflight.UNKNOWN_MESSAGE
-        entry = Entry(event.event_id, "unknown", event.rows, reason_code=reason, message=message)
-        _record(state, [entry], warned=_warned([event]))
-        return False
-    skipped = (state.only is not None and key not in state.only) or key in state.skip
-    if skipped:
-        entry = Entry(event.event_id, "skipped", event.rows, reason_code=state.skip_reason)
-        _record(state, [entry], warned=_warned([event]))
-        return False
-    return True
+def _among(values: pa.Array, chosen: list[str] | pa.Array) -> pa.Array:
+    """A boolean mask: which of ``values`` ``chosen`` holds."""
+    value_set = chosen if isinstance(chosen, pa.Array) else pa.array(chosen, pa.string())
+    return pc.fill_null(pc.is_in(values.cast(pa.string()), value_set=value_set), False)
 
 
-def _record_rejections(state: _State, prepared: PreparedBatch) -> None:
-    entries = [
-        Entry(item.event_id, "rejected", item.rows, reason_code=item.reason, message=item.detail)
-        for item in prepared.rejected
-        if not state.settled_before or ledger.entry_key(item.event_id, item.reason) not in state.settled_before
-    ]
+def _kept(state: _State, events: EventColumns) -> EventColumns:
+    """The events to send: not already settled by the run being resumed, not skipped by mode or replay (recorded
+    here, a batch at a time), not held back as unknown. Compared a column at a time."""
+    if state.only is None and not len(state.settled_before) and not len(state.skip) and not len(state.unknown):
+        return events  # a plain run: no id to compare, no key to compute
+    if not len(events):
+        return events
+    keys = ledger.keys(events.event_ids)
+    keep = pa.array([True] * len(events), pa.bool_())
+    if len(state.settled_before):
+        keep = pc.invert(_among(keys, state.settled_before))
+    if len(state.unknown):
+        unknown = pc.and_(_among(keys, state.unknown), keep)
+        if pc.any(unknown).as_py():
+            held = events.filter(unknown)
+            reason, message = UNKNOWN_PAST_DEDUP_WINDOW, inflight.UNKNOWN_MESSAGE
+            entries = [Entry(event.event_id, "unknown", event.rows, reason_code=reason, message=message)
+                       for event in held]  # fmt: skip
+            _record(state, entries, warned=_warned(held))
+            keep = pc.and_(keep, pc.invert(unknown))
+    skipped = pa.array([False] * len(events), pa.bool_())
+    if state.only is not None:
+        skipped = pc.invert(_among(keys, state.only))
+    if len(state.skip):
+        skipped = pc.or_(skipped, _among(keys, state.skip))
+    skipped = pc.and_(skipped, keep)
+    if pc.any(skipped).as_py():
+        passed = events.filter(skipped)
+        batch = SettledBatch("skipped", keys.filter(skipped), passed.rows, reason_code=state.skip_reason)
+        _record(state, [], warned=_warned(passed), batches=[batch])
+        keep = pc.and_(keep, pc.invert(skipped))
+    return events.filter(keep)
+
+
+def _record_rejections(state: _State, rejected: list[RejectedEvent], events: EventColumns) -> None:
+    """Record the rejections (not those a resumed run settled before) and count the prepared events' warnings."""
+    kept = rejected
+    if len(state.settled_before) and rejected:
+        stored = pa.array([ledger.entry_key(item.event_id, item.reason) for item in rejected], pa.string())
+        settled = _among(stored, state.settled_before).to_pylist()
+        kept = [item for item, before in zip(rejected, settled, strict=True) if not before]
+    entries = [Entry(item.event_id, "rejected", item.rows, reason_code=item.reason, message=item.detail)
+               for item in kept]  # fmt: skip
     labels = state.summary.labels
-    for item in prepared.rejected:
+    for item in rejected:
         label = item.label
         if not label:
             continue
         # A category value (an unmapped event name), never an identifier; a few distinct ones, cut short.
-        kept = labels.setdefault(item.reason, [])
+        shown_labels = labels.setdefault(item.reason, [])
         shown = str(label)[:LABEL_LENGTH]
-        if shown not in kept and len(kept) < MAX_LABELS:
-            kept.append(shown)
-    for event in prepared.events:
-        for warning in event.warnings:
-            state.summary.warnings[warning] = state.summary.warnings.get(warning, 0) + 1
+        if shown not in shown_labels and len(shown_labels) < MAX_LABELS:
+            shown_labels.append(shown)
+    warnings = state.summary.warnings
+    for name, counts in events.warnings.items():
+        total = int(pc.sum(counts).as_py() or 0)
+        if total:
+            warnings[name] = warnings.get(name, 0) + total
     _record(state, entries)
 
 
-def _warned(events: Iterable[PreparedEvent]) -> list[Warned]:
-    """The warnings of ``events`` for the ledger writer (names only)."""
-    return [(event.event_id, tuple(event.warnings)) for event in events if event.warnings]
+def _warned(events: EventColumns | list[PreparedEvent]) -> list[Warned]:
+    """The warnings of ``events`` for the ledger writer (names only): only the events that have some."""
+    if not isinstance(events, EventColumns):
+        return [(event.event_id, tuple(event.warnings)) for event in events if event.warnings]
+    names: dict[str, list[str]] = {}
+    for name, counts in events.warnings.items():
+        mask = pc.fill_null(pc.greater(counts, 0), False)
+        if pc.any(mask).as_py():
+            for event_id in events.event_ids.filter(mask).to_pylist():
+                names.setdefault(event_id, []).append(name)
+    return [(event_id, tuple(found)) for event_id, found in names.items()]
 
 
 def _record(
-    state: _State, entries: Iterable[Entry], settles: list[int] | None = None, warned: list[Warned] | None = None
+    state: _State,
+    entries: Iterable[Entry],
+    settles: list[int] | None = None,
+    warned: list[Warned] | None = None,
+    batches: list[SettledBatch] | None = None,
 ) -> None:
     items = list(entries)
-    if not items and not settles:
+    if not items and not settles and not batches and not warned:
         return
     assert state.writer is not None, "entries are recorded only while the run executes"
     # settles: the requests these entries answer (inflight); warned: their events' warnings, in the same checkpoint
-    state.writer.write(items, settles or (), warned or ())
+    state.writer.write(items, settles or (), warned or (), batches or ())
     summary = state.summary
     not_prepared = ledger.not_prepared_key()
+    for batch in batches or ():
+        rows = ledger.total_rows(batch)
+        setattr(summary, batch.outcome, getattr(summary, batch.outcome) + rows)
+        summary.events[batch.outcome] += len(batch.keys)
+        summary.events["prepared"] += len(batch.keys)
+        if batch.outcome == "skipped" and batch.reason_code:
+            summary.reason_counts[batch.reason_code] = summary.reason_counts.get(batch.reason_code, 0) + rows
     for entry in items:
         setattr(summary, entry.outcome, getattr(summary, entry.outcome) + entry.rows)
         if entry.event_id != not_prepared:  # rows never prepared are no event
@@ -833,13 +900,13 @@ def _not_sent(event: PreparedEvent) -> Entry:
     return Entry(event.event_id, "failed", event.rows, reason_code=NOT_SENT, message=message)
 
 
-def _dry_run_batch(state: _State, sender: Sender, events: list[PreparedEvent]) -> None:
+def _dry_run_batch(state: _State, sender: Sender, events: EventColumns) -> None:
     """A dry run settles a batch without the network, keeping the first request bodies as they would go."""
     if len(state.summary.sample_requests) < 2:
         state.summary.sample_requests.append(sender.preview(events[:SAMPLE_EVENTS]).decode())
-    message = "dry run: not sent"
-    entries = [Entry(e.event_id, "sent", e.rows, batch=state.batch_number, message=message) for e in events]
-    _record(state, entries, warned=_warned(events))
+    batch = SettledBatch("sent", ledger.keys(events.event_ids), events.rows, message="dry run: not sent",
+                         batch=state.batch_number)  # fmt: skip
+    _record(state, [], warned=_warned(events), batches=[batch])
 
 
 def _finish(ctx: Context, state: _State, request: RunRequest) -> RunSummary:

@@ -21,15 +21,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from offramp.core.destination_api import PreparedEvent
+from offramp.core.destination_api import EventColumns, PreparedEvent
 from offramp.core.hints import offramp_command
 from offramp.core.plugin_types import DestinationCapabilities
 from offramp.core.runner.fencing import Lease
+from offramp.core.runner.packed_keys import unpack_keys
 from offramp.core.runner.types import UNKNOWN_PAST_DEDUP_WINDOW, RunSummary
-from offramp.core.state.models import InFlightRequest, RowOutcome, utcnow
+from offramp.core.state.models import InFlightRequest, LedgerBatch, RowOutcome, utcnow
 from offramp.core.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -53,10 +56,10 @@ def dedup_window(capabilities: DestinationCapabilities) -> timedelta | None:
 class RequestLog:
     """Records a run's requests before they are sent (called by the sender threads, so thread-safe).
 
-    ``key`` is the ledger's key of an event id (offramp.core.runner.ledger.key), what resume compares.
+    ``key`` gives the ledger's keys of events' ids (offramp.core.runner.ledger.keys_of), what resume compares.
     """
 
-    def __init__(self, store: StateStore, lease: Lease, key: Callable[[str], str]) -> None:
+    def __init__(self, store: StateStore, lease: Lease, key: Callable[[list[str] | pa.Array], list[str]]) -> None:
         self._store, self._lease, self._key = store, lease, key
         self._lock = threading.Lock()
         with store.read_session() as session:
@@ -70,7 +73,8 @@ class RequestLog:
         request must not be sent)."""
         with self._lock:
             number, self._next = self._next, self._next + 1
-        keys = [self._key(event.event_id) for event in events]
+        ids = events.event_ids if isinstance(events, EventColumns) else [event.event_id for event in events]
+        keys = self._key(ids)
         with self._store.session() as session:
             if not self._lease.hold(session):
                 return None
@@ -98,7 +102,15 @@ class Unknown:
     oldest: datetime | None = None  # when the oldest of those requests was sent
 
 
-def unsettled(session: Session, run_ids: Iterable[str], settled: set[str], window: timedelta | None) -> Unknown:
+def _not_in(keys: list[str], known: pa.Array) -> list[str]:
+    """``keys`` that ``known`` (a string array) does not hold, in order."""
+    if not keys or len(known) == 0:
+        return list(keys)
+    array = pa.array(keys, pa.string())
+    return list(array.filter(pc.invert(pc.is_in(array, value_set=known))).to_pylist())
+
+
+def unsettled(session: Session, run_ids: Iterable[str], settled: pa.Array, window: timedelta | None) -> Unknown:
     """The ledger keys of events in unsettled requests of ``run_ids``, sent more than ``window`` ago, that are not
     in ``settled`` (the keys whose outcome the ledger knows).
 
@@ -111,7 +123,7 @@ def unsettled(session: Session, run_ids: Iterable[str], settled: set[str], windo
     now = utcnow()
     query = select(InFlightRequest).where(InFlightRequest.run_id.in_(ids), InFlightRequest.settled.is_(False))
     for request in session.scalars(query):
-        left = [key for key in request.event_keys if key not in settled]
+        left = _not_in(list(request.event_keys), settled)
         if not left:
             continue
         if window is not None and now - request.sent_at > window:
@@ -123,34 +135,31 @@ def unsettled(session: Session, run_ids: Iterable[str], settled: set[str], windo
 def tidy(session: Session, run_id: str) -> None:
     """At the end of a pass: mark settled the run's unsettled requests whose every event the ledger now holds (a
     resume sent them again under new request numbers). Reads only unsettled requests, so stays small."""
-    done: list[int] = []
-    query = select(InFlightRequest).where(InFlightRequest.run_id == run_id, InFlightRequest.settled.is_(False))
-    for request in session.scalars(query):
-        keys = list(request.event_keys)
-        known: set[str] = set()
-        for start in range(0, len(keys), 500):  # bounded IN lists
-            known.update(
-                session.scalars(
-                    select(RowOutcome.event_id).where(
-                        RowOutcome.run_id == run_id,
-                        RowOutcome.event_id.in_(keys[start : start + 500]),
-                        # Not "unknown": such a request stays unresolved, for --resend-unknown to find.
-                        RowOutcome.outcome.in_(("sent", "rejected", "skipped")),
-                    )
-                )
-            )
-        if known.issuperset(keys):
-            done.append(request.request_no)
+    requests = list(
+        session.scalars(
+            select(InFlightRequest).where(InFlightRequest.run_id == run_id, InFlightRequest.settled.is_(False))
+        )
+    )
+    if not requests:
+        return
+    # Not "unknown": such a request stays unresolved, for --resend-unknown to find.
+    parts = [pa.array(list(session.scalars(select(RowOutcome.event_id).where(
+        RowOutcome.run_id == run_id, RowOutcome.outcome.in_(("sent", "rejected", "skipped"))
+    ))), pa.string())]  # fmt: skip
+    for blob in session.scalars(select(LedgerBatch.keys).where(LedgerBatch.run_id == run_id)):
+        parts.append(unpack_keys(blob)[0])
+    known = pa.concat_arrays(parts)
+    done = [request.request_no for request in requests if not _not_in(list(request.event_keys), known)]
     settle(session, run_id, done)
 
 
-def unknown_keys(session: Session, run_ids: Iterable[str]) -> set[str]:
-    """Ledger keys the runs recorded as ``unknown``."""
+def unknown_keys(session: Session, run_ids: Iterable[str]) -> list[str]:
+    """Ledger keys the runs recorded as ``unknown`` (one entry each: never a batch)."""
     ids = list(run_ids)
     if not ids:
-        return set()
+        return []
     query = select(RowOutcome.event_id).where(RowOutcome.run_id.in_(ids), RowOutcome.outcome == "unknown")
-    return set(session.scalars(query))
+    return list(session.scalars(query))
 
 
 def notice(found: Unknown, window: timedelta | None, *, resend: bool) -> str | None:
@@ -178,11 +187,11 @@ def plan(
     *,
     resumed: bool,
     earlier: Sequence[str],
-    settled: set[str],
-    delivered: set[str],
+    settled: pa.Array,
+    delivered: pa.Array,
     window: timedelta | None,
     resend: bool,
-) -> tuple[set[str], str | None]:
+) -> tuple[pa.Array, str | None]:
     """The ledger keys a run must not send because their outcome is unknown, and the notice to print first.
 
     ``resumed``: the run is a resume of ``run_id`` (its own unsettled requests count; ``settled`` holds the keys
@@ -198,9 +207,9 @@ def plan(
         found.keys |= before.keys
         if before.oldest is not None:
             found.oldest = min(found.oldest or before.oldest, before.oldest)
-        found.keys |= unknown_keys(session, earlier) - delivered
+        found.keys |= set(_not_in(unknown_keys(session, earlier), delivered))
     said = notice(found, window, resend=resend)
-    return (set() if resend else found.keys), said
+    return pa.array([] if resend else sorted(found.keys), pa.string()), said
 
 
 def report_unknown(summary: RunSummary, rows: int, orchestration: str) -> None:

@@ -1,4 +1,12 @@
-"""The per-row ledger of a run: one entry per event, keyed by its ``event_id`` (see :func:`key`), never raw PII.
+"""The ledger of a run: every event's outcome, keyed by its ``event_id`` (see :func:`key`), never raw PII.
+
+Two shapes. Events with a story of their own (rejected, failed, unknown: a reason, a vendor's code and message) are
+one ``row_outcomes`` entry each (:class:`Entry`). Events settled together with one outcome (a batch the vendor
+accepted, a dry run's batch, events skipped whole by mode ``new`` or a replay) are one ``ledger_batches`` row per
+batch (:class:`SettledBatch`): its event and row counts and its events' keys packed into one blob
+(:func:`pack_keys`). Writing one row per batch instead of one per event is what keeps the ledger off a run's
+critical path (docs/benchmarks.md); every reader here reads both shapes, so the runs recorded before the batch
+shape existed (all per event) read as they always did.
 
 An entry holds the event's outcome (``sent``, ``rejected``, ``failed``, ``skipped``), the reason code or the
 vendor's code and message, attempts, the batch and the vendor's request id, and how many source rows (line items)
@@ -32,6 +40,8 @@ from functools import lru_cache
 from hashlib import sha256
 from typing import Any, Final, NamedTuple
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -40,7 +50,8 @@ from offramp.core.errors import StateError
 from offramp.core.hints import offramp_command
 from offramp.core.runner import inflight
 from offramp.core.runner.fencing import Lease
-from offramp.core.state.models import EventWarning, RowOutcome, Run, utcnow
+from offramp.core.runner.packed_keys import pack_keys, unpack_keys
+from offramp.core.state.models import EventWarning, LedgerBatch, RowOutcome, Run, utcnow
 from offramp.core.state.store import StateStore
 
 OUTCOMES = ("sent", "rejected", "failed", "skipped", "unknown")  # unknown: see offramp.core.runner.inflight
@@ -120,6 +131,81 @@ def repeat_key(event_id: str) -> str:
     digest = sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
     prefix = KEY_LENGTH - len(_DIGEST_MARK) - 64 - len(_REPEAT_MARK)
     return f"{_shown(event_id[:prefix])}{_DIGEST_MARK}{digest}{_REPEAT_MARK}"
+
+
+def keys(event_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`key` of every id of a string array, a column at a time: the ids that are their own key (nearly all)
+    are kept as they are, and only the others are given their stand-in in Python."""
+    if isinstance(event_ids, pa.ChunkedArray):
+        event_ids = event_ids.combine_chunks()
+    if not pa.types.is_string(event_ids.type):
+        event_ids = event_ids.cast(pa.string())
+    if len(event_ids) == 0:
+        return event_ids
+    # Arrow strings are valid UTF-8 (no lone surrogate): too long, a NUL, or the made-up keys' mark.
+    odd = pc.or_(
+        pc.greater(pc.utf8_length(event_ids), KEY_LENGTH),
+        pc.or_(pc.match_substring(event_ids, "\x00"), pc.match_substring(event_ids, _OWN_KEYS)),
+    )
+    if not pc.any(odd).as_py():
+        return event_ids
+    values = event_ids.to_pylist()
+    flags = odd.to_pylist()
+    return pa.array([key(value) if flag else value for value, flag in zip(values, flags, strict=True)], pa.string())
+
+
+def keys_of(event_ids: Sequence[str] | pa.Array) -> list[str]:
+    """:func:`key` of each id, as a list (an Arrow array is keyed a column at a time)."""
+    if isinstance(event_ids, (pa.Array, pa.ChunkedArray)):
+        return list(keys(event_ids).to_pylist())
+    return [key(event_id) for event_id in event_ids]
+
+
+class SettledBatch(NamedTuple):
+    """Events settled together with one outcome (``sent``, or ``skipped`` with a reason): one ledger row.
+
+    ``keys`` are the events' ledger keys (:func:`keys` of their ids), distinct; ``rows`` each event's source rows.
+    """
+
+    outcome: str
+    keys: pa.Array
+    rows: pa.Array
+    reason_code: str | None = None
+    message: str | None = None
+    attempts: int = 0
+    batch: int | None = None
+    request_id: str | None = None
+
+
+def total_rows(batch: SettledBatch) -> int:
+    """The source rows of a settled batch's events."""
+    return int(pc.sum(batch.rows).as_py() or 0) if len(batch.rows) else 0
+
+
+BATCH_OUTCOMES = ("sent", "skipped")  # what a SettledBatch may hold; every other outcome is per event
+
+
+def record_batches(session: Session, run_id: str, batches: Sequence[SettledBatch]) -> None:
+    """Write settled batches, one row each."""
+    rows = []
+    for item in batches:
+        if item.outcome not in BATCH_OUTCOMES:
+            raise ValueError(f"a settled batch is sent or skipped, not {item.outcome}")
+        if len(item.keys) == 0:
+            continue
+        total = total_rows(item)
+        fitted = _fitted(Entry("", item.outcome, total, item.reason_code, None, item.message, item.attempts,
+                               item.batch, item.request_id))  # fmt: skip
+        rows.append(
+            {
+                "run_id": run_id, "outcome": item.outcome, "reason_code": fitted.reason_code,
+                "message": fitted.message, "events": len(item.keys), "rows": total, "attempts": item.attempts,
+                "batch": item.batch, "request_id": fitted.request_id, "keys": pack_keys(item.keys, item.rows),
+                "updated_at": utcnow(),
+            }
+        )  # fmt: skip
+    if rows:
+        session.execute(LedgerBatch.__table__.insert(), rows)
 
 
 class Entry(NamedTuple):
@@ -270,19 +356,32 @@ class Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._pending: deque[Future[None]] = deque()
 
-    def write(self, entries: Sequence[Entry], settles: Sequence[int] = (), warned: Sequence[Warned] = ()) -> None:
-        """Queue entries, the requests (inflight.RequestLog numbers) they settle and the warnings of their events;
-        waits while ``depth`` writes are already queued."""
+    def write(
+        self,
+        entries: Sequence[Entry],
+        settles: Sequence[int] = (),
+        warned: Sequence[Warned] = (),
+        batches: Sequence[SettledBatch] = (),
+    ) -> None:
+        """Queue entries and settled batches, the requests (inflight.RequestLog numbers) they settle and the warnings
+        of their events; waits while ``depth`` writes are already queued."""
         while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._write, entries, settles, warned))
+        self._pending.append(self._pool.submit(self._write, entries, settles, warned, batches))
 
-    def _write(self, entries: Sequence[Entry], settles: Sequence[int] = (), warned: Sequence[Warned] = ()) -> None:
+    def _write(
+        self,
+        entries: Sequence[Entry],
+        settles: Sequence[int] = (),
+        warned: Sequence[Warned] = (),
+        batches: Sequence[SettledBatch] = (),
+    ) -> None:
         try:
             with self._store.session() as session:
                 if self._lease is not None and not self._lease.hold(session):
                     return  # lease.lost is set: the run's threads stop, and the run ends saying it was taken over
                 record(session, self._run_id, entries)
+                record_batches(session, self._run_id, batches)
                 record_warnings(session, self._run_id, warned)  # with the events' entries: one checkpoint
                 inflight.settle(session, self._run_id, settles)  # in the same checkpoint as their answers
         except SQLAlchemyError as exc:
@@ -303,18 +402,49 @@ class Writer:
             self._pool.shutdown(wait=True)
 
 
-def event_ids(session: Session, run_ids: Iterable[str], outcomes: Sequence[str]) -> set[str]:
-    """Ledger keys (:func:`key` of the event ids) with one of ``outcomes`` in any of the runs."""
+def event_keys(session: Session, run_ids: Iterable[str], outcomes: Sequence[str]) -> pa.Array:
+    """Ledger keys (:func:`key` of the event ids) with one of ``outcomes`` in any of the runs, distinct, as a string
+    array (compared a column at a time: ``pyarrow.compute.is_in``)."""
     ids = list(run_ids)
     if not ids:
-        return set()
+        return pa.array([], pa.string())
+    parts: list[pa.Array] = []
     query = select(RowOutcome.event_id).where(RowOutcome.run_id.in_(ids), RowOutcome.outcome.in_(outcomes))
-    return set(session.scalars(query))
+    single = list(session.scalars(query))
+    if single:
+        parts.append(pa.array(single, pa.string()))
+    packed = [outcome for outcome in outcomes if outcome in BATCH_OUTCOMES]
+    if packed:
+        blobs = select(LedgerBatch.keys).where(LedgerBatch.run_id.in_(ids), LedgerBatch.outcome.in_(packed))
+        parts.extend(unpack_keys(blob)[0] for blob in session.scalars(blobs))
+    if not parts:
+        return pa.array([], pa.string())
+    return pc.unique(pa.concat_arrays(parts))
+
+
+def entries(session: Session, run_id: str) -> list[Entry]:
+    """Every event's entry of a run, whichever shape it was written in (a settled batch gives one per event, its
+    fields the batch's), under its ledger key; the made-up entries (rows never prepared, repeats) included."""
+    found = [
+        Entry(row.event_id, row.outcome, row.rows, row.reason_code, row.vendor_code, row.message, row.attempts,
+              row.batch, row.request_id)
+        for row in session.scalars(select(RowOutcome).where(RowOutcome.run_id == run_id))
+    ]  # fmt: skip
+    for batch in session.scalars(select(LedgerBatch).where(LedgerBatch.run_id == run_id).order_by(LedgerBatch.id)):
+        stored, rows = unpack_keys(batch.keys)
+        found += [
+            Entry(k, batch.outcome, count, batch.reason_code, None, batch.message, batch.attempts, batch.batch,
+                  batch.request_id)
+            for k, count in zip(stored.to_pylist(), rows.to_pylist(), strict=True)
+        ]  # fmt: skip
+    return found
 
 
 def forget(session: Session, run_id: str, outcome: str) -> None:
     """Drop a run's entries of one outcome (a resumed run sends its unsettled and failed events again)."""
     session.execute(delete(RowOutcome).where(RowOutcome.run_id == run_id, RowOutcome.outcome == outcome))
+    if outcome in BATCH_OUTCOMES:
+        session.execute(delete(LedgerBatch).where(LedgerBatch.run_id == run_id, LedgerBatch.outcome == outcome))
 
 
 def totals(session: Session, run_id: str) -> dict[str, Any]:
@@ -329,20 +459,27 @@ def totals(session: Session, run_id: str) -> dict[str, Any]:
     ):
         counts[outcome] = int(rows or 0)
         events[outcome] = int(entries or 0)
+    for outcome, rows, entries in session.execute(
+        select(LedgerBatch.outcome, func.sum(LedgerBatch.rows), func.sum(LedgerBatch.events))
+        .where(LedgerBatch.run_id == run_id)
+        .group_by(LedgerBatch.outcome)
+    ):
+        counts[outcome] += int(rows or 0)
+        events[outcome] += int(entries or 0)
     held = session.scalar(
         select(func.count()).where(RowOutcome.run_id == run_id, RowOutcome.event_id == _NOT_PREPARED_KEY)
     )
     events["failed"] -= int(held or 0)  # rows never prepared are no event
     events["prepared"] = sum(events[outcome] for outcome in OUTCOMES)
-    reasons = {
-        code: int(rows or 0)
+    reasons: dict[str, int] = {}
+    for table in (RowOutcome, LedgerBatch):
         for code, rows in session.execute(
-            select(RowOutcome.reason_code, func.sum(RowOutcome.rows))
-            .where(RowOutcome.run_id == run_id, RowOutcome.outcome.in_(("rejected", "skipped", "unknown")))
-            .group_by(RowOutcome.reason_code)
-        )
-        if code is not None
-    }
+            select(table.reason_code, func.sum(table.rows))
+            .where(table.run_id == run_id, table.outcome.in_(("rejected", "skipped", "unknown")))
+            .group_by(table.reason_code)
+        ):
+            if code is not None:
+                reasons[code] = reasons.get(code, 0) + int(rows or 0)
     # Failed rows by the vendor's code, or by our own reason (not_sent) when the vendor never answered for them.
     vendor: dict[str, int] = {}
     for code, reason, rows in session.execute(
@@ -362,24 +499,33 @@ def earlier_runs(session: Session, orchestration_id: int, before: str) -> list[s
 
 
 __all__ = [
+    "BATCH_OUTCOMES",
     "Entry",
     "KEY_LENGTH",
     "Warned",
     "NOT_PREPARED",
     "OUTCOMES",
     "REPEATED_EVENT_ID",
+    "SettledBatch",
     "Writer",
     "earlier_runs",
+    "entries",
     "entry_key",
-    "event_ids",
+    "event_keys",
     "forget",
     "key",
+    "keys",
+    "keys_of",
     "not_prepared_key",
+    "pack_keys",
     "record",
+    "record_batches",
     "record_warnings",
     "repeat_key",
     "shown_key",
     "storable",
+    "total_rows",
     "totals",
+    "unpack_keys",
     "warned_events",
 ]

@@ -25,7 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from offramp.core.destination_api import PreparedBatch, RejectedEvent
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from offramp.core.destination_api import EventColumns, PreparedEvent, RejectedEvent
 from offramp.core.runner import ledger
 
 REPEATED_EVENT_ID: Final = ledger.REPEATED_EVENT_ID
@@ -104,32 +107,51 @@ def _remove_orphans() -> None:
             continue  # alive, or another user's: not ours to judge
 
 
-def screen(index: SeenIndex, prepared: PreparedBatch) -> PreparedBatch:
-    """``prepared`` with repeated event ids and ids the ledger cannot hold moved to its rejected events.
+def screen(
+    index: SeenIndex, events: EventColumns, rejected: Sequence[RejectedEvent]
+) -> tuple[EventColumns, list[RejectedEvent]]:
+    """``events`` and ``rejected`` with repeated event ids and ids the ledger cannot hold moved to the rejected.
 
     A repeat is rejected under :func:`ledger.repeat_key` of its id, whatever the preparer made of its rows, so that
     the ledger's entry of the id itself stays the first event's (sent, failed or rejected) and the repeat's rows are
-    counted, once, under :data:`REPEATED_EVENT_ID`.
+    counted, once, under :data:`REPEATED_EVENT_ID`. Compared a column at a time; objects are made only for the
+    events moved.
     """
-    events, rejected = prepared.events, prepared.rejected
-    keys = [ledger.key(event.event_id) for event in events]
+    keys = ledger.keys_of(events.event_ids)
     keys += [ledger.entry_key(item.event_id, item.reason) for item in rejected]
     repeated = index.repeats(keys)
-    if not repeated and all(ledger.storable(event.event_id) for event in events):
-        return prepared
-    result = PreparedBatch()
-    for position, event in enumerate(events):
+    # Arrow text is valid UTF-8, so a NUL is what a store cannot hold.
+    unstorable = pc.fill_null(pc.match_substring(events.event_ids.cast(pa.string()), "\x00"), False)
+    if not repeated and not pc.any(unstorable).as_py():
+        return events, list(rejected)
+    moved = [position in repeated for position in range(len(events))]
+    refused = pc.or_(pa.array(moved, pa.bool_()), unstorable)
+    result: list[RejectedEvent] = []
+    for position in pc.indices_nonzero(refused).to_pylist():
+        event = events[position]
         if position in repeated:
-            result.rejected.append(_repeat(event.event_id, event.rows))
-        elif not ledger.storable(event.event_id):
-            result.rejected.append(
-                RejectedEvent(event.event_id, INVALID_EVENT_ID, REASONS[INVALID_EVENT_ID], event.rows)
-            )
+            result.append(_repeat(event.event_id, event.rows))
         else:
-            result.events.append(event)
+            result.append(RejectedEvent(event.event_id, INVALID_EVENT_ID, REASONS[INVALID_EVENT_ID], event.rows))
     for position, item in enumerate(rejected, start=len(events)):
-        result.rejected.append(_repeat(item.event_id, item.rows) if position in repeated else item)
-    return result
+        result.append(_repeat(item.event_id, item.rows) if position in repeated else item)
+    return events.filter(pc.invert(refused)), result
+
+
+def split_unstorable(events: Sequence[PreparedEvent]) -> tuple[list[PreparedEvent], list[RejectedEvent]]:
+    """Event objects whose ids the ledger can hold, and the rejections of the others (``invalid_event_id``).
+
+    Checked before objects become columns: an id with an unpaired surrogate has no UTF-8, so no Arrow text either.
+    """
+    if all(ledger.storable(event.event_id) for event in events):
+        return list(events), []
+    kept = [event for event in events if ledger.storable(event.event_id)]
+    refused = [
+        RejectedEvent(event.event_id, INVALID_EVENT_ID, REASONS[INVALID_EVENT_ID], event.rows)
+        for event in events
+        if not ledger.storable(event.event_id)
+    ]
+    return kept, refused
 
 
 def _repeat(event_id: str, rows: int) -> RejectedEvent:
@@ -138,4 +160,4 @@ def _repeat(event_id: str, rows: int) -> RejectedEvent:
     return RejectedEvent(event_id, REPEATED_EVENT_ID, REASONS[REPEATED_EVENT_ID], rows)
 
 
-__all__ = ["INVALID_EVENT_ID", "REASONS", "REPEATED_EVENT_ID", "SeenIndex", "screen"]
+__all__ = ["INVALID_EVENT_ID", "REASONS", "REPEATED_EVENT_ID", "SeenIndex", "screen", "split_unstorable"]

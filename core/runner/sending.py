@@ -120,7 +120,7 @@ class BatchResult:
     events: Sequence[PreparedEvent]
     sent: list[str] = field(default_factory=list)
     failed: list[FailedEvent] = field(default_factory=list)
-    unsent: list[PreparedEvent] = field(default_factory=list)  # only when the run stopped
+    unsent: Sequence[PreparedEvent] = field(default_factory=list)  # only when the run stopped
     attempts: int = 0
     request_ids: list[str] = field(default_factory=list)
     last_error: str | None = None
@@ -190,7 +190,7 @@ def deliver(
     What is left when the run stops, or when retrying cannot help (``terminal`` set), comes back ``unsent``.
     """
     result = BatchResult(number, events)
-    pending: list[PreparedEvent] = list(events)
+    pending: Sequence[PreparedEvent] = events  # as handed in: columns stay columns (no object per event)
     while pending and result.terminal is None and not stop.is_set():
         progress_wait = _attempt_round(
             sender, result, pending, bucket=bucket, budget=budget, stop=stop, policy=policy, gate=gate
@@ -208,7 +208,7 @@ def deliver(
 def _attempt_round(
     sender: Sender,
     result: BatchResult,
-    pending: list[PreparedEvent],
+    pending: Sequence[PreparedEvent],
     *,
     bucket: TokenBucket,
     budget: RetryBudget,

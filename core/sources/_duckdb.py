@@ -39,32 +39,88 @@ def _refused_by_parser(statements: list[duckdb.Statement]) -> ConfigError | None
 
 
 MEMORY_LIMIT_VARIABLE = "OFFRAMP_DUCKDB_MEMORY_LIMIT"
+_MIB = 1024 * 1024
+# The default share of the machine's memory DuckDB may hold: 1/256 (96 MiB on 24 GiB, 64 MiB -> the floor on 16 GiB).
+# offramp reads a result at 50,000-400,000 rows/s; DuckDB sorts and scans at millions of rows/s even when it spills,
+# so memory beyond this buys a run no speed, while every megabyte DuckDB holds is offramp's process's memory (a
+# 5,000,000-row ORDER BY took 1 GB of it under DuckDB's own default, 80% of the machine).
+_DEFAULT_SHARE = 256
+# DuckDB's sort needs a few blocks per thread: 2 threads failed at 61 MiB and sorted 5,000,000 rows at 92 MiB.
+_PER_THREAD_FLOOR = 48 * _MIB
+_FLOOR = 96 * _MIB
+# Spilling costs disk and time on the largest tables; past this, a bigger limit is the user's call (the variable).
+_CEILING = 1024 * _MIB
 
 
-def _memory_config() -> dict[str, str | bool | int | float | list[str]]:
-    """DuckDB's memory limit from ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` (e.g. ``512MB``); empty when it is unset (DuckDB's
-    default: 80% of the machine's memory).
-
-    DuckDB runs in offramp's process, so a query's ORDER BY over millions of rows is sorted in offramp's memory;
-    with a limit DuckDB sorts within it and spills the rest to disk.
-    """
-    limit = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
-    if not limit:
-        return {}
+def machine_memory() -> int | None:
+    """The bytes of memory this process can have: the machine's physical memory, or a container's (cgroup) limit
+    when that is smaller. ``None`` when the platform does not say (Windows)."""
     try:
-        duckdb.connect(":memory:", config={"memory_limit": limit}).close()
+        total: int | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = None
+    # cgroup v2, then v1: a container's limit, which physical memory does not show.
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) > 0:
+            total = int(text) if total is None else min(total, int(text))
+        break
+    return total if total is not None and total > 0 else None
+
+
+def _threads() -> int:
+    # DuckDB runs one thread per core this process may use.
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_memory_limit(memory: int | None = None, threads: int | None = None) -> int:
+    """The memory limit, in bytes, DuckDB sources get when ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` is unset:
+    1/256 of ``memory`` (default: :func:`machine_memory`), at least 48 MiB a thread and 96 MiB, at most 1 GiB,
+    in whole MiB."""
+    memory = machine_memory() if memory is None else memory
+    threads = _threads() if threads is None else threads
+    floor = max(_FLOOR, threads * _PER_THREAD_FLOOR)
+    share = _FLOOR if memory is None else memory // _DEFAULT_SHARE
+    return max(floor, min(share, _CEILING)) // _MIB * _MIB
+
+
+def memory_limit() -> tuple[str, bool]:
+    """DuckDB's ``memory_limit`` for a source, and whether it came from ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` (else the
+    default, :func:`default_memory_limit`).
+
+    DuckDB runs in offramp's process: what it holds (its cache of the database file's blocks, a sort's runs) is
+    offramp's memory. Within the limit DuckDB evicts cached blocks and spills sorts, joins and aggregations to the
+    source's private temporary directory, so a run's memory stays flat however many rows it reads.
+
+    Raises:
+        ConfigError: the variable holds a value DuckDB does not take as a memory size.
+    """
+    value = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    if not value:
+        return f"{default_memory_limit() // _MIB}MiB", False
+    try:
+        duckdb.connect(":memory:", config={"memory_limit": value}).close()
     except duckdb.Error as exc:
         reason = " ".join(str(exc).split())
         raise ConfigError(
-            f"{MEMORY_LIMIT_VARIABLE}={limit!r} is not a memory size DuckDB takes ({reason})",
-            hint=f"set {MEMORY_LIMIT_VARIABLE} to a size such as 512MB or 2GB, or unset it",
+            f"{MEMORY_LIMIT_VARIABLE}={value!r} is not a memory size DuckDB takes ({reason})",
+            hint=f"set {MEMORY_LIMIT_VARIABLE} to a size such as 512MB or 2GB (80% for DuckDB's own default), or "
+            "unset it for offramp's default",
         ) from None
-    return {"memory_limit": limit}
+    return value, True
 
 
-def _connect(database: str, *, read_only: bool, allowed: Sequence[Path]) -> tuple[duckdb.DuckDBPyConnection, Path]:
-    """A connection that reads only ``database`` and the ``allowed`` paths, and the private directory DuckDB spills
-    to (removed on close).
+def _connect(
+    database: str, *, read_only: bool, allowed: Sequence[Path], memory: str
+) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A connection that reads only ``database`` and the ``allowed`` paths, holds at most ``memory`` (DuckDB's
+    ``memory_limit``), and the private directory DuckDB spills to (removed on close).
 
     External access is off (``enable_external_access``) but for DuckDB's ``allowed_directories`` and
     ``allowed_paths``; no extension is installed or loaded on a query's behalf; the configuration is then locked
@@ -72,7 +128,7 @@ def _connect(database: str, *, read_only: bool, allowed: Sequence[Path]) -> tupl
     and its temporary directory.
     """
     config: dict[str, str | bool | int | float | list[str]] = {
-        **_memory_config(),
+        "memory_limit": memory,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
@@ -141,10 +197,25 @@ def _sandbox_error(text: str) -> SourceQueryError | None:
     return None
 
 
-def _failure(exc: BaseException, query: str) -> SourceQueryError:
+def _failure(exc: BaseException, query: str, limit: tuple[str, bool]) -> SourceQueryError:
     # From an Arrow stream DuckDB's message arrives inside an OSError: read the text, whatever the type.
     refused = _sandbox_error(str(exc))
-    return refused if refused is not None else query_error(exc, query, "DuckDB")
+    if refused is not None:
+        return refused
+    error = query_error(exc, query, "DuckDB")
+    if "Out of Memory Error" not in error.engine_message:
+        return error
+    # DuckDB's own advice (SET memory_limit, SET threads) cannot be followed: the configuration is locked.
+    value, from_variable = limit
+    origin = f"set by {MEMORY_LIMIT_VARIABLE}" if from_variable else f"offramp's default, {MEMORY_LIMIT_VARIABLE} unset"
+    return SourceQueryError(
+        f"{error.message.split(' Possible solutions:')[0]} (DuckDB's memory limit: {value}, {origin})",
+        hint=f"set {MEMORY_LIMIT_VARIABLE} to a larger size, such as 2GB, in the environment offramp runs in, or make "
+        "the query lighter (sorts, joins and aggregations spill to disk within the limit; not every operator does)",
+        engine_message=error.engine_message,
+        line=error.line,
+        line_text=error.line_text,
+    )
 
 
 class DuckDBSource(Source):
@@ -153,11 +224,14 @@ class DuckDBSource(Source):
     def __init__(self, path: Path | None, allowed_paths: Sequence[str] = ()) -> None:
         super().__init__()
         self._spill: Path | None = None
+        self._memory_limit = memory_limit()  # before any connection: a bad value is refused with nothing open
         # Checked again now, not only when the orchestration was stored: OFFRAMP_HOME may differ.
         allowed = check_allowed_paths(allowed_paths)
         self._database, self._allowed = path, allowed
         if path is None:
-            self._connection, self._spill = _connect(":memory:", read_only=False, allowed=allowed)
+            self._connection, self._spill = _connect(
+                ":memory:", read_only=False, allowed=allowed, memory=self._memory_limit[0]
+            )
             return
         if not path.exists():
             raise ConfigError(
@@ -169,7 +243,9 @@ class DuckDBSource(Source):
         try:
             # Read-only: offramp never writes to a customer's database, and a reader does not block their
             # other readers.
-            self._connection, self._spill = _connect(str(path), read_only=True, allowed=allowed)
+            self._connection, self._spill = _connect(
+                str(path), read_only=True, allowed=allowed, memory=self._memory_limit[0]
+            )
         except duckdb.Error as exc:
             reason = " ".join(str(exc).split())
             raise ConfigError(
@@ -201,7 +277,7 @@ class DuckDBSource(Source):
         try:
             refusal = _refused_by_parser(duckdb.extract_statements(query))
         except duckdb.Error as exc:
-            raise _failure(exc, query) from None
+            raise _failure(exc, query, self._memory_limit) from None
         if refusal is not None:
             raise refusal
         # An open reader owns the connection it runs on: each stream gets its own cursor, so two streams (or a
@@ -218,7 +294,7 @@ class DuckDBSource(Source):
                     relation = relation.limit(limit)
                 reader = relation.to_arrow_reader(fetch_rows)
             except duckdb.Error as exc:
-                raise _failure(exc, query) from None
+                raise _failure(exc, query, self._memory_limit) from None
             try:
                 while True:
                     try:
@@ -228,7 +304,7 @@ class DuckDBSource(Source):
                     except (duckdb.Error, pa.ArrowException, OSError) as exc:
                         # A failure while rows stream (a cast that fails on row 50,000) surfaces through Arrow's
                         # C stream as an OSError holding DuckDB's message.
-                        raise _failure(exc, query) from None
+                        raise _failure(exc, query, self._memory_limit) from None
                     yield batch
             finally:
                 reader.close()

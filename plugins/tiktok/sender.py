@@ -40,6 +40,9 @@ from offramp.core import (
     Terminal,
     Transient,
     __version__,
+    concat_events,
+    event_ids_of,
+    joined_bodies,
 )
 from offramp.core.hints import offramp_command
 from offramp.credentials.tiktok_session import TikTokCredentialSession
@@ -142,7 +145,7 @@ class TikTokSender:
 
     def preview(self, events: Sequence[PreparedEvent]) -> bytes:
         """The request body for ``events``: their bytes joined as they are, inside the fixed top level."""
-        return self._head + b",".join(event.body for event in events) + b"]}"
+        return self._head + joined_bodies(events) + b"]}"
 
     def send(self, events: Sequence[PreparedEvent]) -> DeliveryResult:
         """Send one batch; every event ends in exactly one of ``sent``, ``failed`` or ``unsent``.
@@ -175,7 +178,7 @@ class TikTokSender:
             if answer.request_id:
                 result.request_ids.append(answer.request_id)
             if answer.outcome is Outcome.OK:
-                result.sent.extend(event.event_id for event in batch)
+                result.sent.extend(event_ids_of(batch))
             elif answer.outcome is Outcome.INVALID and len(batch) == 1:
                 result.failed.append(FailedEvent(batch[0].event_id, answer.code_text, answer.message))
             elif answer.outcome is Outcome.INVALID:
@@ -301,9 +304,8 @@ class TikTokSender:
         error: DestinationError,
         retry_after: float | None,
     ) -> DeliveryResult:
-        result.unsent.extend(batch)
-        for rest in pending:
-            result.unsent.extend(rest)
+        # The slices not sent, in order, as one: columns stay columns (no object per event).
+        result.unsent = concat_events([batch, *pending])
         result.error = error
         result.retry_after_seconds = retry_after
         return result

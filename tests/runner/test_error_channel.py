@@ -43,7 +43,7 @@ from offramp.core.services.context import Context
 from offramp.core.services.credentials import add_credential
 from offramp.core.services.destinations import add_destination
 from offramp.core.services.orchestrations import add_orchestration
-from offramp.core.state.models import Destination, RowOutcome, Run
+from offramp.core.state.models import Destination, Run
 from offramp.core.state.store import initialize
 
 WORKSPACE = DEFAULT_WORKSPACE
@@ -218,8 +218,8 @@ def adds_up(summary: RunSummary, queried: int = ROWS) -> None:
 
 def ledger(ctx: Context, run_id: str) -> dict[str, tuple[str, str | None, int]]:
     with ctx.store.read_session() as session:
-        rows = session.scalars(sa.select(RowOutcome).where(RowOutcome.run_id == run_id))
-        return {row.event_id: (row.outcome, row.reason_code, row.rows) for row in rows}
+        stored = runner_ledger.entries(session, run_id)
+        return {entry.event_id: (entry.outcome, entry.reason_code, entry.rows) for entry in stored}
 
 
 def stored_error(ctx: Context, run_id: str) -> str | None:

@@ -32,11 +32,11 @@ from typing import Any
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 from conftest import Emulator, set_up
 
 from offramp.core.environment import Environment
 from offramp.core.runner import RunRequest, RunSummary, run_orchestration
+from offramp.core.runner.ledger import entries
 from offramp.core.services.context import Context
 from offramp.core.state.store import open_store
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
@@ -95,13 +95,12 @@ def orders(cli: Any, initialized: Any, emulator: Emulator, tmp_path: Path, monke
 
 def ledger_entries(run_id: str) -> dict[str, tuple[str, int]]:
     """The run's ledger, read from the store itself: key -> (outcome, rows)."""
-    engine = sa.create_engine(Environment().store_url)
+    store = open_store(Environment())
     try:
-        with engine.connect() as connection:
-            query = sa.text("SELECT event_id, outcome, rows FROM row_outcomes WHERE run_id = :run")
-            return {key: (outcome, rows) for key, outcome, rows in connection.execute(query, {"run": run_id})}
+        with store.read_session() as session:
+            return {entry.event_id: (entry.outcome, entry.rows) for entry in entries(session, run_id)}
     finally:
-        engine.dispose()
+        store.dispose()
 
 
 def check_summary(cli: Any, summary: dict[str, Any]) -> None:

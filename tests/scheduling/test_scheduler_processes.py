@@ -18,12 +18,13 @@ from typing import Any, BinaryIO
 
 import pytest
 from conftest import Clock, Emulator, set_up, wait_until, write_orders
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from offramp.core.runner.ledger import totals
 from offramp.core.scheduling.scheduler import Scheduler
 from offramp.core.scheduling.store import live_instances
 from offramp.core.services.context import Context
-from offramp.core.state.models import RowOutcome, Run, ScheduleFire
+from offramp.core.state.models import Run, ScheduleFire
 from offramp.plugins.tiktok.emulator import DEFAULT_APP_SECRET
 
 
@@ -94,8 +95,7 @@ def run_row(ctx: Context, run_id: str | None) -> Run | None:
 def sent_so_far(ctx: Context, run_id: str) -> int:
     """Events the run's ledger records as sent (its counts are written when it ends)."""
     with ctx.store.read_session() as session:
-        query = select(func.count()).where(RowOutcome.run_id == run_id, RowOutcome.outcome == "sent")
-        return int(session.scalar(query) or 0)
+        return int(totals(session, run_id)["events"]["sent"])
 
 
 def running_fire(ctx: Context, name: str) -> ScheduleFire | None:
