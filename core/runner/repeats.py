@@ -66,15 +66,14 @@ class SeenIndex:
         self._calls += 1
         call = self._calls
         before = self._db.total_changes
-        self._db.execute("BEGIN")
-        try:
-            self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", ((k, call) for k in keys))
-        finally:
-            self._db.execute("COMMIT")
+        # One statement for the whole batch: SQLite reads the keys from one JSON text (no per-key binding in Python),
+        # in sorted order (neighbouring inserts touch neighbouring pages of the index: several times faster).
+        values = json.dumps(list(keys))
+        self._db.execute("INSERT OR IGNORE INTO seen SELECT value, ? FROM json_each(?) ORDER BY value", (call, values))
         if self._db.total_changes - before == len(keys):
             return set()  # every key was new: the common case costs one statement
         query = "SELECT k FROM seen WHERE call < ? AND k IN (SELECT value FROM json_each(?))"
-        earlier = {row[0] for row in self._db.execute(query, (call, json.dumps(list(keys))))}
+        earlier = {row[0] for row in self._db.execute(query, (call, values))}
         positions: set[int] = set()
         first: set[str] = set()
         for position, k in enumerate(keys):

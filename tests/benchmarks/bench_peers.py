@@ -6,7 +6,7 @@ Run (not a pytest module; needs the ``bench`` extra, ``pip install -e '.[dev,ben
 
 One process writes ``--rows`` synthetic order lines (``write_orders`` of
 ``offramp.plugins.tiktok.commands.benchmark``) to a DuckDB file and starts the TikTok emulator in its own process
-(``emulator_process``); every side reads that file with the same SQL (``BENCH_SQL``) and sends to that emulator:
+(``bench_emulator``); every side reads that file with the same SQL (``BENCH_SQL``) and sends to that emulator:
 
 - offramp: the ``bench`` orchestration through ``Offramp.run`` of ``offramp.core.commands`` (its own batching, 4
   requests in flight, ledger in a SQLite state store); preparation is its dry run.
@@ -21,15 +21,23 @@ One process writes ``--rows`` synthetic order lines (``write_orders`` of
   its ledger.
 - ceiling: the emulator alone, replaying prebuilt request bodies of 1,000 events (the events the script prepared,
   every event_id distinct, as many events as offramp sends) over ``--connections`` keep-alive connections
-  (``bench_emulator._send_all``).
+  (``send_all`` of ``offramp.plugins.tiktok.commands.benchmark``, as ``offramp bench`` and bench_emulator.py do).
 
 Every side is timed for preparation and end to end; before each end-to-end run (and the ceiling) the emulator is
 reset and the credential authorized again, so each side starts from an empty emulator and its stats must show every
 event accepted once and no duplicate. The bench also asserts that the three sides prepare the same number of events
 and that dlt delivers exactly the script's set of event_ids, each once. Each figure is the median of ``--repeat``
 runs (the order of the sides rotates between repetitions). This machine is shared and noisy: compare the ratios,
-which are measured in the same run, not the absolute rates. Targets: preparation >= 5x the script and >= 3x dlt; end
-to end >= 3x the script and >= 2x dlt; offramp's events/s end to end >= 70% of the emulator's ceiling.
+which are measured in the same run, not the absolute rates.
+
+Targets (issue 16): preparation >= 5x the script and >= 8x dlt; end to end >= 4x the script and offramp's events/s
+>= 70% of the emulator's ceiling. End to end against dlt is printed, with no target.
+
+The emulator shares the machine's cores with whoever sends to it, so the bench also reports how many cores each
+process kept busy (CPU seconds over wall seconds, medians): during offramp's end-to-end runs the emulator's (from
+/proc/PID/stat) and offramp's own (this process's CPU time: nothing else runs in it meanwhile); during the ceiling
+replay the emulator's and the replaying client's. Well under one core for the emulator means it was not what
+limited the run; the rest of the machine went to the sender and to whatever else the machine was running.
 """
 
 from __future__ import annotations
@@ -50,18 +58,24 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
-import orjson
 import phonenumbers
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, however this file is started
 
-from bench_emulator import _send_all
 from peer_dlt import dlt_run
 
 from offramp.core.commands import Offramp
 from offramp.credentials.tiktok_session import TikTokCredentialSession
-from offramp.plugins.tiktok.commands.benchmark import BENCH_SQL, bench_home, emulator_process, write_orders
+from offramp.plugins.tiktok.commands.benchmark import (
+    BENCH_SQL,
+    bench_emulator,
+    bench_home,
+    cpu_seconds,
+    request_bodies,
+    send_all,
+    write_orders,
+)
 from offramp.plugins.tiktok.emulator import ADMIN_AUTH_CODE, DEFAULT_EVENT_SET_ID
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import e164
@@ -69,13 +83,12 @@ from offramp.plugins.tiktok.identifiers import e164
 SIDES = ("offramp", "script", "dlt")
 STAGES = ("prepare", "end to end")
 CEILING = "end to end % of ceiling"
-TARGETS = {  # offramp's speed as a multiple of the peer's, per stage; and its share of the emulator's ceiling
+TARGETS = {  # issue 16: offramp's speed as a multiple of the peer's, per stage; and its share of the emulator's ceiling
     "prepare offramp/script": 5.0,
-    "prepare offramp/dlt": 3.0,
-    "end to end offramp/script": 3.0,
-    "end to end offramp/dlt": 2.0,
+    "prepare offramp/dlt": 8.0,
+    "end to end offramp/script": 4.0,
     CEILING: 0.70,
-}
+}  # "end to end offramp/dlt" is measured and printed; the issue sets it no target
 
 
 def _sha(text: str) -> str:
@@ -153,19 +166,14 @@ def script_run(orders: Path, base_url: str | None, token: str) -> int:
     return count
 
 
-def _ceiling_bodies(events: list[dict[str, Any]]) -> list[bytes]:
-    """Request bodies of 1,000 events each, serialized ahead of time, as the ceiling replays them."""
-    return [
-        orjson.dumps({"event_source": "offline", "event_source_id": DEFAULT_EVENT_SET_ID, "data": events[i : i + 1000]})
-        for i in range(0, len(events), 1000)
-    ]
-
-
 class Bench:
     """The shared set-up: a throw-away offramp home, the orders file and the emulator."""
 
-    def __init__(self, ctx: Offramp, base_url: str, orders: Path, workdir: Path) -> None:
+    def __init__(self, ctx: Offramp, base_url: str, emulator_pid: int, orders: Path, workdir: Path) -> None:
         self.ctx, self.base_url, self.orders, self.workdir = ctx, base_url, orders, workdir
+        self.emulator_pid = emulator_pid
+        # Per end-to-end run of offramp: (emulator CPU s, offramp's process CPU s, wall s).
+        self.cpu: list[tuple[float, float, float]] = []
 
     def fresh_emulator(self) -> str:
         """Reset the emulator (events, counters, tokens) and authorize the credential again; returns its token."""
@@ -185,11 +193,15 @@ class Bench:
         delivered: list[str] | None = None
         if side == "offramp":
             e164.cache_clear()  # each measured run starts with cold phone parsing, as a run in its own process would
+            emulator_before, own_before = cpu_seconds(self.emulator_pid), time.process_time()
             started = time.perf_counter()
             summary = self.ctx.run("production", "bench", dry_run=base_url is None)
             elapsed = time.perf_counter() - started
+            emulator_after, own_after = cpu_seconds(self.emulator_pid), time.process_time()
             assert summary.status == "succeeded", summary
             count = summary.sent
+            if base_url is not None and emulator_before is not None and emulator_after is not None:
+                self.cpu.append((emulator_after - emulator_before, own_after - own_before, elapsed))
         elif side == "script":
             started = time.perf_counter()
             count = script_run(self.orders, base_url, token)
@@ -206,16 +218,23 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def _busy(runs: list[tuple[float, float]]) -> float | None:
+    """The median of CPU seconds over wall seconds, of (cpu, wall) pairs; None if there are none."""
+    return _median([cpu / wall for cpu, wall in runs]) if runs else None
+
+
 def measure(bench: Bench, repeat: int, connections: int, say: Callable[[str], None]) -> dict[str, Any]:
     reference = list(script_events(bench.orders))  # untimed: what every side must prepare
     reference_ids = {event["event_id"] for event in reference}
     assert len(reference_ids) == len(reference), "the script prepared an event_id twice"
     expected = {"offramp": sum(len(event["properties"]["contents"]) for event in reference)}  # rows, see Bench.run
-    bodies = _ceiling_bodies(reference)
+    bodies = request_bodies(reference, DEFAULT_EVENT_SET_ID)
     seconds: dict[str, dict[str, list[float]]] = {side: {stage: [] for stage in STAGES} for side in SIDES}
     ceiling_seconds: list[float] = []
+    # The emulator's CPU seconds, this process's (the replaying client's) and the wall seconds of each replay.
+    ceiling_cpu: list[tuple[float, float, float]] = []
     token = bench.fresh_emulator()
-    _send_all(bench.base_url, token, bodies[:3], 1)  # warm-up of the emulator's request path
+    send_all(bench.base_url, token, bodies[:3], 1)  # warm-up of the emulator's request path
     for n in range(repeat):
         order = SIDES[n % 3 :] + SIDES[: n % 3]
         for stage in STAGES:
@@ -238,12 +257,17 @@ def measure(bench: Bench, repeat: int, connections: int, say: Callable[[str], No
                 unit = "rows" if side == "offramp" else "events"
                 say(f"  run {n + 1}/{repeat} {stage:10} {side:7} {elapsed:7.2f} s, {count:,} {unit}")
         token = bench.fresh_emulator()
-        ceiling_seconds.append(_send_all(bench.base_url, token, bodies, connections))
+        before, client_before = cpu_seconds(bench.emulator_pid), time.process_time()
+        ceiling_seconds.append(send_all(bench.base_url, token, bodies, connections))
+        after, client_after = cpu_seconds(bench.emulator_pid), time.process_time()
+        if before is not None and after is not None:
+            ceiling_cpu.append((after - before, client_after - client_before, ceiling_seconds[-1]))
         stats = bench.stats()
         if stats["events_accepted"] != len(reference) or stats["duplicates_dropped"]:
             raise SystemExit(f"ceiling: replayed {len(reference)} events, emulator stats {stats}")
         say(f"  run {n + 1}/{repeat} ceiling {ceiling_seconds[-1]:7.2f} s, {len(reference):,} events")
     return {"events": len(reference), "seconds": seconds, "ceiling_seconds": ceiling_seconds,
+            "ceiling_cpu": ceiling_cpu, "offramp_cpu": bench.cpu,
             "body_bytes": sum(map(len, bodies)) / len(bodies)}  # fmt: skip
 
 
@@ -254,8 +278,16 @@ def summarize(rows: int, repeat: int, connections: int, measured: dict[str, Any]
     offramp_events = events / median["offramp"]["end to end"]
     ratios = {f"{stage} offramp/{peer}": median[peer][stage] / median["offramp"][stage]
               for stage in STAGES for peer in ("script", "dlt")}  # fmt: skip
-    met = {key: ratio >= TARGETS[key] for key, ratio in ratios.items()}
+    met = {key: ratio >= TARGETS[key] for key, ratio in ratios.items() if key in TARGETS}
     met[CEILING] = offramp_events / ceiling >= TARGETS[CEILING]
+    # Cores each process kept busy: CPU seconds over wall seconds, run by run, then the median (None without /proc).
+    runs, replays = measured["offramp_cpu"], measured["ceiling_cpu"]
+    cores = {
+        "emulator during offramp end to end": _busy([(emulator, wall) for emulator, _, wall in runs]),
+        "offramp during its end to end": _busy([(own, wall) for _, own, wall in runs]),
+        "emulator during the ceiling": _busy([(emulator, wall) for emulator, _, wall in replays]),
+        "client during the ceiling": _busy([(client, wall) for _, client, wall in replays]),
+    }
     return {
         "rows": rows,
         "events": events,
@@ -265,7 +297,9 @@ def summarize(rows: int, repeat: int, connections: int, measured: dict[str, Any]
         "seconds": measured["seconds"],
         "median_seconds": median,
         "rows_per_second": {side: {stage: rows / median[side][stage] for stage in STAGES} for side in SIDES},
+        "events_per_second": {side: {stage: events / median[side][stage] for stage in STAGES} for side in SIDES},
         "ratios": ratios,
+        "cores": cores,
         "ceiling": {
             "connections": connections,
             "request_bytes": round(measured["body_bytes"]),
@@ -280,23 +314,41 @@ def summarize(rows: int, repeat: int, connections: int, measured: dict[str, Any]
 
 
 def print_table(result: dict[str, Any]) -> None:
-    rate, ratios, ceiling = result["rows_per_second"], result["ratios"], result["ceiling"]
+    rate, events, ratios, ceiling = (
+        result["rows_per_second"],
+        result["events_per_second"],
+        result["ratios"],
+        result["ceiling"],
+    )
 
     def verdict(key: str) -> str:
-        return "ok" if result["met"][key] else "BELOW"
+        if key not in TARGETS:
+            return "(no target)"
+        target = f"{TARGETS[key]:.0%}" if key == CEILING else f"{TARGETS[key]:g}x"
+        return f"(>={target} {'ok' if result['met'][key] else 'BELOW'})"
 
     print(f"{result['rows']:,} rows -> {result['events']:,} events; {result['when']}; {result['cpus']} CPUs; "
           f"median of {result['repeat']} run(s)")  # fmt: skip
-    print(f"  {'stage':10}  {'offramp':>9}  {'script':>9}  {'dlt':>9}  (rows/s)  offramp/script       offramp/dlt")
+    print(f"  {'stage':10}  {'unit':8}  {'offramp':>9}  {'script':>9}  {'dlt':>9}")
     for stage in STAGES:
-        cells = "  ".join(f"{rate[side][stage]:>9,.0f}" for side in SIDES)
+        for unit, table in (("rows/s", rate), ("events/s", events)):
+            cells = "  ".join(f"{table[side][stage]:>9,.0f}" for side in SIDES)
+            print(f"  {stage if unit == 'rows/s' else '':10}  {unit:8}  {cells}")
+    for stage in STAGES:
         script, dlt = f"{stage} offramp/script", f"{stage} offramp/dlt"
-        print(f"  {stage:10}  {cells}            {ratios[script]:5.2f}x (>={TARGETS[script]:g}x {verdict(script):5})"
-              f"  {ratios[dlt]:5.2f}x (>={TARGETS[dlt]:g}x {verdict(dlt)})")  # fmt: skip
+        print(f"  {stage:10}  offramp/script {ratios[script]:5.2f}x {verdict(script):16}"
+              f"  offramp/dlt {ratios[dlt]:5.2f}x {verdict(dlt)}")  # fmt: skip
     print(f"  emulator ceiling: {ceiling['events_per_second']:,.0f} events/s (prebuilt bodies of 1,000 events, "
           f"{ceiling['request_bytes'] / 1e3:,.0f} kB each, {ceiling['connections']} connections); offramp end to end "
           f"{ceiling['offramp_events_per_second']:,.0f} events/s = {ceiling['offramp_share']:.0%} of it "
-          f"(>={TARGETS[CEILING]:.0%} {verdict(CEILING)})")  # fmt: skip
+          f"{verdict(CEILING)}")  # fmt: skip
+    cores = result["cores"]
+    if cores["emulator during offramp end to end"] is not None:
+        print(f"  during offramp's end to end: emulator used {cores['emulator during offramp end to end']:.2f} of "
+              f"{result['cpus']} cores, offramp {cores['offramp during its end to end']:.2f}")  # fmt: skip
+    if cores["emulator during the ceiling"] is not None:
+        print(f"  during the ceiling replay: emulator used {cores['emulator during the ceiling']:.2f} of "
+              f"{result['cpus']} cores, the replaying client {cores['client during the ceiling']:.2f}")  # fmt: skip
 
 
 def main() -> None:
@@ -309,12 +361,13 @@ def main() -> None:
     say: Callable[[str], None] = (lambda line: print(line, file=sys.stderr)) if args.json else print
     with (
         tempfile.TemporaryDirectory(prefix="offramp-peers-") as home,
-        emulator_process() as base_url,
+        bench_emulator() as emulator,
     ):
+        base_url = emulator.base_url
         orders = Path(home) / "orders.duckdb"
         rows = write_orders(orders, args.rows)
         with bench_home(Path(home), base_url, orders) as ctx:
-            bench = Bench(ctx, base_url, orders, Path(home))
+            bench = Bench(ctx, base_url, emulator.process.pid, orders, Path(home))
             # Warm-ups, so that no measured run pays for imports or first queries.
             ctx.run("production", "bench", dry_run=True, limit=100)
             small = Path(home) / "small.duckdb"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import duckdb
 from offramp.plugins.tiktok.commands.benchmark import write_orders
 
 
-def test_bench_measures_preparation_and_end_to_end_and_every_row_is_accounted_for(cli: Any) -> None:
+def test_bench_measures_both_stages_and_the_ceiling_and_every_row_is_accounted_for(cli: Any) -> None:
     result = cli("bench", "--rows", "3000", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -22,9 +23,36 @@ def test_bench_measures_preparation_and_end_to_end_and_every_row_is_accounted_fo
         assert run["queried"] == 3000 == run["sent"] + run["rejected"] + run["failed"] + run["skipped"]
         assert set(run["reason_counts"]) <= {"missing_identifiers", "unknown_event_name"}
     assert data["run"]["sent"] == data["dry_run"]["sent"]  # the dry run prepares exactly what is then sent
-    assert data["emulator_accepted"] > 0
-    assert data["prepare_rows_per_second"] > 0 and data["end_to_end_rows_per_second"] > 0
+    assert data["run"]["events"]["sent"] == data["dry_run"]["events"]["sent"] == data["events"]
+    assert data["emulator_accepted"] == data["events"] > 0  # every event sent was accepted, once
     assert data["peak_memory_mb"] > 0
+
+    # Both stages in rows/s and events/s, and end to end as a share of the emulator's ceiling measured in the run.
+    for stage in ("prepare", "end_to_end"):
+        rows, events = data[f"{stage}_rows_per_second"], data[f"{stage}_events_per_second"]
+        assert 0 < events <= rows  # an event is one or more rows, and some rows are rejected
+    assert data["ceiling_events_per_second"] > 0
+    assert data["ceiling_connections"] >= 1
+    assert abs(data["ceiling_share"] - data["end_to_end_events_per_second"] / data["ceiling_events_per_second"]) < 1e-9
+
+
+def test_bench_prints_both_stages_and_the_ceiling(cli: Any) -> None:
+    result = cli("bench", "--rows", "3000")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+
+    def figures(start: str) -> dict[str, float]:
+        """The figures of the line that starts with ``start``, by unit (``rows/s``, ``events/s``, ``%``)."""
+        (line,) = [line for line in lines if line.startswith(start)]
+        found = re.findall(r"([\d,]+)\s?(rows/s|events/s|%)", line[len(start) :])
+        return {unit: float(number.replace(",", "")) for number, unit in found}
+
+    preparation, end_to_end = figures("preparation (dry run):"), figures("end to end (emulator):")
+    for stage in (preparation, end_to_end):
+        assert set(stage) == {"rows/s", "events/s"} and 0 < stage["events/s"] <= stage["rows/s"]
+    ceiling = figures("emulator ceiling:")["events/s"]
+    share = figures("end to end / ceiling:")["%"]
+    assert abs(share - 100 * end_to_end["events/s"] / ceiling) <= 1  # both figures printed rounded
 
 
 def test_synthetic_orders_look_like_a_store(tmp_path: Path) -> None:

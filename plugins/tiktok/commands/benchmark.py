@@ -3,31 +3,40 @@
 Everything happens in a throw-away home (its own state store and key), never in the user's: synthetic store
 orders are written to a DuckDB file, an emulator runs in its own process on a free loopback port, and the
 orchestration runs twice: as a dry run (preparation only: query, normalize, hash, validate, JSON) and for real
-(end to end, every event sent to the emulator and recorded). Peak memory is the process's resident set size.
+(end to end, every event sent to the emulator and recorded). Then the emulator's ceiling is measured in the same
+run: the events offramp sent (at most the last 100,000), read back from the emulator and serialized ahead of time
+into request bodies of 1,000 events, replayed (after a reset, so none is a duplicate) over as many keep-alive
+connections as offramp keeps requests in flight. End to end is given as a share of that ceiling. Peak memory is
+the process's resident set size.
 
-The peer benchmarks (tests/benchmarks/) build on the same pieces: ``write_orders``, ``emulator_process``,
-``bench_home``.
+The peer benchmarks (tests/benchmarks/) build on the same pieces: ``write_orders``, ``emulator_process`` (or
+``bench_emulator`` for its process id), ``bench_home``, ``send_all``, ``cpu_seconds``, ``emulator_token``.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import httpx
+import orjson
 
 from offramp.core.commands import Offramp, RunSummary
+
+if TYPE_CHECKING:
+    from offramp.plugins.tiktok.emulator import EmulatorProcess
 
 SECRET_VARIABLE = "OFFRAMP_BENCH_APP_SECRET"  # where the bench credential's app secret is read from
 BENCH_SQL = """\
@@ -35,6 +44,14 @@ SELECT order_id AS event_id, event_name AS event, ordered_at AS timestamp, email
        order_id, sku AS content_id, price, quantity
 FROM orders ORDER BY order_id, sku
 """
+# Requests offramp keeps in flight by default (the runner's DEFAULT_CONCURRENCY, within TikTok's max_in_flight): the
+# ceiling is replayed over as many connections, so that it measures what the emulator can take from such a client.
+CONNECTIONS = 4
+BATCH = 1000  # events per request body of the ceiling, as offramp and TikTok batch them
+# The ceiling replays at most this many of the events a run sent (the newest): a hundred requests give a steady
+# rate, and the emulator keeping (and this process reading back) millions of events would cost memory and minutes.
+CEILING_EVENTS = 100_000
+TRACK = "/open_api/v1.3/event/track/"
 _AREAS = "['206', '212', '305', '312', '415', '512', '617', '702', '713', '919']"
 
 
@@ -71,33 +88,81 @@ def write_orders(path: Path, rows: int) -> int:
         return int(con.execute("SELECT count(*) FROM orders").fetchall()[0][0])
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@contextmanager
+def bench_emulator(keep_events: int | None = None) -> Iterator[EmulatorProcess]:
+    """The emulator in its own process (so it does not share this one's GIL), its ``process.pid`` there for CPU
+    accounting. ``keep_events``: received events it keeps for inspection (None: its default, 100,000)."""
+    from offramp.plugins.tiktok.emulator import EmulatorConfig, start_emulator_process
+
+    config = EmulatorConfig() if keep_events is None else EmulatorConfig(keep_events=keep_events)
+    with start_emulator_process(config) as emulator:
+        yield emulator
 
 
 @contextmanager
 def emulator_process() -> Iterator[str]:
-    """The emulator in its own process (so it does not share this one's GIL); yields its base URL."""
-    port = _free_port()
-    command = [sys.executable, "-m", "offramp.core.cli", "emulator", "tiktok", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    """The emulator in its own process; yields its base URL."""
+    with bench_emulator() as emulator:
+        yield emulator.base_url
+
+
+def emulator_token(base_url: str) -> str:
+    """A fresh access token from the emulator's OAuth endpoint (after a reset, the old ones are gone)."""
+    from offramp.plugins.tiktok.emulator import ADMIN_AUTH_CODE, DEFAULT_APP_ID, DEFAULT_APP_SECRET
+
+    body = {"app_id": DEFAULT_APP_ID, "secret": DEFAULT_APP_SECRET, "auth_code": ADMIN_AUTH_CODE}
+    answer = httpx.post(f"{base_url}/open_api/v1.3/oauth2/access_token/", json=body, timeout=30).json()
+    if answer.get("code") != 0:
+        raise RuntimeError(f"the emulator gave no token: {answer.get('message')}")
+    return str(answer["data"]["access_token"])
+
+
+def send_all(base_url: str, token: str, bodies: list[bytes], connections: int) -> float:
+    """Post every prebuilt ``event/track/`` body over ``connections`` keep-alive connections, each taking the next
+    body as soon as it has its answer; returns the elapsed seconds. Raises RuntimeError if any request failed."""
+    work: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    for body in bodies:
+        work.put(body)
+    for _ in range(connections):
+        work.put(None)
+    failures: list[str] = []
+    headers = {"Access-Token": token, "Content-Type": "application/json"}
+
+    def worker() -> None:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+            while (body := work.get()) is not None:
+                answer = client.post(TRACK, content=body)
+                if answer.status_code != 200 or answer.json()["code"] != 0:
+                    failures.append(answer.text[:200])
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
+    return elapsed
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far, from /proc (None where there is none)."""
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/_emulator/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        # The command name in field 2 may hold spaces or parentheses: count fields from its closing parenthesis.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def request_bodies(events: list[dict[str, Any]], event_set_id: str) -> list[bytes]:
+    """``event/track/`` bodies of ``BATCH`` events each, serialized ahead of time (what the ceiling replays)."""
+    return [
+        orjson.dumps({"event_source": "offline", "event_source_id": event_set_id, "data": events[i : i + BATCH]})
+        for i in range(0, len(events), BATCH)
+    ]
 
 
 def write_orders_elsewhere(path: Path, rows: int) -> int:
@@ -116,12 +181,20 @@ def _peak_rss_mb() -> float:
 
 @dataclass
 class BenchResult:
-    """What `offramp bench` measured."""
+    """What `offramp bench` measured. Rates are over each run's wall time; events/s count the events the run sent
+    (the dry run: would send), rows/s every row it read. ``ceiling_share`` is ``end_to_end_events_per_second`` over
+    ``ceiling_events_per_second``."""
 
     rows: int
+    events: int  # events sent in the real run
     emulator_accepted: int  # events the emulator accepted in the real run
     prepare_rows_per_second: float
+    prepare_events_per_second: float
     end_to_end_rows_per_second: float
+    end_to_end_events_per_second: float
+    ceiling_events_per_second: float  # the emulator alone, on prebuilt bodies of the events offramp sent
+    ceiling_connections: int
+    ceiling_share: float
     peak_memory_mb: float
     dry_run: dict[str, Any]
     run: dict[str, Any]
@@ -176,44 +249,102 @@ def bench_home(home: Path, base_url: str, orders: Path) -> Iterator[Offramp]:
 
 
 def _summary(summary: RunSummary) -> dict[str, Any]:
-    keys = ("status", "queried", "sent", "rejected", "failed", "skipped", "seconds", "reason_counts")
+    keys = ("status", "queried", "sent", "rejected", "failed", "skipped", "seconds", "reason_counts", "events")
     return {key: getattr(summary, key) for key in keys}
 
 
-def run_bench(rows: int) -> BenchResult:
-    """Write ``rows`` synthetic rows, run a dry run and a real run against the emulator, measure both."""
+def _timed_run(offramp: Offramp, *, dry_run: bool) -> tuple[RunSummary, float]:
     from offramp.plugins.tiktok.identifiers import e164
 
-    with tempfile.TemporaryDirectory(prefix="offramp-bench-") as home, emulator_process() as base_url:
+    # Each measured run starts with cold phone parsing, as a run in its own process would.
+    e164.cache_clear()
+    started = time.perf_counter()
+    summary = offramp.run("production", "bench", dry_run=dry_run)
+    return summary, time.perf_counter() - started
+
+
+def _stats(base_url: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(f"{base_url}/_emulator/stats", timeout=30).json()
+    return answer
+
+
+def measure_ceiling(base_url: str, connections: int = CONNECTIONS) -> tuple[float, int]:
+    """The emulator's ceiling on the events it holds (the newest a run just sent): read them back, serialize them into
+    bodies of ``BATCH``, reset the emulator (so none is a duplicate) and replay them over ``connections``
+    connections. Returns (seconds of the replay, events replayed); checks that the emulator accepted each once."""
+    from offramp.plugins.tiktok.emulator import DEFAULT_EVENT_SET_ID
+
+    found = httpx.get(f"{base_url}/_emulator/events", params={"status": "accepted"}, timeout=300).json()
+    events = [entry["payload"] for entry in found["events"]]
+    bodies = request_bodies(events, DEFAULT_EVENT_SET_ID)
+    httpx.post(f"{base_url}/_emulator/reset", timeout=30).raise_for_status()
+    token = emulator_token(base_url)
+    seconds = send_all(base_url, token, bodies, connections)
+    stats = _stats(base_url)
+    if stats.get("events_accepted") != len(events) or stats.get("duplicates_dropped"):
+        raise RuntimeError(f"the ceiling replayed {len(events)} events; the emulator's counters: {stats}")
+    return seconds, len(events)
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def run_bench(rows: int) -> BenchResult:
+    """Write ``rows`` synthetic rows, run a dry run and a real run against the emulator, then the emulator's ceiling
+    on the events the real run sent; measure all three."""
+    # The emulator keeps the events it receives (at most one per row), so that the ceiling replays offramp's own.
+    keep = min(rows, CEILING_EVENTS)
+    with tempfile.TemporaryDirectory(prefix="offramp-bench-") as home, bench_emulator(keep_events=keep) as emulator:
+        base_url = emulator.base_url
         orders = Path(home) / "orders.duckdb"
         written = write_orders_elsewhere(orders, rows)
         with bench_home(Path(home), base_url, orders) as offramp:
-            # A small run first, so that the measured ones do not pay for imports and DuckDB's first queries; then
-            # each measured run starts with cold phone parsing, as a run in its own process would.
+            # A small run first, so that the measured ones do not pay for imports and DuckDB's first queries.
             offramp.run("production", "bench", dry_run=True, limit=100)
-            e164.cache_clear()
-            dry = offramp.run("production", "bench", dry_run=True)
-            e164.cache_clear()
-            real = offramp.run("production", "bench")
-            stats = httpx.get(f"{base_url}/_emulator/stats", timeout=30).json()
+            dry, dry_seconds = _timed_run(offramp, dry_run=True)
+            real, real_seconds = _timed_run(offramp, dry_run=False)
+            accepted = int(_stats(base_url).get("events_accepted", 0))
+            # Before the ceiling, which holds every event in this process as Python objects: the peak is the runs'.
+            peak_memory_mb = _peak_rss_mb()
+            ceiling_seconds, replayed = measure_ceiling(base_url)
+    sent = real.events["sent"]
+    end_to_end_events = _rate(sent, real_seconds)
+    ceiling = _rate(replayed, ceiling_seconds)
     return BenchResult(
         rows=written,
-        emulator_accepted=int(stats.get("events_accepted", 0)),
-        prepare_rows_per_second=dry.queried / dry.seconds if dry.seconds else 0.0,
-        end_to_end_rows_per_second=real.queried / real.seconds if real.seconds else 0.0,
-        peak_memory_mb=_peak_rss_mb(),
+        events=sent,
+        emulator_accepted=accepted,
+        prepare_rows_per_second=_rate(dry.queried, dry_seconds),
+        prepare_events_per_second=_rate(dry.events["sent"], dry_seconds),
+        end_to_end_rows_per_second=_rate(real.queried, real_seconds),
+        end_to_end_events_per_second=end_to_end_events,
+        ceiling_events_per_second=ceiling,
+        ceiling_connections=CONNECTIONS,
+        ceiling_share=end_to_end_events / ceiling if ceiling else 0.0,
+        peak_memory_mb=peak_memory_mb,
         dry_run=_summary(dry),
         run=_summary(real),
     )
 
 
 __all__ = [
+    "BATCH",
     "BENCH_SQL",
+    "CEILING_EVENTS",
+    "CONNECTIONS",
     "SECRET_VARIABLE",
+    "TRACK",
     "BenchResult",
+    "bench_emulator",
     "bench_home",
+    "cpu_seconds",
     "emulator_process",
+    "emulator_token",
+    "measure_ceiling",
+    "request_bodies",
     "run_bench",
+    "send_all",
     "write_orders",
     "write_orders_elsewhere",
 ]
