@@ -112,7 +112,7 @@ class EventColumns(Sequence[PreparedEvent]):
         position = range(len(self))[index]  # IndexError as a list would raise it
         body = self.bodies[position].as_py()
         warned = tuple(
-            name for name, counts in self.warnings.items() for _ in range(int(counts[position].as_py() or 0))
+            name for name in sorted(self.warnings) for _ in range(int(self.warnings[name][position].as_py() or 0))
         )
         return PreparedEvent(
             self.event_ids[position].as_py(),
@@ -152,8 +152,8 @@ class EventColumns(Sequence[PreparedEvent]):
         bodies = self.bodies.to_pylist()
         ids, rows = self.event_ids.to_pylist(), self.rows.to_pylist()
         warned: list[tuple[str, ...]] = [()] * len(ids)
-        for name, counts in self.warnings.items():
-            for position, count in enumerate(counts.to_pylist()):
+        for name in sorted(self.warnings):  # an event's warning names in order (objects may hold them in any)
+            for position, count in enumerate(self.warnings[name].to_pylist()):
                 if count:
                     warned[position] = (*warned[position], *([name] * int(count)))
         return [
@@ -223,9 +223,9 @@ def event_ids_of(events: Sequence[PreparedEvent]) -> list[str]:
 def concat_events(parts: Sequence[Sequence[PreparedEvent]]) -> Sequence[PreparedEvent]:
     """The events of ``parts`` in order: an :class:`EventColumns` when every part is one (a sender giving back
     the slices it did not send), else a list."""
-    if all(isinstance(part, EventColumns) for part in parts):
+    if parts and all(isinstance(part, EventColumns) for part in parts):
         columns = [part for part in parts if isinstance(part, EventColumns) and len(part)]
-        return EventColumns.concat(columns) if columns else []
+        return EventColumns.concat(columns) if columns else parts[0]
     return [event for part in parts for event in part]
 
 
