@@ -8,28 +8,35 @@ How the work is split, and why:
   (Python's Unicode lower-casing and whitespace rules are the specification; DuckDB's differ outside ASCII). The
   results replace the raw values in the batch: a final hash, ``''`` for a blank value, ``'!'`` for an invalid
   phone, so DuckDB sees values that are already hashed and passes them through.
-- DuckDB, over the whole batch: trimming, lower-casing and SHA-256 of emails and external ids, reading typed
-  timestamps, numbers and vocabularies, the reason codes, derived event ids, and grouping line items into events.
-- DuckDB, once per *event*: writing the JSON (``_event_json_sql``): the keys, order, omissions and escapes of
-  ``payload.event_json``, which writes the reference path's events; the golden and property tests hold the two to
-  the same bytes.
-- Python, once per event: the prepared or rejected event objects, with the rejection's detail
-  (``rules.REASONS``).
+- DuckDB, over the whole batch, one row per source row: trimming, lower-casing and SHA-256 of emails and external
+  ids, reading typed timestamps, numbers and vocabularies, the row's first reason code, derived event ids. A single
+  identifier stays a single value (lists only where the query gives lists): DuckDB's lists cost more than hashing.
+- pyarrow, over the rows: events are runs of equal adjacent ``event_id`` s (``segments``; rows of one event that
+  are apart in the batch are brought together first, stably, by first appearance), and every per-event value is a
+  reduction over the runs: conflicting line items, the first reason, identifiers, the first present field, the
+  line-item total. The JSON is written by Arrow string kernels, a level at a time (line item, ``contents``, event;
+  ``json_columns``): the keys, order, omissions, escapes and number forms of ``payload.event_json``, which writes
+  the reference path's events; the golden, property and fuzz tests hold the two to the same bytes. Prepared events
+  leave as columns (``EventColumns``), no Python object per event; a large batch is prepared on two threads.
+- Python, once per *rejected* event (they are few): the rejection, with its detail (``rules.REASONS``).
 
 Rows are held back across batches exactly as the reference preparer holds them (the last event of a batch).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from offramp.core import PreparedBatch, PreparedEvent, RejectedEvent
+from offramp.core import EventColumns, PreparedBatch, RejectedEvent
+from offramp.plugins.tiktok import json_columns
 from offramp.plugins.tiktok.columns import contract_names
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
 from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone, sha256_hex
@@ -56,6 +63,7 @@ from offramp.plugins.tiktok.rules import (
     invalid_timestamp_detail,
     needed_identifiers,
 )
+from offramp.plugins.tiktok.segments import Segments, ordered_by_first_appearance
 from offramp.plugins.tiktok.settings import TikTokOfflineEventsDestinationSettings
 from offramp.plugins.tiktok.timestamps import TimestampError, event_time
 
@@ -138,27 +146,6 @@ def _map_distinct(
     return pc.take(results, encoded.indices)
 
 
-def _row_starts(ends: pa.Array, counts: pa.Array) -> pa.Array:
-    """Offsets [0, c1, c1+c2, ...] over a flat array, taken at the ends of each group (``ends``: cumulative rows)."""
-    cumulative = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(pc.cast(counts, pa.int64()))])
-    starts = pa.concat_arrays([pa.array([0], pa.int64()), ends.cast(pa.int64())])
-    return pc.cast(pc.take(cumulative, starts), pa.int32())
-
-
-def _concatenated_lists(column: pa.ChunkedArray, group_ends: pa.Array) -> pa.Array:
-    """Per group, the rows' lists joined in row order (rows sorted by group; ``group_ends`` cumulative sizes)."""
-    lists = column.combine_chunks()
-    lengths = pc.fill_null(pc.list_value_length(lists), 0)
-    return pa.ListArray.from_arrays(_row_starts(group_ends, lengths), pc.list_flatten(lists))
-
-
-def _present_items(column: pa.ChunkedArray, group_ends: pa.Array) -> pa.Array:
-    """Per group, the rows' non-null values in row order, as a list."""
-    items = column.combine_chunks()
-    present = pc.cast(items.is_valid(), pa.int64())
-    return pa.ListArray.from_arrays(_row_starts(group_ends, present), items.filter(items.is_valid()))
-
-
 def _trimmed(array: pa.Array) -> pa.Array:
     """Text (or lists of text) with ASCII whitespace trimmed; the non-ASCII values were already hashed."""
     if isinstance(array, pa.ChunkedArray):
@@ -177,15 +164,118 @@ def _blank_to_null(column: pa.Array | pa.ChunkedArray, *, trim: bool) -> pa.Arra
     values = _as_text(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
     trimmed = pc.ascii_trim(values, ASCII_WHITESPACE)
     kept = trimmed if trim else values
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), kept)
+    blank = pc.equal(trimmed, "")
+    if not pc.any(blank).as_py():
+        return kept  # nearly always: no copy of the text
+    return pc.if_else(blank, pa.scalar(None, pa.string()), kept)
 
 
 def _not_ascii(values: pa.Array) -> pa.Array:
     return pc.fill_null(pc.invert(pc.string_is_ascii(values)), False)
 
 
+_LISTS = {"email": "emails", "phone": "phones", "external_id": "external_ids"}
+_CONTENT_FIELDS = ("content_id", "content_name", "content_category", "price", "quantity", "brand")
+_EVENT_FIELDS = (*(key for _, key in _TEXT_FIELDS), "currency", "content_type", "event_channel", "value")
+
+
+# Rows from which a batch's events are prepared on two threads (a small batch has little to share out).
+_SPLIT_FROM = 20_000
+
+
+def _event_boundary(ids: pa.Array, near: int) -> int:
+    """The first row at or after ``near`` that starts an event (``len(ids)`` when none does)."""
+    position = max(near, 1)
+    while position < len(ids) and ids[position] == ids[position - 1]:
+        position += 1
+    return min(position, len(ids))
+
+
+def _has_hashes(values: pa.Array) -> pa.Array:
+    """Per row, whether an identifier column (hashes: one per row, or a list) holds any."""
+    if _is_list(values.type):
+        return pc.greater(pc.fill_null(pc.list_value_length(values), 0), 0)
+    return values.is_valid()
+
+
+def _field(table: pa.Table, name: str) -> pa.Array | None:
+    """A field's column, None when the query did not give it (its column is not in the batch) or no row has it."""
+    if name not in table.schema.names:
+        return None
+    values = _column(table, name)
+    return values if json_columns.present(values) else None
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    return json_columns.single(table.column(name))
+
+
+def _in_row_order(rows: pa.Table) -> pa.Table:
+    """``rows`` sorted by row number (DuckDB keeps the order of a projection; this only checks it, cheaply)."""
+    numbers = _column(rows, "rn")
+    if len(numbers) < 2 or pc.all(pc.greater(numbers[1:], numbers[:-1])).as_py():
+        return rows
+    return rows.take(pc.sort_indices(numbers))
+
+
+def _identifier_json(lists: pa.Array, runs: Segments) -> json_columns.Value:
+    """Per event, its distinct hashes in order of first appearance as a JSON array (NULL when it has none).
+
+    Hashes are lower-case hex, so they need no escaping and a comma-joined list is a key for "same list". Where an
+    event's rows hold the same list (nearly always: the line items of an order share the customer), the event's is
+    its first row's, which the row query made distinct; the others are joined in Python, one event at a time.
+    """
+    listed = _is_list(lists.type)
+    keys = pc.fill_null(pc.binary_join(lists, '","') if listed else lists, "")
+    joined = runs.first(keys)
+    agree = runs.agree(keys)
+    if not pc.all(agree).as_py():
+        events = pc.indices_nonzero(pc.invert(agree)).to_pylist()
+        starts, ends = runs.starts.to_pylist(), runs.ends.to_pylist()
+        fixed = []
+        for event in events:
+            values = lists.slice(starts[event], ends[event] - starts[event]).to_pylist()
+            rows = values if listed else [[value] for value in values if value is not None]
+            fixed.append('","'.join(dict.fromkeys(value for row in rows if row for value in row)))
+        joined = pc.replace_with_mask(joined, pc.invert(agree), pa.array(fixed, pa.string()))
+    written = json_columns.concat('["', joined, '"]')
+    return json_columns.Value(pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), written))
+
+
+def _contents_json(rows: pa.Table, runs: Segments) -> json_columns.Value | None:
+    """Per event, the JSON array of its line items (``payload.content_item``), NULL when it has none; None when no
+    row has one."""
+    given = pc.fill_null(_column(rows, "has_content"), False)
+    if not pc.any(given).as_py():
+        return None
+    keys = [key for key in _CONTENT_FIELDS if key in rows.schema.names]
+    items = rows.select(keys)
+    items = items if pc.all(given).as_py() else items.filter(given)
+    members: list[tuple[str, json_columns.Value]] = []
+    for key in keys:
+        values = _column(items, key)
+        if not json_columns.present(values):
+            continue
+        if key == "price":
+            members.append((key, json_columns.floats(values)))
+        elif key == "quantity":
+            members.append((key, json_columns.quantities(values)))
+        else:
+            members.append((key, json_columns.strings(values)))
+    parts, _ = json_columns.object_parts(members, items.num_rows)
+    assert parts, "a line item has a member (else has_content is false)"
+    objects = json_columns.concat("{", *parts, "}")
+    per_event = runs.sums(given)
+    offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(per_event)])
+    written = json_columns.concat("[", pc.binary_join(pa.LargeListArray.from_arrays(offsets, objects), ","), "]")
+    if pc.all(pc.greater(per_event, 0)).as_py():
+        return json_columns.Value(written)
+    return json_columns.Value(pc.if_else(pc.greater(per_event, 0), written, pa.scalar(None, pa.string())))
+
+
 class VectorizedPreparer:
-    """Prepares Arrow record batches with DuckDB; produces exactly what ``ReferencePreparer`` produces."""
+    """Prepares Arrow record batches with DuckDB and pyarrow; produces exactly what ``ReferencePreparer`` produces,
+    prepared events as columns."""
 
     def __init__(self, settings: TikTokOfflineEventsDestinationSettings, options: TikTokPrepareOptions) -> None:
         self._settings = settings
@@ -196,6 +286,8 @@ class VectorizedPreparer:
         self._held: pa.Table | None = None
         self._next_rn = 0
         # No progress bar: DuckDB draws one on stdout for long queries, which would corrupt `--json` output.
+        # A second thread for the other half of large batches, where the machine has a second core.
+        self._pool = ThreadPoolExecutor(max_workers=1) if (os.cpu_count() or 1) > 1 else None
         self._db = duckdb.connect()
         self._db.execute("SET enable_progress_bar = false")
         # Lists of one value (nearly all) need no work; longer ones keep each value's first occurrence.
@@ -216,8 +308,10 @@ class VectorizedPreparer:
         return tuple(self._unknown)
 
     def close(self) -> None:
-        """Release the in-memory DuckDB."""
+        """Release the in-memory DuckDB and the second thread."""
         self._db.close()
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def prepare(self, batch: pa.RecordBatch | pa.Table) -> PreparedBatch:
         """Prepare a batch; the last event is held back for the next call (see ``Preparer``)."""
@@ -229,6 +323,13 @@ class VectorizedPreparer:
         # Row order is carried by rn, not by position (no query here sorts): the last row has the largest rn.
         last = rows.column("event_id")[pc.index(rows.column("rn"), pc.max(rows.column("rn"))).as_py()]
         keep = pc.equal(rows.column("event_id"), last)
+        kept = int(pc.sum(pc.cast(keep, pa.int64())).as_py() or 0)
+        rest = rows.num_rows - kept
+        if pc.all(keep.slice(rest)).as_py():
+            # Nearly always: the held event is the batch's tail. Slices give the same rows in the same order as
+            # the filters below, sharing the buffers where a filter copies every column.
+            self._held = rows.slice(rest)
+            return self._events(rows.slice(0, rest))
         self._held = rows.filter(keep)
         return self._events(rows.filter(pc.invert(keep)))
 
@@ -383,13 +484,14 @@ class VectorizedPreparer:
         """The distinct hashes of an email or external_id cell (one value or a list), in order."""
         kind = kinds.get(column)
         if kind is None:
-            return "[]::VARCHAR[]"
+            return "NULL::VARCHAR"
         # Values arrive trimmed (``_trimmed``); the 64-hex test is guarded by the cheap length test first.
         hashed = "_hash_lower" if lower else "_hash_plain"
         cell = f'b."{column}"'
         if _is_list(kind):
             return f"list_filter(list_transform(coalesce({cell}, []), lambda x: {hashed}(x)), lambda h: h IS NOT NULL)"
-        return f"list_filter([{hashed}({cell})], lambda h: h IS NOT NULL)"
+        # A single value stays a single value (NULL: none): lists cost DuckDB more than the hashing does.
+        return f"{hashed}({cell})"
 
     def _rows(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """One row per source row: normalized fields, the row's first reason, its event id."""
@@ -413,14 +515,22 @@ class VectorizedPreparer:
         currency = f"upper({self._word_sql('currency', kinds)})"
         content_type = self._word_sql("content_type", kinds)
         channel = self._word_sql("event_channel", kinds)
-        if "phone" in kinds:
-            phones = (
-                "coalesce(b.phone, [])"
-                if _is_list(kinds["phone"])
-                else "CASE WHEN b.phone IS NULL THEN [] ELSE [b.phone] END"
-            )
+        if "phone" in kinds and _is_list(kinds["phone"]):
+            phones = "list_filter(coalesce(b.phone, []), lambda p: p IS NOT NULL AND p <> '' AND p <> '!')"
+            invalid_phone = "list_contains(coalesce(b.phone, []), '!')"
+        elif "phone" in kinds:
+            phones = "CASE WHEN b.phone <> '' AND b.phone <> '!' THEN b.phone END"
+            invalid_phone = "b.phone = '!'"
         else:
-            phones = "[]::VARCHAR[]"
+            phones, invalid_phone = "NULL::VARCHAR", "false"
+        listed = {key: key in kinds and _is_list(kinds[key]) for key in ("email", "phone", "external_id")}
+
+        def distinct(key: str, values: str) -> str:
+            return f"_distinct_in_order({values})" if listed[key] else values
+
+        def joined(key: str, values: str) -> str:
+            return f"array_to_string({values}, ',')" if listed[key] else f"coalesce({values}, '')"
+
         old = self._now - options.attribution_window_days * 86_400
         future = self._now + options.future_tolerance_seconds
         known = ", ".join(_sql(item) for item in sorted(KNOWN_EVENTS))
@@ -447,6 +557,17 @@ class VectorizedPreparer:
             f"{self._text_sql(column, kinds)} AS {column}"
             for column in ("content_id", "content_name", "content_category", "brand")
         )
+        # Only the fields of columns the batch has leave the query: exporting columns of NULLs costs DuckDB about
+        # as much as the rest of the query together (``_events`` takes a field it does not find as absent).
+        fields = {key: key for column, key in _TEXT_FIELDS if column in kinds}
+        given = {"currency": "currency", "content_type": "lower(content_type_given)",
+                 "event_channel": "lower(channel_given)", "value": "value"}  # fmt: skip
+        fields |= {key: value for key, value in given.items() if key in kinds}
+        items = [column for column in _CONTENT_FIELDS if column in kinds]
+        fields |= {column: column for column in items}
+        optional = "".join(f"{value} AS {key}, " for key, value in fields.items())
+        tests = [f"{column} IS NOT NULL" for column in items]
+        has_content = " OR ".join(tests) if tests else "false"
         query = f"""
         WITH base AS (
             SELECT b.__rn AS rn,
@@ -455,8 +576,8 @@ class VectorizedPreparer:
                    {self._word_sql("event_id", kinds)} AS given_id,
                    {self._hashes_sql("email", kinds, lower=True)} AS emails_all,
                    {self._hashes_sql("external_id", kinds, lower=False)} AS external_all,
-                   list_filter({phones}, lambda p: p IS NOT NULL AND p <> '' AND p <> '!') AS phones_all,
-                   list_contains({phones}, '!') AS invalid_phone,
+                   {phones} AS phones_all,
+                   {invalid_phone} AS invalid_phone,
                    {numbers["price"][0]} AS price, {numbers["quantity"][0]} AS quantity,
                    {numbers["value"][0]} AS value,
                    CASE {bad_number} ELSE NULL END AS bad_number,
@@ -469,26 +590,20 @@ class VectorizedPreparer:
             FROM batch AS b
         ), distinct_lists AS (
             SELECT *,
-                   _distinct_in_order(emails_all) AS emails,
-                   _distinct_in_order(phones_all) AS phones,
-                   _distinct_in_order(external_all) AS external_ids
+                   {distinct("email", "emails_all")} AS emails,
+                   {distinct("phone", "phones_all")} AS phones,
+                   {distinct("external_id", "external_all")} AS external_ids
             FROM base
         )
         SELECT rn, name, time, emails, phones, external_ids, coalesce(invalid_phone, false) AS invalid_phone,
-               {", ".join(key for _, key in _TEXT_FIELDS)},
-               currency, lower(content_type_given) AS content_type, lower(channel_given) AS event_channel,
-               value,
-               CASE WHEN coalesce(content_id, content_name, content_category, brand) IS NOT NULL
-                         OR price IS NOT NULL OR quantity IS NOT NULL
-                    THEN {{'content_id': content_id, 'content_name': content_name,
-                          'content_category': content_category, 'price': price, 'quantity': quantity,
-                          'brand': brand}} END AS content,
+               {optional}
+               {has_content} AS has_content,
                {_reason_case(conditions)} AS reason,
                {argument} AS argument,
                coalesce(given_id, substr(sha256(concat_ws(chr(31), {_sql(EVENT_ID_VERSION)}, coalesce(name, ''),
                    coalesce(CAST(time AS VARCHAR), ''), coalesce(order_id, ''), coalesce(shop_id, ''),
-                   array_to_string(emails, ','), array_to_string(phones, ','),
-                   array_to_string(external_ids, ','))), 1, 32)) AS event_id
+                   {joined("email", "emails")}, {joined("phone", "phones")},
+                   {joined("external_id", "external_ids")})), 1, 32)) AS event_id
         FROM distinct_lists
         """
         self._db.register("batch", table)
@@ -500,133 +615,198 @@ class VectorizedPreparer:
     # -- per event ----------------------------------------------------------------------------------------------
 
     def _events(self, rows: pa.Table) -> PreparedBatch:
-        """Group rows into events (in order of first appearance) and write each event's JSON.
+        """Group rows into events (in order of first appearance): the prepared ones as columns, with their JSON, and
+        the rejected ones as objects (they are few).
 
-        Scalars are aggregated by DuckDB; the per-event lists (identifiers, line items) are built by pyarrow from
-        the rows sorted by event, as offsets over the flattened values: DuckDB's ordered list aggregates cost more
-        than the rest of the work together.
+        An event is a run of equal adjacent ``event_id`` s (``segments``); rows of one event that are apart in the
+        batch are first brought together, stably. Every per-event value is a reduction over the runs, and the JSON
+        is written by Arrow string kernels a level at a time (line item, ``contents``, event): no Python object per
+        event or per row. A large batch is cut in two at an event boundary and the halves are prepared on two
+        threads (pyarrow's kernels release the GIL), then put back in order.
         """
         if rows.num_rows == 0:
             return PreparedBatch()
-        rows = rows.append_column("pos", pa.array(range(rows.num_rows), pa.int64()))
-        ranks = " ".join(f"WHEN {_sql(code)} THEN {rank}" for code, rank in REASON_ORDER.items())
-        event_fields = (*(key for _, key in _TEXT_FIELDS), "currency", "content_type", "event_channel")
-        # "The first line item's value that is present": arg_min over the row number, not an ordered aggregate.
-        # Fields whose column the query lacks are NULL throughout: no aggregate needed.
-        present = {key for column, key in _TEXT_FIELDS if column in self._present}
-        present |= self._present & {"currency", "content_type", "event_channel"}
-        firsts = ",\n".join(
-            f"arg_min({key}, rn) FILTER (WHERE {key} IS NOT NULL) AS {key}"
-            if key in present
-            else f"NULL::VARCHAR AS {key}"
-            for key in event_fields
+        # One copy of the columns into single arrays (held rows and the new ones are two chunks), then none.
+        rows = _in_row_order(rows).combine_chunks()
+        order = ordered_by_first_appearance(_column(rows, "event_id"))
+        if order is not None:
+            rows = rows.take(order)
+        cut = _event_boundary(_column(rows, "event_id"), rows.num_rows // 2)
+        if self._pool is None or rows.num_rows < _SPLIT_FROM or cut in (0, rows.num_rows):
+            return self._whole_events(rows)
+        later = self._pool.submit(self._whole_events, rows.slice(cut))
+        first = self._whole_events(rows.slice(0, cut))
+        second = later.result()
+        parts = [part.columns for part in (first, second) if part.columns is not None]
+        return PreparedBatch(
+            rejected=first.rejected + second.rejected,
+            columns=EventColumns.concat(parts) if parts else None,
         )
-        needed = needed_identifiers(self._settings.event_source)
-        lists = {"email": "emails", "phone": "phones", "external_id": "external_ids"}
-        has_ids = " OR ".join(f"bool_or(len({lists[item]}) > 0)" for item in needed)
-        scalars = f"""
-            SELECT event_id,
-                   min(rn) AS first_rn,
-                   count(*) AS row_count,
-                   -- min <> max: "more than one distinct value", without DISTINCT's hash tables.
-                   min(coalesce(name, chr(0))) <> max(coalesce(name, chr(0)))
-                       OR min(coalesce(time, -9223372036854775807)) <> max(coalesce(time, -9223372036854775807))
-                       AS conflicting,
-                   arg_min({{'reason': reason, 'argument': argument,
-                             'label': CASE WHEN reason = 'unknown_event_name' THEN name END}},
-                           (CASE reason {ranks} END) * 4294967296 + rn) FILTER (WHERE reason IS NOT NULL) AS problem,
-                   ({has_ids}) AS has_ids,
-                   count(*) FILTER (WHERE invalid_phone) AS invalid_phones,
-                   arg_min(name, rn) AS name,
-                   arg_min(time, rn) AS time,
-                   arg_min(value, rn) FILTER (WHERE value IS NOT NULL) AS given_value,
-                   {firsts}
-            FROM rows
-            GROUP BY event_id
-            ORDER BY first_rn
-        """
-        order = """
-            SELECT r.pos FROM rows AS r
-            JOIN (SELECT event_id, min(rn) AS first_rn FROM rows GROUP BY event_id) AS g USING (event_id)
-            ORDER BY g.first_rn, r.rn
-        """
-        self._db.register("rows", rows)
-        try:
-            events = self._db.sql(scalars).to_arrow_table()
-            positions = self._db.sql(order).to_arrow_table().column("pos")
-        finally:
-            self._db.unregister("rows")
-        ordered = rows.select(["emails", "phones", "external_ids", "content"]).take(positions)
-        group_ends = pc.cumulative_sum(events.column("row_count").combine_chunks())
-        for column, name in (("emails", "emails_all"), ("phones", "phones_all"), ("external_ids", "external_all")):
-            events = events.append_column(name, _concatenated_lists(ordered.column(column), group_ends))
-        events = events.append_column("contents", _present_items(ordered.column("content"), group_ends))
-        query = f"""
-        WITH valued AS (
-            SELECT *,
-                   _distinct_in_order(emails_all) AS email,
-                   _distinct_in_order(phones_all) AS phone,
-                   _distinct_in_order(external_all) AS external_id,
-                   list_transform(list_filter(contents, lambda c: c.price IS NOT NULL),
-                                  lambda c: c.price * coalesce(c.quantity, 1.0)) AS amounts
-            FROM events
-        ), totals AS (
-            SELECT *,
-                   -- A sum in row order from 0.0, exactly as Python's loop adds.
-                   -- Rounded to 3 decimals as line_item_total rounds (the same IEEE operations).
-                   coalesce(given_value, CASE WHEN len(amounts) > 0
-                            THEN floor(list_reduce(list_prepend(0.0, amounts), lambda a, b: a + b) * 1000 + 0.5)
-                                 / 1000 END) AS value
-            FROM valued
-        ), parts AS (
-            SELECT *, {_json_parts_sql(self._present)} FROM totals
-        )
-        -- No ORDER BY: a projection keeps the events' order (first appearance), and sorting costs.
-        SELECT event_id, row_count, conflicting, problem, has_ids, invalid_phones,
-               -- encode(): UTF-8 bytes as they are (a cast to BLOB would read backslash escapes).
-               CASE WHEN NOT conflicting AND problem IS NULL AND has_ids
-                    THEN encode({_event_json_sql(self._settings)}) END AS body
-        FROM parts
-        """
-        self._db.register("events", events)
-        try:
-            prepared = self._db.sql(query).to_arrow_table()
-        finally:
-            self._db.unregister("events")
-        return self._assemble(prepared)
 
-    def _assemble(self, events: pa.Table) -> PreparedBatch:
+    def _whole_events(self, rows: pa.Table) -> PreparedBatch:
+        """``_events`` of rows in which each event's rows are adjacent."""
+        ids = _column(rows, "event_id")
+        runs = Segments.of(ids)
+        counts = runs.counts()
+        names, times = _column(rows, "name"), _column(rows, "time")
+        conflicting = pc.invert(pc.and_(runs.agree(names), runs.agree(times)))
+        reason = _column(rows, "reason")
+        reasoned = runs.any(reason.is_valid())
+        holds: pa.Array | None = None
+        for item in needed_identifiers(self._settings.event_source):
+            some = _has_hashes(_column(rows, _LISTS[item]))
+            holds = some if holds is None else pc.or_(holds, some)
+        assert holds is not None  # every source needs some identifier
+        has_ids = runs.any(holds)
+        ok = pc.and_(pc.invert(pc.or_(conflicting, reasoned)), has_ids)
         result = PreparedBatch()
-        columns = {name: events.column(name).to_pylist() for name in events.schema.names}
-        needed = " or ".join(needed_identifiers(self._settings.event_source))
-        for event_id, rows, body, invalid_phones, index in zip(
-            columns["event_id"],
-            columns["row_count"],
-            columns["body"],
-            columns["invalid_phones"],
-            range(events.num_rows),
-            strict=True,
-        ):
-            if body is None:
-                problem = self._problem(columns, index, needed)
-                assert problem is not None  # the query writes a body exactly when there is no problem
-                result.rejected.append(RejectedEvent(event_id, problem[0], problem[1], rows, problem[2]))
-            else:
-                warnings = ("invalid_phone",) * invalid_phones
-                result.events.append(PreparedEvent(event_id, body, rows, warnings))
+        if not pc.all(ok).as_py():
+            result.rejected = self._rejected(rows, runs, pc.invert(ok), conflicting)
+        prepared = pc.sum(pc.cast(ok, pa.int64())).as_py() or 0
+        if prepared == 0:
+            return result
+        bodies = pc.cast(self._bodies(rows, runs, names, times, ids), pa.binary())
+        warned = pc.cast(runs.sums(_column(rows, "invalid_phone")), pa.int32())
+        columns = [runs.first(ids), counts, bodies, warned]
+        if prepared < len(runs):
+            columns = [column.filter(ok) for column in columns]
+        warnings = {"invalid_phone": columns[3]} if pc.max(warned).as_py() else {}
+        result.columns = EventColumns(columns[0], columns[1], columns[2], warnings)
         return result
 
-    def _problem(self, columns: dict[str, list[Any]], index: int, needed: str) -> tuple[str, str, str | None] | None:
-        """(reason, detail, label) of an event without a body."""
-        if columns["conflicting"][index]:
-            return "conflicting_line_items", REASONS["conflicting_line_items"], None
-        problem = columns["problem"][index]
-        if problem is not None:
-            label = problem["label"]
-            return problem["reason"], _detail(problem, self._options), None if label is None else label[:LABEL_LENGTH]
-        if not columns["has_ids"][index]:
-            return "missing_identifiers", REASONS["missing_identifiers"].format(needed=needed), None
-        return None
+    def _rejected(
+        self, rows: pa.Table, runs: Segments, rejected: pa.Array, conflicting: pa.Array
+    ) -> list[RejectedEvent]:
+        """The rejected events (``rejected``: a mask over the events), in order, each with its first reason."""
+        needed = " or ".join(needed_identifiers(self._settings.event_source))
+        # The first reason of an event: the smallest REASON_ORDER rank, then the first row (few rows have one).
+        reasons = _column(rows, "reason")
+        positions = pc.indices_nonzero(reasons.is_valid())
+        first: dict[int, tuple[int, int]] = {}
+        for run, code, position in zip(
+            pc.take(runs.run, positions).to_pylist(),
+            pc.take(reasons, positions).to_pylist(),
+            positions.to_pylist(),
+            strict=True,
+        ):
+            key = (REASON_ORDER[code], position)
+            if run not in first or key < first[run]:
+                first[run] = key
+        chosen = pa.array([position for _, position in first.values()], pa.int64())
+        found = dict(
+            zip(
+                first,
+                zip(
+                    pc.take(reasons, chosen).to_pylist(),
+                    pc.take(_column(rows, "argument"), chosen).to_pylist(),
+                    pc.take(_column(rows, "name"), chosen).to_pylist(),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+        events = pc.indices_nonzero(rejected)
+        result: list[RejectedEvent] = []
+        for event, event_id, count, clash in zip(
+            events.to_pylist(),
+            pc.take(runs.first(_column(rows, "event_id")), events).to_pylist(),
+            pc.take(runs.counts(), events).to_pylist(),
+            pc.take(conflicting, events).to_pylist(),
+            strict=True,
+        ):
+            if clash:
+                result.append(
+                    RejectedEvent(event_id, "conflicting_line_items", REASONS["conflicting_line_items"], count)
+                )
+            elif event in found:
+                code, argument, name = found[event]
+                label = name[:LABEL_LENGTH] if code == "unknown_event_name" and name is not None else None
+                detail = _detail({"reason": code, "argument": argument}, self._options)
+                result.append(RejectedEvent(event_id, code, detail, count, label))
+            else:
+                detail = REASONS["missing_identifiers"].format(needed=needed)
+                result.append(RejectedEvent(event_id, "missing_identifiers", detail, count))
+        return result
+
+    def _bodies(self, rows: pa.Table, runs: Segments, names: pa.Array, times: pa.Array, ids: pa.Array) -> pa.Array:
+        """Every event's JSON (NULL or meaningless for events that are rejected: the caller filters them out)."""
+        size = len(runs)
+        strings = json_columns.strings
+        firsts = self._firsts(rows, runs)
+        user = [(key, _identifier_json(_column(rows, _LISTS[key]), runs)) for key in ("email", "phone", "external_id")]
+        user += [(key, strings(firsts[key])) for _, key in USER_TEXT if key in firsts]
+        properties: list[tuple[str, json_columns.Value]] = []
+        contents = _contents_json(rows, runs)
+        if contents is not None:
+            properties.append(("contents", contents))
+        if "content_type" in firsts:
+            properties.append(("content_type", strings(firsts["content_type"])))
+        value = firsts.get("value")
+        if value is not None:
+            currency = firsts.get("currency", pa.nulls(size, pa.string()))
+            currency = pc.if_else(value.is_valid(), pc.fill_null(currency, DEFAULT_CURRENCY), currency)
+            properties.append(("currency", strings(currency)))
+            properties.append(("value", json_columns.floats(value)))
+        elif "currency" in firsts:
+            properties.append(("currency", strings(firsts["currency"])))
+        properties += [(key, strings(firsts[key])) for _, key in PROPERTY_TEXT if key in firsts]
+        if "event_channel" in firsts:
+            properties.append(("event_channel", strings(firsts["event_channel"])))
+        page = [(key, strings(firsts[key])) for _, key in PAGE_TEXT if key in firsts]
+        limited = ',"limited_data_use":true}' if self._settings.limited_data_use else "}"
+        name, event_id = strings(runs.first(names)), strings(runs.first(ids))
+        return json_columns.concat(
+            '{"event":"' if name.quote else '{"event":',
+            name.text,
+            '","event_time":' if name.quote else ',"event_time":',
+            pc.cast(runs.first(times), pa.string()),
+            ',"event_id":"' if event_id.quote else ',"event_id":',
+            event_id.text,
+            '"' if event_id.quote else "",
+            *json_columns.wrapped("user", user, size),
+            *json_columns.wrapped("properties", properties, size),
+            *json_columns.wrapped("page", page, size),
+            limited,
+        )
+
+    def _firsts(self, rows: pa.Table, runs: Segments) -> dict[str, pa.Array]:
+        """Per event, the first present value of each text field, and its value: the first line item's that has one,
+        else the line items' total (price times quantity, 1 when missing), summed in row order from 0.0 and
+        rounded to 3 decimals as ``reference.line_item_total`` does. Fields no row has are left out."""
+        columns: dict[str, pa.Array] = {"run": runs.run}
+        agreed: dict[str, pa.Array] = {}
+        for key in _EVENT_FIELDS:
+            values = _field(rows, key)
+            if values is None:
+                continue
+            # Where every event's rows agree (the line items of an order share its shop), the first row's value is
+            # the first present one: no aggregation needed.
+            if pc.all(runs.agree(values)).as_py():
+                agreed[key] = runs.first(values)
+            else:
+                columns[key] = values
+        price = _field(rows, "price")
+        if price is not None:
+            # NULL where there is no price: such a line item adds nothing (and an event without one has no total).
+            quantity = _field(rows, "quantity")
+            columns["amount"] = price if quantity is None else pc.multiply(price, pc.fill_null(quantity, 1.0))
+        if len(columns) == 1:
+            return agreed
+        # One thread: the hash aggregation then visits rows in order, so "first" is the first row's and the sum
+        # adds in row order from 0.0, as Python's loop does; groups come out in order of their first row.
+        aggregates = [(key, "first") for key in columns if key not in ("run", "amount")]
+        if "amount" in columns:
+            aggregates.append(("amount", "sum"))
+        grouped = pa.table(columns).group_by("run", use_threads=False).aggregate(aggregates)
+        result = agreed | {
+            key: grouped.column(f"{key}_first").combine_chunks() for key, _ in aggregates if key != "amount"
+        }
+        if "amount" in columns:
+            total = grouped.column("amount_sum").combine_chunks()
+            rounded = pc.divide(pc.floor(pc.add(pc.multiply(total, 1000.0), 0.5)), 1000.0)
+            given = result.get("value")
+            result["value"] = rounded if given is None else pc.coalesce(given, rounded)
+        return result
 
 
 def _reason_case(conditions: dict[str, str | None]) -> str:
@@ -654,78 +834,6 @@ def _detail(problem: dict[str, Any], options: TikTokPrepareOptions) -> str:
     if reason == "invalid_timestamp":
         return invalid_timestamp_detail(problem["argument"])
     return template
-
-
-def _member(key: str, value: str) -> str:
-    """SQL for `"key":<json of value>`, or NULL when the value is NULL (concat_ws then leaves it out)."""
-    return f"""CASE WHEN {value} IS NOT NULL THEN '"{key}":' || to_json({value}) END"""
-
-
-def _list_member(key: str, value: str) -> str:
-    return f"""CASE WHEN len({value}) > 0 THEN '"{key}":' || to_json({value}) END"""
-
-
-def _joined(members: list[str]) -> str:
-    """SQL joining the present members with commas ('' when none is)."""
-    return f"concat_ws(',', {', '.join(members)})" if members else "''"
-
-
-def _object(key: str, inner: str) -> str:
-    """SQL for `,"key":{...}` around a column of joined members, or '' when it is empty."""
-    return f"""CASE WHEN {inner} <> '' THEN ',"{key}":{{' || {inner} || '}}' ELSE '' END"""
-
-
-def _json_parts_sql(present: set[str]) -> str:
-    """SQL for the insides of the user, properties and page objects, as columns user_json, properties_json and
-    page_json (computed once each, then wrapped by ``_event_json_sql``).
-
-    Members whose column the query lacks are left out of the SQL altogether (``present``: contract columns).
-    """
-    user = [_list_member(key, key) for key in ("email", "phone", "external_id") if key in present]
-    user += [_member(key, key) for column, key in USER_TEXT if column in present]
-    quantity = (
-        "CASE WHEN c.quantity = floor(c.quantity) THEN CAST(CAST(c.quantity AS BIGINT) AS VARCHAR) "
-        "ELSE CAST(to_json(c.quantity) AS VARCHAR) END"
-    )
-    texts = ("content_id", "content_name", "content_category", "price")
-    item_members = [_member(key, f"c.{key}") for key in texts if key in present]
-    if "quantity" in present:
-        item_members.append(f"""CASE WHEN c.quantity IS NOT NULL THEN '"quantity":' || {quantity} END""")
-    if "brand" in present:
-        item_members.append(_member("brand", "c.brand"))
-    properties = []
-    if item_members:
-        item = f"'{{' || {_joined(item_members)} || '}}'"
-        properties.append(
-            f"""CASE WHEN len(contents) > 0 THEN '"contents":[' || """
-            f"array_to_string(list_transform(contents, lambda c: {item}), ',') || ']' END"
-        )
-    if "content_type" in present:
-        properties.append(_member("content_type", "content_type"))
-    if present & {"currency", "value", "price"}:
-        currency = f"CASE WHEN value IS NOT NULL THEN coalesce(currency, {_sql(DEFAULT_CURRENCY)}) ELSE currency END"
-        properties.append(_member("currency", currency))
-    if present & {"value", "price"}:
-        properties.append(_member("value", "value"))
-    properties += [_member(key, key) for column, key in PROPERTY_TEXT if column in present]
-    if "event_channel" in present:
-        properties.append(_member("event_channel", "event_channel"))
-    page = [_member(key, key) for column, key in PAGE_TEXT if column in present]
-    return f"{_joined(user)} AS user_json, {_joined(properties)} AS properties_json, {_joined(page)} AS page_json"
-
-
-def _event_json_sql(settings: TikTokOfflineEventsDestinationSettings) -> str:
-    """SQL writing one event's JSON: the same keys, order and omissions as ``payload.event_json``.
-
-    Numbers are written by DuckDB (plain decimals, no exponent for the amounts TikTok takes); strings and lists
-    by its JSON writer, which escapes as orjson does.
-    """
-    limited = """',"limited_data_use":true'""" if settings.limited_data_use else "''"
-    return (
-        """'{"event":' || to_json(name) || ',"event_time":' || CAST(time AS VARCHAR) || ',"event_id":' || """
-        f"to_json(event_id) || {_object('user', 'user_json')} || {_object('properties', 'properties_json')} || "
-        f"{_object('page', 'page_json')} || {limited} || '}}'"
-    )
 
 
 def _plain_phones(values: pa.Array, region: str) -> list[str | None]:

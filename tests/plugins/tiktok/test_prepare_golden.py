@@ -60,8 +60,8 @@ def run(preparer: Preparer, rows: Rows) -> PreparedBatch:
     batches = rows if isinstance(rows, list) else [rows]
     total = PreparedBatch()
     for batch in [*(preparer.prepare(b) for b in batches), preparer.finish()]:
-        total.events.extend(batch.events)
-        total.rejected.extend(batch.rejected)
+        total.events.extend(batch.all_events())
+        total.rejected.extend(batch.all_rejected())
     return total
 
 
@@ -461,3 +461,16 @@ def test_every_row_is_accounted_for(make: Callable[..., Preparer]) -> None:
     assert result.rows == rows.num_rows
     assert sorted(item.reason for item in result.rejected) == ["missing_identifiers", "missing_timestamp",
                                                               "unknown_event_name"]  # fmt: skip
+
+
+def test_numbers_are_written_as_orjson_writes_them(make: Callable[..., Preparer]) -> None:
+    # Both preparers write every number as payload.event_json (orjson) does: an exponent below 1e-5 (3e-6, where
+    # SQL and Arrow write 0.000003) and none up to 1e16; ".0" on a whole float; a whole quantity as an integer.
+    rows = table(
+        event_id=["A", "A", "B"], event=["Purchase"] * 3, timestamp=[YESTERDAY] * 3, email=["a@b.c"] * 3,
+        price=[0.000003, 0.0000015, 123456789012.5], quantity=[0.000002, 2.0, 1.0], value=[None, None, 0.000004],
+    )  # fmt: skip
+    first, second = (event.body for event in run(make(), rows).events)
+    assert b'"contents":[{"price":3e-6,"quantity":2e-6},{"price":1.5e-6,"quantity":2}],"currency":"USD",' in first
+    assert b'"value":0.0}' in first  # the total, 6e-6 rounded to 3 decimals
+    assert b'"contents":[{"price":123456789012.5,"quantity":1}],"currency":"USD","value":4e-6}' in second
