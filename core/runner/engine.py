@@ -42,6 +42,7 @@ from offramp.core.runner.lifecycle import (
     reopen_run,
     start_run,
 )
+from offramp.core.runner.prefetch import Prefetch
 from offramp.core.runner.sending import BatchResult, RetryBudget, RetryPolicy, TokenBucket, deliver
 from offramp.core.runner.suggestions import suggest_columns
 from offramp.core.runner.types import (
@@ -585,14 +586,16 @@ class RunExecution:
     ) -> None:
         state, request, plan = self.state, self.request, self.plan
         with open_source(plan.source, plan.options) as source:
-            for batch in source.batches(plan.sql, request.batch_rows, request.limit):
-                state.summary.queried += batch.num_rows
-                if not self._take(preparer.prepare, batch, seen, sender, pool):
-                    break
-                self._collect(block=False)
-                self._guard()
-                if self.either.is_set():
-                    break
+            # The next batch is fetched while this one is prepared (offramp.core.runner.prefetch).
+            with Prefetch(source.batches(plan.sql, request.batch_rows, request.limit)) as batches:
+                for batch in batches:
+                    state.summary.queried += batch.num_rows
+                    if not self._take(preparer.prepare, batch, seen, sender, pool):
+                        break
+                    self._collect(block=False)
+                    self._guard()
+                    if self.either.is_set():
+                        break
             if not self.halt.is_set():
                 self._take(lambda _: preparer.finish(), None, seen, sender, pool)
         if self.outgoing and not self.either.is_set():
