@@ -79,6 +79,16 @@ _NO_KEYS: pa.Array = pa.array([], pa.string())
 
 
 @dataclass
+class _Unwritten:
+    """What the main thread recorded since it last handed the ledger writer a write (one transaction)."""
+
+    entries: list[Entry] = field(default_factory=list)
+    settles: list[int] = field(default_factory=list)
+    warned: list[Warned] = field(default_factory=list)
+    batches: list[SettledBatch] = field(default_factory=list)
+
+
+@dataclass
 class _State:
     """What the main thread knows while the run goes on."""
 
@@ -95,6 +105,7 @@ class _State:
     only: pa.Array | None = None  # replay: the only events to send
     stored_error: str | None = None  # what the store keeps when the error may quote warehouse values
     writer: ledger.Writer | None = None  # set while the run executes: the ledger is written on a thread of its own
+    unwritten: _Unwritten = field(default_factory=_Unwritten)  # recorded, not yet handed to the writer (_flush)
     unknown: pa.Array = field(default_factory=lambda: _NO_KEYS)  # not sent again: outcome unknown (inflight.plan)
     lease: Lease | None = None  # this process's hold on the run: fencing (offramp.core.runner.fencing)
     max_reject_rate: float | None = None  # the request's, else the orchestration's stored guardrail
@@ -569,8 +580,11 @@ class RunExecution:
                 state.summary.column_suggestions = suggest_columns(state.summary.unknown_columns, plan.columns)
                 preparer.close()
                 sender.close()
-                writer, state.writer = state.writer, None
-                writer.close()  # everything recorded is in the store before the run's counts are read from it
+                try:
+                    _flush(state)
+                finally:
+                    writer, state.writer = state.writer, None
+                    writer.close()  # everything recorded is in the store before the run's counts are read from it
         if self.stop.is_set() and state.stop_reason is None:
             state.stop_reason = ("cancelled", "stopped on request", None)
         if state.fail_on_empty and state.summary.queried == 0 and state.stop_reason is None:
@@ -642,6 +656,7 @@ class RunExecution:
             rest = pending.slice(full * size, len(pending) - full * size)
             self.outgoing = [rest] if len(rest) else []
             self.outgoing_events = len(rest)
+        _flush(state)  # what this batch settled (rejections, skips, a dry run's batches): one ledger transaction
         return True
 
     def _submit(self, events: EventColumns, sender: Sender, pool: ThreadPoolExecutor) -> None:
@@ -666,6 +681,7 @@ class RunExecution:
             done, _ = wait(list(self.in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
             for future in done:
                 self._settle(self.in_flight.pop(future), future.result())
+            _flush(state)  # the requests that finished, answers and entries: one checkpoint
         state.summary.seconds = time.monotonic() - state.started
         if self.progress is not None:
             self.progress(state.summary)
@@ -870,8 +886,13 @@ def _record(
     if not items and not settles and not batches and not warned:
         return
     assert state.writer is not None, "entries are recorded only while the run executes"
-    # settles: the requests these entries answer (inflight); warned: their events' warnings, in the same checkpoint
-    state.writer.write(items, settles or (), warned or (), batches or ())
+    # settles: the requests these entries answer (inflight); warned: their events' warnings, in the same checkpoint.
+    # Handed to the writer by _flush: the main thread's records of one step go in one transaction.
+    unwritten = state.unwritten
+    unwritten.entries += items
+    unwritten.settles += settles or ()
+    unwritten.warned += warned or ()
+    unwritten.batches += batches or ()
     summary = state.summary
     not_prepared = ledger.not_prepared_key()
     for batch in batches or ():
@@ -891,6 +912,16 @@ def _record(
         if entry.outcome == "failed":
             code = str(entry.vendor_code) if entry.vendor_code is not None else (entry.reason_code or "unknown")
             summary.vendor_codes[code] = summary.vendor_codes.get(code, 0) + entry.rows
+
+
+def _flush(state: _State) -> None:
+    """Hand the ledger writer what was recorded since the last flush, as one write (one transaction)."""
+    unwritten = state.unwritten
+    if not (unwritten.entries or unwritten.settles or unwritten.warned or unwritten.batches):
+        return
+    assert state.writer is not None, "entries are recorded only while the run executes"
+    state.unwritten = _Unwritten()
+    state.writer.write(unwritten.entries, unwritten.settles, unwritten.warned, unwritten.batches)
 
 
 def _numeric(code: str) -> int | None:

@@ -39,7 +39,7 @@ from offramp.core import EventColumns, PreparedBatch, RejectedEvent
 from offramp.plugins.tiktok import json_columns
 from offramp.plugins.tiktok.columns import contract_names
 from offramp.plugins.tiktok.events import KNOWN_EVENTS
-from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone, sha256_hex
+from offramp.plugins.tiktok.identifiers import hash_email, hash_external_id, hash_phone
 from offramp.plugins.tiktok.options import TikTokPrepareOptions
 from offramp.plugins.tiktok.phone_shapes import e164_of_plain_shapes
 from offramp.plugins.tiktok.reference import EVENT_ID_VERSION
@@ -114,13 +114,13 @@ def _map_distinct(
     array: pa.Array,
     function: Callable[[str], str],
     only: Callable[[pa.Array], pa.Array] | None = None,
-    decide: Callable[[pa.Array], list[str | None]] | None = None,
+    decide: Callable[[pa.Array], pa.Array] | None = None,
 ) -> pa.Array:
     """``array`` (text, or a list of text) with ``function`` applied once per distinct value.
 
     ``only`` selects the values to map (a boolean mask over the flat values); the rest stay as they are.
-    ``decide`` maps the distinct values a column at a time where it can (None where it cannot): ``function`` is
-    called for the undecided ones only.
+    ``decide`` maps the distinct values a column at a time where it can (a text array, NULL where it cannot):
+    ``function`` is called for the undecided ones only. Python sees only the values it must map.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -132,17 +132,17 @@ def _map_distinct(
         if not pc.any(mask).as_py():
             return values
     encoded = pc.dictionary_encode(values)
-    distinct = encoded.dictionary.to_pylist()
+    distinct = encoded.dictionary
     if only is not None:
-        chosen = only(encoded.dictionary).to_pylist()
-        results = pa.array([function(v) if pick else v for v, pick in zip(distinct, chosen, strict=True)], pa.string())
+        results, todo = distinct, pc.fill_null(only(distinct), False)
     elif decide is not None:
-        decided = decide(encoded.dictionary)
-        results = pa.array(
-            [function(v) if d is None else d for v, d in zip(distinct, decided, strict=True)], pa.string()
-        )
+        results = decide(distinct)
+        todo = pc.and_(results.is_null(), distinct.is_valid())
     else:
-        results = pa.array([function(value) for value in distinct], pa.string())
+        results, todo = pa.nulls(len(distinct), pa.string()), distinct.is_valid()
+    if pc.any(todo).as_py():
+        mapped = pa.array([function(value) for value in distinct.filter(todo).to_pylist()], pa.string())
+        results = pc.replace_with_mask(results, todo, mapped)
     return pc.take(results, encoded.indices)
 
 
@@ -354,7 +354,7 @@ class VectorizedPreparer:
             columns["phone"] = _map_distinct(
                 columns["phone"],
                 lambda value: _phone(value, region),
-                decide=lambda values: _plain_phones(values, region),
+                decide=lambda values: _plain_phones(self._db, values, region),
             )
         if "email" in columns:
             email = _map_distinct(columns["email"], lambda value: hash_email(value) or _BLANK, _not_ascii)
@@ -836,11 +836,16 @@ def _detail(problem: dict[str, Any], options: TikTokPrepareOptions) -> str:
     return template
 
 
-def _plain_phones(values: pa.Array, region: str) -> list[str | None]:
-    """Hashes of the numbers ``phone_shapes`` decides (valid, in a plain North American shape); None for the rest."""
-    return [
-        None if number is None else sha256_hex(number) for number in e164_of_plain_shapes(values, region).to_pylist()
-    ]
+def _plain_phones(db: duckdb.DuckDBPyConnection, values: pa.Array, region: str) -> pa.Array:
+    """Hashes of the numbers ``phone_shapes`` decides (valid, in a plain North American shape), by DuckDB's SHA-256
+    a column at a time; NULL for the rest."""
+    db.register("_numbers", pa.table({"number": e164_of_plain_shapes(values, region)}))
+    try:
+        # A projection keeps the rows' order (no ORDER BY needed); sha256 of NULL is NULL.
+        hashed = db.sql("SELECT sha256(number) AS hashed FROM _numbers").to_arrow_table().column("hashed")
+    finally:
+        db.unregister("_numbers")
+    return hashed.combine_chunks()
 
 
 def _phone(value: str, region: str) -> str:
