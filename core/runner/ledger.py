@@ -42,7 +42,7 @@ from typing import Any, Final, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -205,7 +205,7 @@ def record_batches(session: Session, run_id: str, batches: Sequence[SettledBatch
             }
         )  # fmt: skip
     if rows:
-        session.execute(LedgerBatch.__table__.insert(), rows)
+        session.execute(insert(LedgerBatch), rows)
 
 
 class Entry(NamedTuple):
@@ -482,12 +482,12 @@ def totals(session: Session, run_id: str) -> dict[str, Any]:
                 reasons[code] = reasons.get(code, 0) + int(rows or 0)
     # Failed rows by the vendor's code, or by our own reason (not_sent) when the vendor never answered for them.
     vendor: dict[str, int] = {}
-    for code, reason, rows in session.execute(
+    for vendor_code, reason, rows in session.execute(
         select(RowOutcome.vendor_code, RowOutcome.reason_code, func.sum(RowOutcome.rows))
         .where(RowOutcome.run_id == run_id, RowOutcome.outcome == "failed")
         .group_by(RowOutcome.vendor_code, RowOutcome.reason_code)
     ):
-        label = str(code) if code is not None else (reason or "unknown")
+        label = str(vendor_code) if vendor_code is not None else (reason or "unknown")
         vendor[label] = vendor.get(label, 0) + int(rows or 0)
     return {"counts": counts, "events": events, "reasons": reasons, "vendor_codes": vendor}
 
