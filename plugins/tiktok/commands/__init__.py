@@ -16,7 +16,8 @@ DEMO = CommandContribution(
 )
 BENCH = CommandContribution(
     name="bench",
-    help="Measure preparation (dry run) and end-to-end throughput against the emulator, and peak memory.",
+    help="Measure preparation (dry run) and end-to-end throughput against the emulator and its own ceiling, and "
+    "peak memory.",
     app=bench.bench,
 )
 EMULATOR = CommandContribution(
