@@ -276,9 +276,10 @@ def run_query(
         assert result.error is None and not result.failed and not result.unsent, result
 
     def take(part: Any) -> None:
-        run.prepared.extend(part.events)
-        run.rejected.extend(part.rejected)
-        pending.extend(part.events)
+        events = part.all_events()  # the preparer gives columns; the sender takes objects as well
+        run.prepared.extend(events)
+        run.rejected.extend(part.all_rejected())
+        pending.extend(events)
         while len(pending) >= sender.max_batch_size:
             send(pending[: sender.max_batch_size])
             del pending[: sender.max_batch_size]
