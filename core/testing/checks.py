@@ -48,7 +48,7 @@ def prepare_all(preparer: Preparer, batches: Iterable[pa.RecordBatch]) -> Prepar
     result = PreparedBatch()
     for part in [*(preparer.prepare(batch) for batch in batches), preparer.finish()]:
         result.events.extend(part.all_events())
-        result.rejected.extend(part.rejected)
+        result.rejected.extend(part.all_rejected())
     return result
 
 

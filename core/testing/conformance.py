@@ -196,7 +196,7 @@ class DestinationConformance:
             unknown = preparer.unknown_columns
         assert sum(part.rows for part in parts) == table.num_rows
         events = [event for part in parts for event in part.all_events()]
-        assert not [item for part in parts for item in part.rejected]
+        assert not [item for part in parts for item in part.all_rejected()]
         assert len(events) == 23
         assert len({event.event_id for event in events}) == 23, "event ids repeat"
         for event in events:
