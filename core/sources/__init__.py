@@ -25,6 +25,10 @@ statements together by ``statement_timeout_seconds`` (set again before each FETC
 may quote a source row is masked (``_query.mask_row_values``); ``--debug`` logs it whole. :func:`inspect_source`
 reports all of this for ``offramp sources check``.
 
+A DuckDB source runs inside offramp's process, so its memory is offramp's: it gets a small ``memory_limit`` sized
+from the machine (``OFFRAMP_DUCKDB_MEMORY_LIMIT`` overrides it), half the cores as threads, and a private spill
+directory removed when it closes (``_duckdb``), so a sort of millions of rows spills instead of growing the run.
+
 Arrow types
 -----------
 

@@ -36,6 +36,7 @@ def inspect_source(reference: str, options: OrchestrationOptions | None = None) 
         if isinstance(source, DuckDBSource):
             report = SourceReport("DuckDB")
             report.facts.append(source.describe_access())
+            report.facts.append(source.describe_memory())
             return report
         assert isinstance(source, SQLAlchemySource)
         role, writable = source.inspect()

@@ -1,5 +1,12 @@
 """DuckDB sources: a database file opened read-only, or an in-memory database whose SQL reads files.
 
+DuckDB runs in offramp's process, so what it holds is offramp's memory: a source gets a small ``memory_limit`` sized
+from the machine (:func:`default_memory_limit`; ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` overrides it), half the cores as
+``threads``, and a private ``temp_directory`` (mode 0700, removed when the source closes) that sorts, joins and
+aggregations spill to. A query that runs out of the default before its first row runs again with twice the limit,
+up to half the machine's memory (:func:`retry_memory_limit`). Order is DuckDB's as ever: ``preserve_insertion_order``
+stays on, so a query without ORDER BY still returns a table's rows in their stored order.
+
 Rows come straight from DuckDB's Arrow export (``con.sql(q).to_arrow_reader(n)``), so the Arrow types are
 DuckDB's: LIST -> list, STRUCT -> struct, DATE -> date32, TIMESTAMP -> timestamp[us],
 TIMESTAMPTZ -> timestamp[us, tz=<the session TimeZone>], DECIMAL(p,s) -> decimal128(p,s), VARCHAR -> string.
@@ -7,11 +14,14 @@ TIMESTAMPTZ -> timestamp[us, tz=<the session TimeZone>], DECIMAL(p,s) -> decimal
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Generator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -21,6 +31,8 @@ from offramp.core.errors import ConfigError
 from offramp.core.sources._allowed import FLAG, OPTION, check_allowed_paths
 from offramp.core.sources._base import Source
 from offramp.core.sources._query import HINT, SourceQueryError, query_error
+
+logger = logging.getLogger(__name__)
 
 
 def _refused_by_parser(statements: list[duckdb.Statement]) -> ConfigError | None:
@@ -40,16 +52,18 @@ def _refused_by_parser(statements: list[duckdb.Statement]) -> ConfigError | None
 
 MEMORY_LIMIT_VARIABLE = "OFFRAMP_DUCKDB_MEMORY_LIMIT"
 _MIB = 1024 * 1024
-# The default share of the machine's memory DuckDB may hold: 1/256 (96 MiB on 24 GiB, 64 MiB -> the floor on 16 GiB).
-# offramp reads a result at 50,000-400,000 rows/s; DuckDB sorts and scans at millions of rows/s even when it spills,
-# so memory beyond this buys a run no speed, while every megabyte DuckDB holds is offramp's process's memory (a
-# 5,000,000-row ORDER BY took 1 GB of it under DuckDB's own default, 80% of the machine).
-_DEFAULT_SHARE = 256
-# DuckDB's sort needs a few blocks per thread: 2 threads failed at 61 MiB and sorted 5,000,000 rows at 92 MiB.
-_PER_THREAD_FLOOR = 48 * _MIB
-_FLOOR = 96 * _MIB
-# Spilling costs disk and time on the largest tables; past this, a bigger limit is the user's call (the variable).
-_CEILING = 1024 * _MIB
+# Why DuckDB gets little memory by default: it runs in offramp's process, so what it holds (its cache of the
+# database file's blocks, a sort's runs) is offramp's memory, and under DuckDB's own default (80% of the machine) a
+# 5,000,000-row ORDER BY took 1 GB of it. offramp reads a result at 50,000-400,000 rows/s while DuckDB sorts and
+# scans at millions of rows/s even when it spills, so more memory than a query needs buys a run no speed.
+# A sort needs about 40 MiB a thread (measured: 1 thread sorted 5M rows at 48 MiB, 2 threads needed 80 MiB) and
+# more as the table grows (96 MiB failed at 20M rows on 2 threads, 128 MiB sorted them): a query that runs out of
+# the default limit before its first row is run again with twice the limit, up to half the machine.
+_PER_THREAD = 48 * _MIB
+_MACHINE_SHARE = 512  # the start grows with large machines: 1/512 of memory (128 MiB at 64 GiB)
+_START_CEILING = 1024 * _MIB
+_RETRY_SHARE = 2  # the most a default limit grows to: half the machine's memory
+_UNKNOWN_MEMORY = 4096 * _MIB  # what to assume of a machine that does not say
 
 
 def machine_memory() -> int | None:
@@ -71,23 +85,37 @@ def machine_memory() -> int | None:
     return total if total is not None and total > 0 else None
 
 
-def _threads() -> int:
-    # DuckDB runs one thread per core this process may use.
+def _cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 
 
+def default_threads(cores: int | None = None) -> int:
+    """DuckDB's threads for a source: half the cores this process may use, at least one.
+
+    The rows DuckDB streams are prepared by offramp on the other cores at the same time, and each DuckDB thread
+    holds sort runs and scan buffers of its own (about 40 MiB a thread for a sort): DuckDB's own default, a thread
+    per core, would double the memory a sort needs on a two-core machine for a run that is no faster.
+    """
+    return max(1, (_cores() if cores is None else cores) // 2)
+
+
 def default_memory_limit(memory: int | None = None, threads: int | None = None) -> int:
-    """The memory limit, in bytes, DuckDB sources get when ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` is unset:
-    1/256 of ``memory`` (default: :func:`machine_memory`), at least 48 MiB a thread and 96 MiB, at most 1 GiB,
-    in whole MiB."""
+    """The memory limit, in bytes, DuckDB sources start with when ``OFFRAMP_DUCKDB_MEMORY_LIMIT`` is unset:
+    48 MiB a DuckDB thread, or 1/512 of ``memory`` (default: :func:`machine_memory`) when that is more, at most
+    1 GiB; whole MiB."""
     memory = machine_memory() if memory is None else memory
-    threads = _threads() if threads is None else threads
-    floor = max(_FLOOR, threads * _PER_THREAD_FLOOR)
-    share = _FLOOR if memory is None else memory // _DEFAULT_SHARE
-    return max(floor, min(share, _CEILING)) // _MIB * _MIB
+    threads = default_threads() if threads is None else threads
+    share = (_UNKNOWN_MEMORY if memory is None else memory) // _MACHINE_SHARE
+    return max(threads * _PER_THREAD, min(share, _START_CEILING)) // _MIB * _MIB
+
+
+def retry_memory_limit(memory: int | None = None) -> int:
+    """The most a default limit grows to when a query runs out of it: half of ``memory`` (the machine's), whole MiB."""
+    memory = machine_memory() if memory is None else memory
+    return (_UNKNOWN_MEMORY if memory is None else memory) // _RETRY_SHARE // _MIB * _MIB
 
 
 def memory_limit() -> tuple[str, bool]:
@@ -116,6 +144,23 @@ def memory_limit() -> tuple[str, bool]:
     return value, True
 
 
+_SPILL_PREFIX = "offramp-duckdb-"
+
+
+def _remove_orphans() -> None:
+    """Remove the spill directories of processes that no longer exist (killed before they could remove their own)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
+        pid = path.name[len(_SPILL_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # alive, or another user's: not ours to judge
+
+
 def _connect(
     database: str, *, read_only: bool, allowed: Sequence[Path], memory: str
 ) -> tuple[duckdb.DuckDBPyConnection, Path]:
@@ -129,12 +174,16 @@ def _connect(
     """
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory,
+        "threads": default_threads(),
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
     # A directory of our own: DuckDB's default (.tmp in the working directory, or next to a read-only database
-    # file) would be readable by the query, and next to a read-only file it may not write.
-    spill = Path(tempfile.mkdtemp(prefix="offramp-duckdb-"))
+    # file) would be readable by the query, and next to a read-only file it may not write. mkdtemp makes it 0700
+    # (a sort spills customers' rows); the pid in the name lets a later source remove the directory of a process
+    # that was killed (SIGKILL runs no cleanup, and a large sort leaves gigabytes there).
+    _remove_orphans()
+    spill = Path(tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-"))
     config["temp_directory"] = str(spill)
     # A path that does not exist (yet) may become either: allowed as both.
     directories = [str(path) for path in allowed if path.is_dir() or not path.exists()]
@@ -145,7 +194,8 @@ def _connect(
             connection.execute("SET allowed_directories = $1", [directories])
             connection.execute("SET allowed_paths = $1", [files])
             # Each stream's cursor turns DuckDB's progress bar off (it would corrupt --json output on stdout).
-            connection.execute("SET allowed_configs = ['enable_progress_bar']")
+            # memory_limit: a query that runs out of offramp's default is run again with a larger one (_stream).
+            connection.execute("SET allowed_configs = ['enable_progress_bar', 'memory_limit']")
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
         except BaseException:
@@ -197,13 +247,17 @@ def _sandbox_error(text: str) -> SourceQueryError | None:
     return None
 
 
+def _out_of_memory(error: SourceQueryError) -> bool:
+    return "Out of Memory Error" in error.engine_message
+
+
 def _failure(exc: BaseException, query: str, limit: tuple[str, bool]) -> SourceQueryError:
     # From an Arrow stream DuckDB's message arrives inside an OSError: read the text, whatever the type.
     refused = _sandbox_error(str(exc))
     if refused is not None:
         return refused
     error = query_error(exc, query, "DuckDB")
-    if "Out of Memory Error" not in error.engine_message:
+    if not _out_of_memory(error):
         return error
     # DuckDB's own advice (SET memory_limit, SET threads) cannot be followed: the configuration is locked.
     value, from_variable = limit
@@ -225,6 +279,8 @@ class DuckDBSource(Source):
         super().__init__()
         self._spill: Path | None = None
         self._memory_limit = memory_limit()  # before any connection: a bad value is refused with nothing open
+        self._limit_bytes = default_memory_limit()
+        self._retry_ceiling = max(self._limit_bytes, retry_memory_limit())
         # Checked again now, not only when the orchestration was stored: OFFRAMP_HOME may differ.
         allowed = check_allowed_paths(allowed_paths)
         self._database, self._allowed = path, allowed
@@ -232,6 +288,7 @@ class DuckDBSource(Source):
             self._connection, self._spill = _connect(
                 ":memory:", read_only=False, allowed=allowed, memory=self._memory_limit[0]
             )
+            self._remove_spill = weakref.finalize(self, shutil.rmtree, self._spill, ignore_errors=True)
             return
         if not path.exists():
             raise ConfigError(
@@ -246,6 +303,9 @@ class DuckDBSource(Source):
             self._connection, self._spill = _connect(
                 str(path), read_only=True, allowed=allowed, memory=self._memory_limit[0]
             )
+            # A source never closed (a script that forgets to) still removes its directory when it is collected
+            # or the interpreter exits.
+            self._remove_spill = weakref.finalize(self, shutil.rmtree, self._spill, ignore_errors=True)
         except duckdb.Error as exc:
             reason = " ".join(str(exc).split())
             raise ConfigError(
@@ -268,10 +328,26 @@ class DuckDBSource(Source):
         )
         return f"reads {database} and, in {OPTION}, {named}; no other file, no URL and no extension"
 
+    def describe_memory(self) -> str:
+        """How much memory DuckDB may hold and where it spills, in a sentence (for `offramp sources check`)."""
+        value, from_variable = self._memory_limit
+        if from_variable:
+            origin = f"set by {MEMORY_LIMIT_VARIABLE}"
+        else:
+            origin = (
+                f"offramp's default, raised up to {self._retry_ceiling // _MIB} MiB for a query that needs more "
+                f"before its first row; {MEMORY_LIMIT_VARIABLE} sets it"
+            )
+        return (
+            f"DuckDB holds at most {value} in offramp's process ({origin}) on {default_threads()} thread(s), and "
+            "spills sorts, joins and aggregations to a private directory in "
+            f"{'the temporary directory' if self._spill is None else self._spill.parent} (TMPDIR chooses it), "
+            "removed when the run ends"
+        )
+
     def _close_connection(self) -> None:
         self._connection.close()
-        if self._spill is not None:
-            shutil.rmtree(self._spill, ignore_errors=True)
+        self._remove_spill()
 
     def _stream(self, query: str, fetch_rows: int, limit: int | None) -> Generator[pa.RecordBatch, None, None]:
         try:
@@ -280,6 +356,39 @@ class DuckDBSource(Source):
             raise _failure(exc, query, self._memory_limit) from None
         if refusal is not None:
             raise refusal
+        while True:
+            delivered = False
+            try:
+                # Closed here, not when collected: its cursor must be closed before the connection is.
+                with closing(self._attempt(query, fetch_rows, limit)) as attempt:
+                    for batch in attempt:
+                        delivered = True
+                        yield batch
+                return
+            except SourceQueryError as error:
+                # Out of offramp's default limit before the first row (a sort or hash table too big for it): run
+                # the query again with twice the limit. After rows went out it cannot be run again unseen; a
+                # limit the user set is theirs to raise.
+                if delivered or not self._raise_default_limit(error):
+                    raise
+
+    def _raise_default_limit(self, error: SourceQueryError) -> bool:
+        value, from_variable = self._memory_limit
+        if from_variable or not _out_of_memory(error) or self._limit_bytes >= self._retry_ceiling:
+            return False
+        self._limit_bytes = min(self._limit_bytes * 2, self._retry_ceiling)
+        self._memory_limit = (f"{self._limit_bytes // _MIB}MiB", False)
+        self._connection.execute("SET memory_limit = $1", [self._memory_limit[0]])
+        logger.info(
+            "DuckDB ran out of its memory limit (%s) before the first row; running the query again with %s "
+            "(set %s to choose the limit)",
+            value,
+            self._memory_limit[0],
+            MEMORY_LIMIT_VARIABLE,
+        )
+        return True
+
+    def _attempt(self, query: str, fetch_rows: int, limit: int | None) -> Generator[pa.RecordBatch, None, None]:
         # An open reader owns the connection it runs on: each stream gets its own cursor, so two streams (or a
         # stream and a side query) never collide.
         cursor = self._connection.cursor()
@@ -292,6 +401,8 @@ class DuckDBSource(Source):
                     # Let DuckDB stop early (and sort top-N instead of everything). Skipped when names repeat:
                     # limit() would rename the second `a` to `a_1`.
                     relation = relation.limit(limit)
+                # Batches of at most fetch_rows rows, pulled one at a time from DuckDB's streaming result (which
+                # buffers at most streaming_buffer_size, 10 MiB): nothing here holds the whole result.
                 reader = relation.to_arrow_reader(fetch_rows)
             except duckdb.Error as exc:
                 raise _failure(exc, query, self._memory_limit) from None

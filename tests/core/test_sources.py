@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 import offramp.core.sources._base as sources_base
+import offramp.core.sources._duckdb as duckdb_source
 import offramp.core.sources._sqlalchemy as sqlalchemy_source
 from offramp.core.errors import ConfigError, OfframpError
 from offramp.core.orchestration_options import OrchestrationOptions
@@ -230,6 +231,122 @@ def test_a_duckdb_memory_limit_bounds_the_sort_and_spills_to_a_private_directory
         ordered = rows_of(list(source.batches("SELECT id FROM t ORDER BY id DESC", 1000)))
         assert [row["id"] for row in ordered] == list(range(10006, -1, -1))
     assert not spill[0].exists()
+
+
+def _settings(source: Source) -> dict[str, object]:
+    sql = (
+        "SELECT current_setting('memory_limit') AS memory_limit, current_setting('threads') AS threads, "
+        "current_setting('temp_directory') AS temp_directory"
+    )
+    (settings,) = rows_of(list(source.batches(sql, 10)))
+    return settings
+
+
+def _as_duckdb_writes_it(limit: str) -> object:
+    with duckdb.connect(":memory:", config={"memory_limit": limit}) as con:
+        return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_duckdb_sources_get_a_small_memory_limit_and_a_private_spill_directory_by_default(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    monkeypatch.delenv("OFFRAMP_DUCKDB_MEMORY_LIMIT", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    start = duckdb_source.default_memory_limit()
+    with open_source(f"duckdb:{warehouse}" if kind == "file" else "duckdb::memory:") as source:
+        settings = _settings(source)
+        # DuckDB's own default would be 80% of the machine, all of it in offramp's process.
+        assert settings["memory_limit"] == _as_duckdb_writes_it(f"{start // 2**20}MiB")
+        assert settings["threads"] == duckdb_source.default_threads()
+        spill = Path(str(settings["temp_directory"]))
+        assert spill.parent == tmp_path / "tmp" and spill.name.startswith("offramp-duckdb-")
+        assert spill.is_dir() and spill.stat().st_mode & 0o777 == 0o700  # the rows it spills are customers' data
+        if kind == "file":
+            # A sort larger than the limit spills there and still comes back in order.
+            ordered = rows_of(list(source.batches("SELECT id FROM t ORDER BY id DESC", 1000)))
+            assert [row["id"] for row in ordered] == list(range(10006, -1, -1))
+    assert not spill.exists()
+
+
+def test_spill_directories_of_killed_or_unclosed_sources_do_not_stay(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    # A process that exited without closing its source: the interpreter's exit removes the directory.
+    script = (
+        f"from offramp.core.sources import open_source; s = open_source('duckdb:{warehouse}'); "
+        "print(next(s.batches(\"SELECT current_setting('temp_directory') AS t\", 1)).column(0)[0])"
+    )
+    left = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=os.environ)
+    assert left.stdout.strip().startswith(str(temporary)) and not Path(left.stdout.strip()).exists()
+    # A process killed before it could (SIGKILL runs nothing): the next source removes what it left.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = temporary / f"offramp-duckdb-{ended.stdout.strip()}-x1"
+    alive = temporary / f"offramp-duckdb-{os.getppid()}-x2"  # a live process's: not touched
+    for directory in (killed, alive):
+        directory.mkdir()
+        (directory / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled rows")
+    with open_source(f"duckdb:{warehouse}"):
+        assert not killed.exists() and alive.exists()
+
+
+@pytest.mark.parametrize(
+    ("memory", "threads", "start"),
+    [
+        (16 * 2**30, 4, 192),  # a 16 GB laptop with 8 cores: 48 MiB for each of DuckDB's 4 threads
+        (24 * 2**30, 1, 48),
+        (256 * 2**30, 1, 512),  # a large machine: 1/512 of its memory
+        (4 * 2**40, 1, 1024),  # at most 1 GiB to start with
+        (None, 1, 48),  # a platform that does not say how much memory it has
+    ],
+)
+def test_the_default_limit_is_sized_from_the_machine(memory: int | None, threads: int, start: int) -> None:
+    assert duckdb_source.default_memory_limit(memory, threads) == start * 2**20
+
+
+def test_duckdb_gets_half_the_cores_and_a_retry_ceiling_of_half_the_memory() -> None:
+    # The other cores prepare the rows DuckDB streams; each DuckDB thread would need sort memory of its own.
+    assert [duckdb_source.default_threads(cores) for cores in (1, 2, 3, 8)] == [1, 1, 1, 4]
+    assert duckdb_source.retry_memory_limit(16 * 2**30) == 8 * 2**30
+
+
+def test_a_query_that_needs_more_than_the_default_runs_again_with_more(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("OFFRAMP_DUCKDB_MEMORY_LIMIT", raising=False)
+    start = duckdb_source.default_memory_limit()
+    rows = start // 8  # one list of that many BIGINTs: more than the limit, and a list aggregate does not spill
+    caplog.set_level("INFO", logger="offramp.core.sources._duckdb")
+    with open_source("duckdb::memory:") as source:
+        assert rows_of(list(source.batches(f"SELECT len(list(i)) AS n FROM range({rows}) r(i)", 10))) == [{"n": rows}]
+        raised = _settings(source)["memory_limit"]
+    assert raised != _as_duckdb_writes_it(f"{start // 2**20}MiB")
+    assert f"DuckDB ran out of its memory limit ({start // 2**20}MiB) before the first row" in caplog.text
+
+
+def test_a_query_that_needs_more_than_the_variable_allows_is_one_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OFFRAMP_DUCKDB_MEMORY_LIMIT", "16MB")
+    with pytest.raises(SourceQueryError) as caught:
+        read("duckdb::memory:", "SELECT len(list(i)) AS n FROM range(4000000) r(i)")
+    message = str(caught.value)
+    assert "Out of Memory Error" in message
+    assert "(DuckDB's memory limit: 16MB, set by OFFRAMP_DUCKDB_MEMORY_LIMIT)" in message
+    assert "Possible solutions" not in message  # DuckDB's advice (SET memory_limit) cannot be followed here
+    assert caught.value.hint is not None and "set OFFRAMP_DUCKDB_MEMORY_LIMIT to a larger size" in caught.value.hint
 
 
 @pytest.mark.parametrize("value", ["lots", "12 parsecs"])
