@@ -53,8 +53,10 @@ class SeenIndex:
         # a later run remove the index of a process that was killed (SIGKILL runs no cleanup).
         self._directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         self._db = sqlite3.connect(self._directory / "seen.sqlite", isolation_level=None, check_same_thread=False)
-        # A scratch file: nothing to recover after a crash, so no journal and no syncs. 16 MB of page cache.
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "locking_mode = EXCLUSIVE", "cache_size = -16384"):
+        # A scratch file: nothing to recover after a crash, so no journal and no syncs. 4 MiB of page cache: batches
+        # are inserted in sorted order, so a small cache serves them, and a larger one is resident memory that grows
+        # with the run (16 MiB was most of what SQLite added to a 5,000,000-row run, docs/benchmarks.md).
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "locking_mode = EXCLUSIVE", "cache_size = -4096"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE seen (k TEXT PRIMARY KEY, call INTEGER NOT NULL) WITHOUT ROWID")
         self._calls = 0
