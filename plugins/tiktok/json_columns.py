@@ -15,7 +15,6 @@ NULL means "absent": templates propagate it (``concat``), and ``members`` leaves
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -25,7 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
-_ESCAPE_BYTES = re.compile(rb'[\x00-\x1f"\\]')
+# Every byte but those JSON escapes: ``bytes.translate`` deleting them leaves only the ones that need escaping, in one
+# pass of C (some eight times faster than a regular expression's search over the same bytes).
+_PLAIN_BYTES = bytes(byte for byte in range(256) if byte >= 0x20 and byte not in (0x22, 0x5C))
 # Where Arrow's shortest form of a double has orjson's digits and notation (whole numbers aside).
 _PLAIN_FROM = 1e-5
 _PLAIN_BELOW = 1e11
@@ -37,10 +38,23 @@ Part: TypeAlias = "pa.Array | str"  # a piece of a template: a column, or the sa
 @dataclass(frozen=True)
 class Value:
     """A column of JSON values (NULL: absent). ``quote``: ``text`` is raw text that needs no escape, to be written
-    between quotes (the quotes then go into the template's constant text, which costs no pass over the column)."""
+    between quotes (the quotes then go into the template's constant text, which costs no pass over the column).
+    ``around``: constant text written before and after every value (``["`` and ``"]`` around joined hashes), in the
+    template too, for the same reason."""
 
     text: pa.Array
     quote: bool = False
+    around: tuple[str, str] = ("", "")
+
+    @property
+    def opening(self) -> str:
+        """The constant text before each value's ``text``."""
+        return self.around[0] + ('"' if self.quote else "")
+
+    @property
+    def closing(self) -> str:
+        """The constant text after each value's ``text``."""
+        return ('"' if self.quote else "") + self.around[1]
 
     @property
     def always(self) -> bool:
@@ -54,7 +68,8 @@ class Value:
 
     def written(self) -> pa.Array:
         """The JSON text of each value."""
-        return concat('"', self.text, '"') if self.quote else self.text
+        opening, closing = self.opening, self.closing
+        return concat(opening, self.text, closing) if opening or closing else self.text
 
 
 def _replaced(written: pa.Array, mask: pa.Array, values: pa.Array) -> pa.Array:
@@ -90,7 +105,7 @@ def text_bytes(values: pa.Array) -> memoryview | None:
 def _may_need_escape(values: pa.Array) -> bool:
     """Whether any byte of the values' text is one that JSON escapes: one scan of the text, no pass per value."""
     text = text_bytes(values)
-    return text is None or _ESCAPE_BYTES.search(text) is not None
+    return text is None or bool(bytes(text).translate(None, _PLAIN_BYTES))
 
 
 def strings(values: pa.Array | pa.ChunkedArray) -> Value:
@@ -112,9 +127,11 @@ def _per_distinct(values: pa.Array, write: Callable[[pa.Array], pa.Array]) -> pa
     return pc.take(write(encoded.dictionary), encoded.indices)
 
 
-def floats(values: pa.Array | pa.ChunkedArray) -> Value:
-    """Doubles as orjson writes them (no NaN or infinity reaches here: they are refused)."""
-    return Value(_per_distinct(pc.cast(_array(values), pa.float64()), _floats))
+def floats(values: pa.Array | pa.ChunkedArray, *, repeat: bool = True) -> Value:
+    """Doubles as orjson writes them (no NaN or infinity reaches here: they are refused). ``repeat``: whether values
+    may repeat enough to be written once per distinct value (an event's total nearly never repeats: no hash table)."""
+    doubles = pc.cast(_array(values), pa.float64())
+    return Value(_per_distinct(doubles, _floats) if repeat else _floats(doubles))
 
 
 def _floats(values: pa.Array) -> pa.Array:
@@ -167,9 +184,7 @@ def concat(*parts: Part) -> pa.Array:
 
 
 def _member(key: str, value: Value, *, before: str, after: str) -> list[Part]:
-    if value.quote:
-        return [f'{before}"{key}":"', value.text, f'"{after}']
-    return [f'{before}"{key}":', value.text, after]
+    return [f'{before}"{key}":{value.opening}', value.text, f"{value.closing}{after}"]
 
 
 def object_parts(pairs: Sequence[tuple[str, Value]], size: int) -> tuple[list[Part], bool]:

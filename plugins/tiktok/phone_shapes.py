@@ -29,6 +29,7 @@ from phonenumbers import PhoneMetadata
 # code may be in parentheses. ASCII only: phonenumbers takes more punctuation, which stays with it.
 _SHAPE = r"^ *(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\)|[2-9][0-9]{2})[ .-]?[0-9]{3}[ .-]?[0-9]{4} *$"
 _PLUS_ONE = r"^ *\+1"
+_SEPARATORS = (" ", "(", ")", "-", ".", "+")  # every character of _SHAPE that is not a digit
 _NATIONAL_LENGTH = 10
 # The number types _number_type_helper tries (the order does not matter: any match makes the number valid).
 _TYPES = (
@@ -90,7 +91,11 @@ def e164_of_plain_shapes(values: pa.Array, region: str) -> pa.Array:
     shaped = pc.fill_null(pc.match_substring_regex(values, _SHAPE), False)
     if not pc.any(shaped).as_py():
         return pa.nulls(len(values), pa.string())
-    digits = pc.replace_substring_regex(values, "[^0-9]", "")
+    # In a value of the shape, what is not a digit is one of these: deleting them a literal at a time costs a third
+    # of one regex replacement (the digits of values of other shapes are never read).
+    digits = values
+    for separator in _SEPARATORS:
+        digits = pc.replace_substring(digits, separator, "")
     national = pc.utf8_slice_codeunits(digits, -_NATIONAL_LENGTH)
     plus = pc.fill_null(pc.match_substring_regex(values, _PLUS_ONE), False)
     # Written with +1, any default region gives country code 1; without it, only a region of country code 1 whose

@@ -34,6 +34,11 @@ def ordered_by_first_appearance(keys: pa.Array) -> pa.Array | None:
     return pc.sort_indices(encoded.indices)
 
 
+def _all(size: int, value: bool) -> pa.Array:
+    """``size`` booleans, all ``value``."""
+    return pc.fill_null(pa.nulls(size, pa.bool_()), value)
+
+
 @dataclass(frozen=True)
 class Segments:
     """The runs of equal adjacent values of a key column.
@@ -79,6 +84,12 @@ class Segments:
 
     def any(self, mask: pa.Array) -> pa.Array:
         """Per run, whether ``mask`` (boolean, NULL false) holds on any of its rows."""
+        # A mask that is the same on every row (no row has a reason, every row has an identifier: nearly always) has
+        # the same answer for every run: no prefix sums.
+        if not pc.any(mask).as_py():
+            return _all(len(self), False)
+        if pc.all(pc.fill_null(mask, False)).as_py():
+            return _all(len(self), True)
         return pc.greater(self.sums(mask), 0)
 
     def first(self, values: pa.Array) -> pa.Array:
@@ -101,8 +112,10 @@ class Segments:
         if values.null_count:
             same = pc.or_(same, pc.and_(later.is_null(), earlier.is_null()))
         # A row that opens a run is compared with nothing.
-        differs = pa.concat_arrays([pa.array([False]), pc.and_(pc.invert(same), pc.invert(self.opens[1:]))])
-        return pc.invert(self.any(differs))
+        differs = pc.and_(pc.invert(same), pc.invert(self.opens[1:]))
+        if not pc.any(differs).as_py():
+            return _all(len(self), True)  # nearly always (the line items of an order agree): no prefix sums
+        return pc.invert(self.any(pa.concat_arrays([pa.array([False]), differs])))
 
 
 __all__ = ["Segments", "ordered_by_first_appearance"]
