@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -553,6 +554,15 @@ class RunExecution:
 
     def run(self) -> None:
         """The pass: read, prepare, send, record; every row read ends in the ledger."""
+        plan, request = self.plan, self.request
+        with ExitStack() as reading:
+            # The query starts first: its engine sorts or scans (outside the GIL) while the destination's preparer
+            # and sender open, and then the next batch is fetched while this one is prepared (runner.prefetch).
+            source = reading.enter_context(open_source(plan.source, plan.options))
+            batches = reading.enter_context(Prefetch(source.batches(plan.sql, request.batch_rows, request.limit)))
+            self._run(batches)
+
+    def _run(self, batches: Iterable[Any]) -> None:
         state, request, plan = self.state, self.request, self.plan
         preparer = plan.hooks.open_preparer(plan.context)
         try:
@@ -568,7 +578,7 @@ class RunExecution:
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="send") as pool:
                 try:
-                    self._read_prepare_send(preparer, sender, seen, pool)
+                    self._read_prepare_send(batches, preparer, sender, seen, pool)
                 except BaseException:
                     self.halt.set()  # the senders stop at once: what they hold comes back unsent
                     raise
@@ -597,22 +607,24 @@ class RunExecution:
             )
 
     def _read_prepare_send(
-        self, preparer: Preparer, sender: Sender, seen: repeats.SeenIndex, pool: ThreadPoolExecutor
+        self,
+        batches: Iterable[Any],
+        preparer: Preparer,
+        sender: Sender,
+        seen: repeats.SeenIndex,
+        pool: ThreadPoolExecutor,
     ) -> None:
-        state, request, plan = self.state, self.request, self.plan
-        with open_source(plan.source, plan.options) as source:
-            # The next batch is fetched while this one is prepared (offramp.core.runner.prefetch).
-            with Prefetch(source.batches(plan.sql, request.batch_rows, request.limit)) as batches:
-                for batch in batches:
-                    state.summary.queried += batch.num_rows
-                    if not self._take(preparer.prepare, batch, seen, sender, pool):
-                        break
-                    self._collect(block=False)
-                    self._guard()
-                    if self.either.is_set():
-                        break
-            if not self.halt.is_set():
-                self._take(lambda _: preparer.finish(), None, seen, sender, pool)
+        state = self.state
+        for batch in batches:
+            state.summary.queried += batch.num_rows
+            if not self._take(preparer.prepare, batch, seen, sender, pool):
+                break
+            self._collect(block=False)
+            self._guard()
+            if self.either.is_set():
+                break
+        if not self.halt.is_set():
+            self._take(lambda _: preparer.finish(), None, seen, sender, pool)
         if self.outgoing and not self.either.is_set():
             self._submit(EventColumns.concat(self.outgoing), sender, pool)
             self.outgoing.clear()
