@@ -17,12 +17,9 @@ the count of rows it added shows that some key was there before.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
@@ -30,6 +27,7 @@ import pyarrow.compute as pc
 
 from offramp.core.destination_api import EventColumns, PreparedEvent, RejectedEvent
 from offramp.core.runner import ledger
+from offramp.core.scratch import private_directory
 
 REPEATED_EVENT_ID: Final = ledger.REPEATED_EVENT_ID
 INVALID_EVENT_ID: Final = "invalid_event_id"
@@ -48,10 +46,9 @@ class SeenIndex:
     """The ledger keys a run has prepared so far, in a SQLite file of its own (bounded memory, any run size)."""
 
     def __init__(self) -> None:
-        _remove_orphans()
-        # mkdtemp makes the directory 0700: event ids may be order numbers or customer ids. The pid in the name lets
-        # a later run remove the index of a process that was killed (SIGKILL runs no cleanup).
-        self._directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+        # 0700: event ids may be order numbers or customer ids; named after this process, so that a later run
+        # removes the index of a process that was killed (offramp.core.scratch).
+        self._directory = private_directory(_PREFIX)
         self._db = sqlite3.connect(self._directory / "seen.sqlite", isolation_level=None, check_same_thread=False)
         # A scratch file: nothing to recover after a crash, so no journal and no syncs. 4 MiB of page cache: batches
         # are inserted in sorted order, so a small cache serves them, and a larger one is resident memory that grows
@@ -92,20 +89,6 @@ class SeenIndex:
 
 
 _PREFIX = "offramp-run-ids-"
-
-
-def _remove_orphans() -> None:
-    """Remove the indexes of runs whose process no longer exists (killed before it could remove its own)."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
-        pid = path.name[len(_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue  # alive, or another user's: not ours to judge
 
 
 def screen(

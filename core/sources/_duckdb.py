@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import weakref
 from collections.abc import Generator, Sequence
 from contextlib import closing
@@ -28,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from offramp.core.errors import ConfigError
+from offramp.core.scratch import private_directory
 from offramp.core.sources._allowed import FLAG, OPTION, check_allowed_paths
 from offramp.core.sources._base import Source
 from offramp.core.sources._query import HINT, SourceQueryError, query_error
@@ -147,20 +147,6 @@ def memory_limit() -> tuple[str, bool]:
 _SPILL_PREFIX = "offramp-duckdb-"
 
 
-def _remove_orphans() -> None:
-    """Remove the spill directories of processes that no longer exist (killed before they could remove their own)."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
-        pid = path.name[len(_SPILL_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue  # alive, or another user's: not ours to judge
-
-
 def _connect(
     database: str, *, read_only: bool, allowed: Sequence[Path], memory: str
 ) -> tuple[duckdb.DuckDBPyConnection, Path]:
@@ -181,9 +167,8 @@ def _connect(
     # A directory of our own: DuckDB's default (.tmp in the working directory, or next to a read-only database
     # file) would be readable by the query, and next to a read-only file it may not write. mkdtemp makes it 0700
     # (a sort spills customers' rows); the pid in the name lets a later source remove the directory of a process
-    # that was killed (SIGKILL runs no cleanup, and a large sort leaves gigabytes there).
-    _remove_orphans()
-    spill = Path(tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-"))
+    # that was killed (SIGKILL runs no cleanup, and a large sort leaves gigabytes there): offramp.core.scratch.
+    spill = private_directory(_SPILL_PREFIX)
     config["temp_directory"] = str(spill)
     # A path that does not exist (yet) may become either: allowed as both.
     directories = [str(path) for path in allowed if path.is_dir() or not path.exists()]
