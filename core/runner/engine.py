@@ -73,7 +73,6 @@ MIN_REJECT_SAMPLE = 1000  # rows read before --max-reject-rate may stop a run wh
 MAX_LABELS = 20  # distinct labels kept per rejection reason (RejectedEvent.label)
 LABEL_LENGTH = 64
 SAMPLE_EVENTS = 5  # events in the dry run's sample request body
-QUEUED_REQUESTS = 24  # requests submitted and not yet recorded, at most (the sender pool takes `concurrency`)
 NOT_SENT = "not_sent"
 
 Progress = Callable[[RunSummary], None]
@@ -684,10 +683,9 @@ class RunExecution:
             stop=self.either, policy=RetryPolicy(), gate=self.gate,
         )  # fmt: skip
         self.in_flight[future] = events
-        # Requests queued or in flight: enough to take a whole prepared record batch (some 15 requests of 1,000
-        # events) without the main thread waiting for answers before it prepares the next one; bounded, so that
-        # a slow vendor holds at most some megabytes of bodies here.
-        while len(self.in_flight) >= max(self.concurrency * 2, QUEUED_REQUESTS):
+        # Twice the requests in flight, at most, are queued: a stop (Ctrl-C, a guardrail) then finds little already
+        # handed to the senders, and a slow vendor holds few bodies here.
+        while len(self.in_flight) >= self.concurrency * 2:
             self._collect(block=True)
 
     def _collect(self, *, block: bool) -> None:
