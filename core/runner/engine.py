@@ -823,7 +823,7 @@ def _kept(state: _State, events: EventColumns) -> EventColumns:
     if not len(events):
         return events
     keys = ledger.keys(events.event_ids)
-    keep = pa.array([True] * len(events), pa.bool_())
+    keep = pa.repeat(True, len(events))
     if len(state.settled_before):
         keep = pc.invert(_among(keys, state.settled_before))
     if len(state.unknown):
@@ -835,7 +835,7 @@ def _kept(state: _State, events: EventColumns) -> EventColumns:
                        for event in held]  # fmt: skip
             _record(state, entries, warned=_warned(held))
             keep = pc.and_(keep, pc.invert(unknown))
-    skipped = pa.array([False] * len(events), pa.bool_())
+    skipped = pa.repeat(False, len(events))
     if state.only is not None:
         skipped = pc.invert(_among(keys, state.only))
     if len(state.skip):

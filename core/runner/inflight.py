@@ -134,7 +134,8 @@ def unsettled(session: Session, run_ids: Iterable[str], settled: pa.Array, windo
 
 def tidy(session: Session, run_id: str) -> None:
     """At the end of a pass: mark settled the run's unsettled requests whose every event the ledger now holds (a
-    resume sent them again under new request numbers). Reads only unsettled requests, so stays small."""
+    resume sent them again under new request numbers). Only when the run has unsettled requests (a pass that was
+    killed) does it read the run's settled keys, once, and compare each request's keys with them as arrays."""
     requests = list(
         session.scalars(
             select(InFlightRequest).where(InFlightRequest.run_id == run_id, InFlightRequest.settled.is_(False))

@@ -3,15 +3,16 @@
 Two shapes. Events with a story of their own (rejected, failed, unknown: a reason, a vendor's code and message) are
 one ``row_outcomes`` entry each (:class:`Entry`). Events settled together with one outcome (a batch the vendor
 accepted, a dry run's batch, events skipped whole by mode ``new`` or a replay) are one ``ledger_batches`` row per
-batch (:class:`SettledBatch`): its event and row counts and its events' keys packed into one blob
-(:func:`pack_keys`). Writing one row per batch instead of one per event is what keeps the ledger off a run's
-critical path (docs/benchmarks.md); every reader here reads both shapes, so the runs recorded before the batch
-shape existed (all per event) read as they always did.
+batch (:class:`SettledBatch`): its event and row counts, and its events' keys and rows packed into one blob
+(``offramp.core.runner.packed_keys``). Writing one row per batch instead of one per event is what keeps the ledger
+off a run's critical path (docs/benchmarks.md); every reader here reads both shapes, so the runs recorded before the
+batch shape existed (all per event) read as they always did.
 
 An entry holds the event's outcome (``sent``, ``rejected``, ``failed``, ``skipped``), the reason code or the
 vendor's code and message, attempts, the batch and the vendor's request id, and how many source rows (line items)
-it holds. The run's counts are sums over the ledger, so they always add up: rows are the sums of ``rows``, events
-the number of entries (:func:`totals`; the made-up entry of rows never prepared counts as no event). The warnings
+it holds; a settled batch holds the same for all its events at once. The run's counts are sums over the ledger, so
+they always add up: rows are the sums of ``rows``, events the number of entries plus the events of the settled
+batches (:func:`totals`; the made-up entry of rows never prepared counts as no event). The warnings
 of an event (names only, ``invalid_phone``) are written with its entry, in the same transaction, to
 ``run_warnings`` (:func:`record_warnings`), for ``runs show --warnings``.
 
@@ -517,7 +518,6 @@ __all__ = [
     "keys",
     "keys_of",
     "not_prepared_key",
-    "pack_keys",
     "record",
     "record_batches",
     "record_warnings",
@@ -526,6 +526,5 @@ __all__ = [
     "storable",
     "total_rows",
     "totals",
-    "unpack_keys",
     "warned_events",
 ]

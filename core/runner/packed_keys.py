@@ -7,7 +7,9 @@ what an earlier one wrote, and refuse what it does not know.
 
 from __future__ import annotations
 
+import sys
 import zlib
+from array import array
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -15,24 +17,45 @@ import pyarrow.compute as pc
 
 from offramp.core.errors import StateError
 
-_PACKED = b"\x01"  # the format: the count (4 bytes), then zlib of the rows (int32 each) and the keys, NUL-separated
+# The format: the count (4 bytes, big-endian), then zlib of the rows (int32 each, little-endian) and the keys,
+# NUL-separated.
+_PACKED = b"\x01"
 
 
 def pack_keys(stored: pa.Array | Sequence[str], rows: pa.Array | Sequence[int]) -> bytes:
     """Ledger keys and each event's source rows as one compact blob (a settled batch's); :func:`unpack_keys`
-    reads it back."""
-    values = stored.to_pylist() if isinstance(stored, (pa.Array, pa.ChunkedArray)) else list(stored)
-    counts = rows if isinstance(rows, (pa.Array, pa.ChunkedArray)) else pa.array(list(rows), pa.int64())
-    if len(counts) != len(values):
+    reads it back. Joined by Arrow, without a Python string per key."""
+    keys = _array(stored, pa.string())
+    counts = _array(rows, pa.int64())
+    if len(counts) != len(keys):
         raise ValueError("one row count per key")
-    # Arrow's own buffer (native byte order: the blob is read back on the machines that write it, all little-endian
-    # in practice); concatenated first, so that a slice's offset is not in the way.
-    narrow = pa.concat_arrays([pc.cast(counts, pa.int32())]) if len(counts) else pa.array([], pa.int32())
-    data = narrow.buffers()[1]
-    packed_rows = b"" if data is None else data.to_pybytes()[: 4 * len(values)]
+    if len(keys) == 0:
+        return _PACKED + (0).to_bytes(4, "big") + zlib.compress(b"", 1)
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(keys)], pa.int32()), keys), "\x00")
+    body = _little_endian(pc.cast(counts, pa.int32())) + joined.cast(pa.binary())[0].as_py()
     # The count tells no keys from one empty key.
-    body = packed_rows + "\x00".join(values).encode("utf-8")
-    return _PACKED + len(values).to_bytes(4, "big") + zlib.compress(body, 1)
+    return _PACKED + len(keys).to_bytes(4, "big") + zlib.compress(body, 1)
+
+
+def _array(values: pa.Array | pa.ChunkedArray | Sequence[object], kind: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks().cast(kind)
+    return values.cast(kind) if isinstance(values, pa.Array) else pa.array(list(values), kind)
+
+
+def _little_endian(counts: pa.Array) -> bytes:
+    """int32 values as little-endian bytes, whatever the machine (several hosts may share one store)."""
+    data = pa.concat_arrays([counts]).buffers()[1]  # concatenated: a slice's offset is not in the way
+    return _swapped_on_big_endian(b"" if data is None else data.to_pybytes()[: 4 * len(counts)])
+
+
+def _swapped_on_big_endian(data: bytes) -> bytes:
+    """Native int32 bytes to little-endian ones, and back: the same bytes on a little-endian machine."""
+    if sys.byteorder == "little":
+        return data
+    values = array("i", data)
+    values.byteswap()
+    return values.tobytes()
 
 
 def unpack_keys(blob: bytes) -> tuple[pa.Array, pa.Array]:
@@ -45,10 +68,10 @@ def unpack_keys(blob: bytes) -> tuple[pa.Array, pa.Array]:
     if count == 0:
         return pa.array([], pa.string()), pa.array([], pa.int32())
     body = zlib.decompress(blob[start:])
-    rows = pa.py_buffer(body[: 4 * count])
+    rows = _swapped_on_big_endian(body[: 4 * count])
     text = body[4 * count :].decode("utf-8")
     keys = pc.list_flatten(pc.split_pattern(pa.array([text], pa.string()), "\x00"))
-    return keys, pa.Array.from_buffers(pa.int32(), count, [None, rows])
+    return keys, pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(rows)])
 
 
 __all__ = ["pack_keys", "unpack_keys"]

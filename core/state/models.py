@@ -461,7 +461,7 @@ class LedgerBatch(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     batch: Mapped[int | None] = mapped_column(Integer)  # the run's batch number
     request_id: Mapped[str | None] = mapped_column(String(64))  # the vendor's id of the settling request
-    keys: Mapped[bytes] = mapped_column(LargeBinary)  # ledger.pack_keys of the events' ledger keys
+    keys: Mapped[bytes] = mapped_column(LargeBinary)  # the events' ledger keys and rows (runner.packed_keys)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

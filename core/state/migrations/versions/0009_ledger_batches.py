@@ -1,7 +1,7 @@
 """The ledger per batch: one row per settled batch of sent or skipped events, their keys as one blob.
 
 ``ledger_batches`` holds, per run, the batches whose events share one outcome (sent, or skipped whole), with their
-event and row counts and the events' ledger keys packed together (``offramp.core.runner.ledger.pack_keys``).
+event and row counts and the events' ledger keys and rows packed together (``offramp.core.runner.packed_keys``).
 Rejected, failed and unknown events stay one ``row_outcomes`` row each. Nothing is moved: the runs recorded before
 this revision keep their per-event rows, and every reader of the ledger reads both tables, so ``runs show``, resume
 and mode ``new`` work across the upgrade.
