@@ -110,16 +110,7 @@ class EventColumns(Sequence[PreparedEvent]):
                 raise ValueError("EventColumns slices are contiguous")
             return self.slice(start, max(0, stop - start))
         position = range(len(self))[index]  # IndexError as a list would raise it
-        body = self.bodies[position].as_py()
-        warned = tuple(
-            name for name in sorted(self.warnings) for _ in range(int(self.warnings[name][position].as_py() or 0))
-        )
-        return PreparedEvent(
-            self.event_ids[position].as_py(),
-            body if isinstance(body, bytes) else body.encode(),
-            int(self.rows[position].as_py()),
-            warned,
-        )
+        return self.slice(position, 1).to_events()[0]
 
     def __iter__(self) -> Iterator[PreparedEvent]:
         return iter(self.to_events())
